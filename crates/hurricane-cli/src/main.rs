@@ -1,0 +1,46 @@
+//! `hurricane`: a Kubernetes-native application server for Django.
+//!
+//! This file only parses the command line and hands over to the subcommand; the wiring of
+//! the crates lives in [`serve`].
+
+mod cli;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    report_panics_briefly();
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Serve(args) => {
+            logging::init(&args.log_level);
+            match serve::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("hurricane: error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// A bug in hurricane should still end in one readable line, not a Rust backtrace.
+fn report_panics_briefly() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("hurricane: internal error{location}: {message} (this is a bug in hurricane; please report it)");
+    }));
+}

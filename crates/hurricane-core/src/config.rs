@@ -1,0 +1,30 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How a [`Server`](crate::Server) listens and which limits it enforces.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Largest request body accepted, declared or streamed; larger bodies get `413`.
+    pub max_body_size: u64,
+    /// Largest request head (request line plus headers) in bytes; larger heads get `431`.
+    pub max_header_size: usize,
+    /// Time a client has to send a complete request head before the connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long in-flight requests may take to finish after shutdown begins.
+    pub graceful_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// A configuration with hurricane's defaults for the given address.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            max_body_size: 100 * 1024 * 1024,
+            max_header_size: 64 * 1024,
+            header_read_timeout: Duration::from_secs(30),
+            graceful_timeout: Duration::from_secs(30),
+        }
+    }
+}

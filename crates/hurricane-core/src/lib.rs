@@ -1,0 +1,28 @@
+//! The event-loop HTTP server at the heart of hurricane.
+//!
+//! `hurricane-core` accepts TCP connections with tokio, speaks HTTP/1.1 (keep-alive and
+//! pipelining) with hyper, enforces the limits a production server needs (request body size,
+//! header size, header read timeout), reports every finished request to
+//! [`RequestObserver`]s (the access log is one of them), and shuts down gracefully.
+//!
+//! What it is for: the transport. It hands every request, with its body already read into
+//! memory and bounded by [`ServerConfig::max_body_size`], to a [`Handler`], and writes the
+//! [`ResponseBody`] the handler returns.
+//!
+//! What it is not for: it knows nothing about Python, WSGI, Django, probes or files on disk.
+//! Those live in their own crates (`hurricane-wsgi`, and later `hurricane-probe` and
+//! `hurricane-static`) and plug in as handlers and observers.
+
+mod access;
+mod body;
+mod config;
+mod error;
+mod handler;
+mod server;
+
+pub use access::{AccessLog, RequestObserver, RequestRecord};
+pub use body::{channel_body, BodySender, BoxError, ClientGone, ResponseBody, TrySend};
+pub use config::ServerConfig;
+pub use error::ServerError;
+pub use handler::{ConnectionInfo, Handler};
+pub use server::{Server, ShutdownOutcome};

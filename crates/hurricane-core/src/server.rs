@@ -1,0 +1,216 @@
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::access::{ObservedBody, Observers, PendingRecord};
+use crate::{ConnectionInfo, Handler, RequestObserver, ResponseBody, ServerConfig, ServerError};
+
+/// How a server's shutdown went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownOutcome {
+    /// Every in-flight request finished within the graceful timeout.
+    Drained,
+    /// The graceful timeout passed with connections still open; they were dropped.
+    TimedOut,
+}
+
+/// A listening HTTP/1.1 server. [`Server::bind`] opens the socket; [`Server::serve`] accepts
+/// connections until the shutdown future completes, then drains in-flight requests.
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+    observers: Vec<Arc<dyn RequestObserver>>,
+}
+
+impl Server {
+    /// Opens the listening socket described by `config`.
+    pub async fn bind(config: ServerConfig) -> Result<Self, ServerError> {
+        let listener =
+            TcpListener::bind(config.addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.addr,
+                    source,
+                })?;
+        Ok(Self {
+            listener,
+            config,
+            observers: Vec::new(),
+        })
+    }
+
+    /// The address the server listens on (useful with port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
+        self.listener.local_addr().map_err(ServerError::LocalAddr)
+    }
+
+    /// Adds an observer told about every request.
+    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Serves `handler` until `shutdown` completes. Then stops accepting, lets in-flight
+    /// requests finish for up to [`ServerConfig::graceful_timeout`], and returns.
+    pub async fn serve<H: Handler>(
+        self,
+        handler: H,
+        shutdown: impl Future<Output = ()>,
+    ) -> ShutdownOutcome {
+        let Self {
+            listener,
+            config,
+            observers,
+        } = self;
+        let handler = Arc::new(handler);
+        let observers: Observers = observers.into();
+        let local = listener.local_addr().unwrap_or(config.addr);
+
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            .max_buf_size(config.max_header_size.max(8192))
+            .keep_alive(true)
+            .pipeline_flush(true);
+
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Usually EMFILE/ENFILE: back off instead of spinning on the error.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let info = ConnectionInfo { peer, local };
+            let context = Arc::new(RequestContext {
+                handler: Arc::clone(&handler),
+                observers: Arc::clone(&observers),
+                info,
+                max_body_size: config.max_body_size,
+            });
+            let service = service_fn(move |request| {
+                let context = Arc::clone(&context);
+                async move { Ok::<_, Infallible>(context.respond(request).await) }
+            });
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, client = %peer, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!(
+            timeout_s = config.graceful_timeout.as_secs_f64(),
+            "stopped accepting connections; waiting for in-flight requests"
+        );
+        tokio::select! {
+            () = graceful.shutdown() => ShutdownOutcome::Drained,
+            () = tokio::time::sleep(config.graceful_timeout) => ShutdownOutcome::TimedOut,
+        }
+    }
+}
+
+/// Everything a connection's requests need, shared by the requests of one connection.
+struct RequestContext<H> {
+    handler: Arc<H>,
+    observers: Observers,
+    info: ConnectionInfo,
+    max_body_size: u64,
+}
+
+impl<H: Handler> RequestContext<H> {
+    async fn respond(&self, request: Request<Incoming>) -> Response<ObservedBody> {
+        let started = Instant::now();
+        for observer in self.observers.iter() {
+            observer.on_request_start();
+        }
+        let pending = PendingRecord {
+            method: request.method().clone(),
+            target: request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| request.uri().to_string(), |pq| pq.as_str().to_owned()),
+            client: self.info.peer.ip(),
+            started,
+        };
+        let response = match self.read_body(request).await {
+            Ok(request) => self.handler.call(request).await,
+            Err(rejection) => rejection.into_response(),
+        };
+        let (parts, body) = response.into_parts();
+        let body = ObservedBody::new(body, pending, parts.status, Arc::clone(&self.observers));
+        Response::from_parts(parts, body)
+    }
+
+    /// Reads the whole request body, refusing it with 413 as soon as it is known to be too
+    /// large: from `Content-Length` before reading anything (so `Expect: 100-continue`
+    /// clients are never told to send it), or while reading a chunked body.
+    async fn read_body(&self, request: Request<Incoming>) -> Result<Request<Bytes>, Rejection> {
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_body_size) {
+            return Err(Rejection::TooLarge);
+        }
+        let (mut parts, body) = request.into_parts();
+        let limit = usize::try_from(self.max_body_size).unwrap_or(usize::MAX);
+        let bytes = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<LengthLimitError>() => return Err(Rejection::TooLarge),
+            Err(error) => {
+                tracing::debug!(%error, client = %self.info.peer, "request body could not be read");
+                return Err(Rejection::BadBody);
+            }
+        };
+        parts.extensions.insert(self.info);
+        Ok(Request::from_parts(parts, bytes))
+    }
+}
+
+/// Why a request was answered by the server itself instead of the handler.
+enum Rejection {
+    TooLarge,
+    BadBody,
+}
+
+impl Rejection {
+    fn into_response(self) -> Response<ResponseBody> {
+        let (status, text) = match self {
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large\n"),
+            Self::BadBody => (StatusCode::BAD_REQUEST, "Malformed request body\n"),
+        };
+        let mut response = Response::new(ResponseBody::full(Bytes::from_static(text.as_bytes())));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        // The unread rest of the body makes the connection unusable for another request.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
+}

@@ -1,0 +1,34 @@
+//! The Python half of start-up (`bootstrap.py`), and turning Python errors into messages.
+
+use pyo3::prelude::*;
+use pyo3::types::PyModule;
+
+const SOURCE: &std::ffi::CStr = pyo3::ffi::c_str!(include_str!("bootstrap.py"));
+
+/// Imports `bootstrap.py` as the module `hurricane_bootstrap`.
+pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    PyModule::from_code(
+        py,
+        SOURCE,
+        pyo3::ffi::c_str!("hurricane_bootstrap.py"),
+        pyo3::ffi::c_str!("hurricane_bootstrap"),
+    )
+}
+
+/// The user-facing message for a start-up exception (see `describe` in `bootstrap.py`).
+pub(crate) fn describe(py: Python<'_>, error: &PyErr) -> String {
+    module(py)
+        .and_then(|m| m.getattr("describe")?.call1((error.value(py),))?.extract())
+        .unwrap_or_else(|_| error.to_string())
+}
+
+/// The whole traceback of `error`, for the log.
+pub(crate) fn traceback(py: Python<'_>, error: &PyErr) -> String {
+    py.import("traceback")
+        .and_then(|tb| tb.getattr("format_exception")?.call1((error.value(py),)))
+        .and_then(|lines| {
+            let lines: Vec<String> = lines.extract()?;
+            Ok(lines.concat().trim_end().to_owned())
+        })
+        .unwrap_or_else(|_| error.to_string())
+}

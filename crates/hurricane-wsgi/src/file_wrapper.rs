@@ -1,0 +1,116 @@
+//! `wsgi.file_wrapper`: file responses sent by the runtime instead of through Python.
+
+use std::io::{Seek, SeekFrom};
+
+use bytes::BytesMut;
+use hurricane_core::BodySender;
+use pyo3::prelude::*;
+use tokio::io::AsyncReadExt;
+
+/// Size of the reads that feed a file response.
+const READ_SIZE: usize = 64 * 1024;
+
+/// PEP 3333's `wsgi.file_wrapper(filelike, block_size=8192)`.
+///
+/// When the application returns one whose file-like object is a regular file with a
+/// `fileno()`, the server duplicates the descriptor and sends the file from Rust, starting
+/// at the object's current position and honouring the application's `Content-Length`; the
+/// wrapper is then closed at once (which, for Django's `FileResponse`, closes the file and
+/// fires `request_finished`). Anything else is iterated like any response, by
+/// `read(block_size)` calls.
+#[pyclass(module = "hurricane", name = "FileWrapper")]
+pub(crate) struct FileWrapper {
+    filelike: Py<PyAny>,
+    block_size: usize,
+}
+
+#[pymethods]
+impl FileWrapper {
+    #[new]
+    #[pyo3(signature = (filelike, block_size = 8192))]
+    fn new(filelike: Py<PyAny>, block_size: usize) -> Self {
+        Self {
+            filelike,
+            block_size: block_size.max(1),
+        }
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let data = self
+            .filelike
+            .bind(py)
+            .call_method1(pyo3::intern!(py, "read"), (self.block_size,))?;
+        Ok((data.len().unwrap_or(0) > 0).then_some(data))
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let filelike = self.filelike.bind(py);
+        if filelike.hasattr(pyo3::intern!(py, "close"))? {
+            filelike.call_method0(pyo3::intern!(py, "close"))?;
+        }
+        Ok(())
+    }
+}
+
+impl FileWrapper {
+    /// A private handle on the wrapped file, positioned where the file-like object is, if
+    /// it is a regular file; `None` means "iterate it in Python".
+    pub(crate) fn open_regular_file(&self, py: Python<'_>) -> Option<std::fs::File> {
+        let filelike = self.filelike.bind(py);
+        let fd: i32 = filelike
+            .call_method0(pyo3::intern!(py, "fileno"))
+            .ok()?
+            .extract()
+            .ok()?;
+        // The position of a buffered Python file is its `tell()`, not the descriptor's.
+        let position: u64 = filelike
+            .call_method0(pyo3::intern!(py, "tell"))
+            .ok()?
+            .extract()
+            .ok()?;
+        let duplicate: i32 = py
+            .import("os")
+            .ok()?
+            .call_method1("dup", (fd,))
+            .ok()?
+            .extract()
+            .ok()?;
+        // SAFETY: `os.dup` just returned a new descriptor that nothing else owns; the File
+        // takes ownership and closes it when dropped.
+        let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(duplicate) };
+        let is_regular = file.metadata().is_ok_and(|m| m.is_file());
+        (is_regular && file.seek(SeekFrom::Start(position)).is_ok()).then_some(file)
+    }
+}
+
+/// Sends `file` from its current position to its end, or `limit` bytes of it.
+pub(crate) async fn send_file(file: std::fs::File, limit: Option<u64>, body: BodySender) {
+    let mut file = tokio::fs::File::from_std(file);
+    let mut left = limit.unwrap_or(u64::MAX);
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(READ_SIZE);
+        let mut buffer = BytesMut::with_capacity(want);
+        match (&mut file).take(want as u64).read_buf(&mut buffer).await {
+            Ok(0) => break,
+            Ok(n) => {
+                left -= n as u64;
+                if body.send(buffer.freeze()).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "reading a file response failed");
+                body.abort(error.into()).await;
+                return;
+            }
+        }
+    }
+    if limit.is_some() && left > 0 {
+        body.abort("the file is shorter than the response's Content-Length".into())
+            .await;
+    }
+}

@@ -1,0 +1,39 @@
+//! The embedded-Python side of hurricane: the only crate that links CPython.
+//!
+//! It starts the interpreter inside the `hurricane` process (picking up the active
+//! virtualenv), loads the application (a Django project through its settings, or any WSGI
+//! callable), runs Django's system checks, and serves requests handed over by
+//! `hurricane-core` through a strict PEP 3333 bridge.
+//!
+//! What it is not for: sockets, HTTP parsing, timeouts and logging of requests belong to
+//! `hurricane-core`; this crate only turns a buffered [`http::Request`] into a call of the
+//! WSGI callable and its result into an [`http::Response`].
+//!
+//! # Where the GIL is taken
+//! The GIL is held in exactly three places, all on threads that never run tokio tasks:
+//! 1. [`Interpreter::start`] and [`Interpreter::load`], once, on the main thread at start-up.
+//! 2. The threads of [`PythonPool`]: each attaches to the interpreter once for its lifetime
+//!    and releases the GIL while it waits for work and while it waits for a slow client to
+//!    take the next chunk of a streaming response.
+//! 3. Nowhere else: tokio threads hand requests to the pool through a channel and wait on a
+//!    oneshot, so HTTP I/O never waits for Python.
+
+mod application;
+mod bootstrap;
+mod environ;
+mod error;
+mod file_wrapper;
+mod handler;
+mod input;
+mod interpreter;
+mod pool;
+mod request;
+mod settings;
+mod start_response;
+
+pub use application::{AppSpec, Application, BridgeOptions};
+pub use error::{InterpreterError, LoadError};
+pub use handler::WsgiHandler;
+pub use interpreter::{Interpreter, PythonEnvironment};
+pub use pool::{PoolStats, PythonPool};
+pub use settings::{resolve_settings_module, SettingsError};

@@ -1,0 +1,182 @@
+//! Running one request through the WSGI application (on a pool thread, GIL held).
+
+use bytes::{Bytes, BytesMut};
+use http::Request;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyList, PyTuple};
+
+use crate::file_wrapper::FileWrapper;
+use crate::start_response::{chunk_bytes, Reply, ResponseError, StartResponse};
+use crate::{bootstrap, environ, Application};
+
+/// Calls the application for `request` and sends its response through `reply`.
+///
+/// Whatever happens, the response ends (a 500 if the application fails before its head
+/// was sent, an aborted body after) and the returned iterable's `close()` is called, also
+/// when the client went away.
+pub(crate) fn run(
+    py: Python<'_>,
+    app: &Application,
+    request: Request<Bytes>,
+    reply: Reply,
+    runtime: &tokio::runtime::Handle,
+) {
+    if reply.is_closed() {
+        // The client left while the request waited for a thread.
+        return;
+    }
+    let target = RequestTarget::of(&request);
+    let start_response = match Bound::new(py, StartResponse::new(reply)) {
+        Ok(start_response) => start_response,
+        Err(error) => return target.report(py, &error, "could not create start_response"),
+    };
+    let template = app.environ_template.bind(py);
+    let called = environ::build(py, template, &app.options.script_name, request)
+        .and_then(|environ| app.callable.bind(py).call1((environ, &start_response)));
+    let iterable = match called {
+        Ok(iterable) => iterable,
+        Err(error) => {
+            target.report(py, &error, "the WSGI application raised an exception");
+            return start_response.get().fail(py);
+        }
+    };
+    if let Err(error) = send(py, &start_response, &iterable, runtime) {
+        let sink = start_response.get();
+        match error {
+            SendError::Python(error) if !sink.is_finished() => {
+                target.report(py, &error, "the WSGI response failed");
+            }
+            SendError::Response(ResponseError::NoStartResponse) => tracing::error!(
+                target: "hurricane::wsgi",
+                method = %target.method,
+                path = %target.path,
+                "the WSGI application returned a body without calling start_response()"
+            ),
+            _ => {}
+        }
+        sink.fail(py);
+    }
+    close(py, &iterable, &target);
+}
+
+enum SendError {
+    Python(PyErr),
+    Response(ResponseError),
+}
+
+impl From<PyErr> for SendError {
+    fn from(error: PyErr) -> Self {
+        Self::Python(error)
+    }
+}
+
+impl From<ResponseError> for SendError {
+    fn from(error: ResponseError) -> Self {
+        Self::Response(error)
+    }
+}
+
+/// Sends what the application returned.
+fn send(
+    py: Python<'_>,
+    start_response: &Bound<'_, StartResponse>,
+    iterable: &Bound<'_, PyAny>,
+    runtime: &tokio::runtime::Handle,
+) -> Result<(), SendError> {
+    let sink = start_response.get();
+    if let Ok(wrapper) = iterable.cast::<FileWrapper>() {
+        if let Some(file) = wrapper.borrow().open_regular_file(py) {
+            return Ok(sink.stream_file(file, runtime)?);
+        }
+    }
+    if is_complete_in_memory(py, iterable) {
+        // A Django HttpResponse or a list: join it and send it in one piece, with
+        // Content-Length.
+        let mut chunks = iterable.try_iter()?;
+        let body = match chunks.next().transpose()? {
+            None => Bytes::new(),
+            Some(first) => {
+                let first = chunk_bytes(&first)?;
+                match chunks.next().transpose()? {
+                    None => first,
+                    Some(second) => {
+                        let mut joined = BytesMut::from(first.as_ref());
+                        joined.extend_from_slice(&chunk_bytes(&second)?);
+                        for chunk in chunks {
+                            joined.extend_from_slice(&chunk_bytes(&chunk?)?);
+                        }
+                        joined.freeze()
+                    }
+                }
+            }
+        };
+        return Ok(sink.finish(py, Some(body))?);
+    }
+    // Anything else may be a long or endless stream: send each chunk as it comes.
+    for chunk in iterable.try_iter()? {
+        if sink.send_chunk(py, chunk_bytes(&chunk?)?).is_err() {
+            // The client is gone; stop producing.
+            return Ok(());
+        }
+    }
+    Ok(sink.finish(py, None)?)
+}
+
+/// Whether the response body is already complete in memory, so waiting for its end
+/// delays nothing: a list or tuple, or a Django response that is not streaming.
+fn is_complete_in_memory(py: Python<'_>, iterable: &Bound<'_, PyAny>) -> bool {
+    iterable.is_exact_instance_of::<PyList>()
+        || iterable.is_exact_instance_of::<PyTuple>()
+        || iterable
+            .getattr(intern!(py, "streaming"))
+            .is_ok_and(|streaming| {
+                streaming.is_exact_instance_of::<PyBool>() && !streaming.is_truthy().unwrap_or(true)
+            })
+}
+
+/// Calls `close()` on the iterable if it has one (PEP 3333: always, exactly once).
+fn close(py: Python<'_>, iterable: &Bound<'_, PyAny>, target: &RequestTarget) {
+    if iterable.is_exact_instance_of::<PyList>() {
+        return;
+    }
+    match iterable.getattr(intern!(py, "close")) {
+        Ok(close) => {
+            if let Err(error) = close.call0() {
+                target.report(
+                    py,
+                    &error,
+                    "close() of the WSGI response raised an exception",
+                );
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+/// The request, as named in error logs.
+struct RequestTarget {
+    method: http::Method,
+    path: String,
+}
+
+impl RequestTarget {
+    fn of(request: &Request<Bytes>) -> Self {
+        Self {
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+        }
+    }
+
+    fn report(&self, py: Python<'_>, error: &PyErr, what: &str) {
+        let traceback = bootstrap::traceback(py, error);
+        tracing::error!(
+            target: "hurricane::wsgi",
+            method = %self.method,
+            path = %self.path,
+            "{what} ({} {}):\n{traceback}",
+            self.method,
+            self.path,
+        );
+    }
+}
