@@ -45,6 +45,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub workers: u16,
 
+    /// Threads doing network I/O [default: one less than the CPU count, at least 1, so
+    /// one core stays free for the Python thread holding the GIL].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub io_threads: Option<u16>,
+
     /// Largest request body in bytes; larger bodies are answered with 413.
     #[arg(long, default_value_t = 100 * 1024 * 1024, value_name = "BYTES")]
     pub max_body_size: u64,

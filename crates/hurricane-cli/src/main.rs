@@ -16,8 +16,10 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Serve(args) => {
-            logging::init(&args.log_level);
-            match serve::run(&args) {
+            let log_guard = logging::init(&args.log_level);
+            let outcome = serve::run(&args);
+            drop(log_guard);
+            match outcome {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("hurricane: error: {error}");

@@ -60,7 +60,9 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     )?;
     let pool = PythonPool::start(usize::from(args.workers)).map_err(ServeError::Threads)?;
 
+    let io_threads = args.io_threads.map_or_else(default_io_threads, usize::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(io_threads)
         .enable_all()
         .thread_name("hurricane-io")
         .build()
@@ -94,6 +96,10 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         }
         Ok(())
     })
+}
+
+fn default_io_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 /// Completes on the first SIGTERM or SIGINT.

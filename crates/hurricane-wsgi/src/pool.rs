@@ -90,7 +90,11 @@ fn run_worker(receiver: &Receiver<Job>, stats: &PoolStats) {
         };
         stats.queued.fetch_sub(1, Ordering::Relaxed);
         stats.busy.fetch_add(1, Ordering::Relaxed);
-        job(py);
+        // A bug in one request must not take a Python thread down with it; the request's
+        // reply channel is dropped with the job, so its client gets a 503.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py))).is_err() {
+            tracing::error!("a request panicked on a Python thread; the thread goes on");
+        }
         stats.busy.fetch_sub(1, Ordering::Relaxed);
     });
 }
