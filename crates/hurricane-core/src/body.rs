@@ -20,9 +20,37 @@ pub enum ResponseBody {
     Empty,
     /// A single buffer, sent with `Content-Length`. `None` once it has been sent.
     Full(Option<Bytes>),
-    /// Chunks sent by a [`BodySender`] as they are produced. An `Err` aborts the response,
+    /// Chunks sent by a [`BodySender`] as they are produced. An error aborts the response,
     /// so the client can tell the body is incomplete.
-    Channel(mpsc::Receiver<Result<Bytes, BoxError>>),
+    Channel(ChannelReceiver),
+}
+
+/// The receiving end of [`channel_body`].
+#[derive(Debug)]
+pub struct ChannelReceiver {
+    rx: mpsc::Receiver<Result<Bytes, BoxError>>,
+    /// The end of the stream (`Some(None)`) or its error (`Some(Some(e))`), held back for
+    /// one poll. hyper stops writing without flushing when a body ends in an error or
+    /// short of its `Content-Length`; yielding once first lets it flush what was written,
+    /// so the client gets every byte that was produced before the connection closes.
+    held_end: Option<Option<BoxError>>,
+}
+
+impl ChannelReceiver {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BoxError>>> {
+        if let Some(end) = self.held_end.take() {
+            return Poll::Ready(end.map(Err));
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(end) => {
+                self.held_end = Some(end.and_then(Result::err));
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl ResponseBody {
@@ -48,8 +76,8 @@ impl Body for ResponseBody {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Self::Channel(rx) => rx
-                .poll_recv(cx)
+            Self::Channel(channel) => channel
+                .poll_chunk(cx)
                 .map(|chunk| chunk.map(|result| result.map(Frame::data))),
         }
     }
@@ -75,7 +103,8 @@ impl Body for ResponseBody {
 /// between, which bounds memory when the client reads slower than the producer writes.
 pub fn channel_body(capacity: usize) -> (BodySender, ResponseBody) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    (BodySender { tx }, ResponseBody::Channel(rx))
+    let receiver = ChannelReceiver { rx, held_end: None };
+    (BodySender { tx }, ResponseBody::Channel(receiver))
 }
 
 /// The client went away (or the response was dropped): nobody will read further chunks.

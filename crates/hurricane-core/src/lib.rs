@@ -18,10 +18,14 @@ mod body;
 mod config;
 mod error;
 mod handler;
+mod linger;
+mod rejection;
 mod server;
 
 pub use access::{AccessLog, RequestObserver, RequestRecord};
-pub use body::{channel_body, BodySender, BoxError, ClientGone, ResponseBody, TrySend};
+pub use body::{
+    channel_body, BodySender, BoxError, ChannelReceiver, ClientGone, ResponseBody, TrySend,
+};
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use handler::{ConnectionInfo, Handler};

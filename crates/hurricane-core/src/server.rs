@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, Version};
+use http_body::Body as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -15,7 +16,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::access::{ObservedBody, Observers, PendingRecord};
-use crate::{ConnectionInfo, Handler, RequestObserver, ResponseBody, ServerConfig, ServerError};
+use crate::linger::LingeringStream;
+use crate::rejection::{check_head, Rejection};
+use crate::{ConnectionInfo, Handler, RequestObserver, ServerConfig, ServerError};
 
 /// How a server's shutdown went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,9 +84,8 @@ impl Server {
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
-            .max_buf_size(config.max_header_size.max(8192))
-            .keep_alive(true)
-            .pipeline_flush(true);
+            .max_header_size(config.max_header_size)
+            .keep_alive(true);
 
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
@@ -112,7 +114,8 @@ impl Server {
                 let context = Arc::clone(&context);
                 async move { Ok::<_, Infallible>(context.respond(request).await) }
             });
-            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let connection = graceful
+                .watch(http.serve_connection(TokioIo::new(LingeringStream::new(stream)), service));
             tokio::spawn(async move {
                 if let Err(error) = connection.await {
                     tracing::debug!(%error, client = %peer, "connection ended with an error");
@@ -154,11 +157,24 @@ impl<H: Handler> RequestContext<H> {
             client: self.info.peer.ip(),
             started,
         };
+        let version = request.version();
         let response = match self.read_body(request).await {
             Ok(request) => self.handler.call(request).await,
             Err(rejection) => rejection.into_response(),
         };
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
+        if version == Version::HTTP_10
+            && body.size_hint().exact().is_none()
+            && !parts.headers.contains_key(header::CONTENT_LENGTH)
+        {
+            // An HTTP/1.0 client can only find the end of a body of unknown length by
+            // the connection closing. (A 1.0 response version is what makes hyper
+            // honour the close instead of keeping a keep-alive client's connection.)
+            parts.version = Version::HTTP_10;
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         let body = ObservedBody::new(body, pending, parts.status, Arc::clone(&self.observers));
         Response::from_parts(parts, body)
     }
@@ -176,6 +192,7 @@ impl<H: Handler> RequestContext<H> {
             return Err(Rejection::TooLarge);
         }
         let (mut parts, body) = request.into_parts();
+        check_head(&parts)?;
         let limit = usize::try_from(self.max_body_size).unwrap_or(usize::MAX);
         let bytes = match Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -187,30 +204,5 @@ impl<H: Handler> RequestContext<H> {
         };
         parts.extensions.insert(self.info);
         Ok(Request::from_parts(parts, bytes))
-    }
-}
-
-/// Why a request was answered by the server itself instead of the handler.
-enum Rejection {
-    TooLarge,
-    BadBody,
-}
-
-impl Rejection {
-    fn into_response(self) -> Response<ResponseBody> {
-        let (status, text) = match self {
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large\n"),
-            Self::BadBody => (StatusCode::BAD_REQUEST, "Malformed request body\n"),
-        };
-        let mut response = Response::new(ResponseBody::full(Bytes::from_static(text.as_bytes())));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        // The unread rest of the body makes the connection unusable for another request.
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        response
     }
 }

@@ -18,17 +18,33 @@ pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
 /// The user-facing message for a start-up exception (see `describe` in `bootstrap.py`).
 pub(crate) fn describe(py: Python<'_>, error: &PyErr) -> String {
     module(py)
-        .and_then(|m| m.getattr("describe")?.call1((error.value(py),))?.extract())
+        .and_then(|m| {
+            m.getattr("describe")?
+                .call1((exception(py, error),))?
+                .extract()
+        })
         .unwrap_or_else(|_| error.to_string())
 }
 
 /// The whole traceback of `error`, for the log.
 pub(crate) fn traceback(py: Python<'_>, error: &PyErr) -> String {
     py.import("traceback")
-        .and_then(|tb| tb.getattr("format_exception")?.call1((error.value(py),)))
+        .and_then(|tb| {
+            tb.getattr("format_exception")?
+                .call1((exception(py, error),))
+        })
         .and_then(|lines| {
             let lines: Vec<String> = lines.extract()?;
             Ok(lines.concat().trim_end().to_owned())
         })
         .unwrap_or_else(|_| error.to_string())
+}
+
+/// The exception object of `error` with its `__traceback__`, which PyO3 keeps apart.
+fn exception<'py>(py: Python<'py>, error: &PyErr) -> Bound<'py, PyAny> {
+    let value = error.value(py).clone().into_any();
+    if let Some(traceback) = error.traceback(py) {
+        let _ = value.setattr("__traceback__", traceback);
+    }
+    value
 }

@@ -69,11 +69,7 @@ impl Interpreter {
         environment: &PythonEnvironment,
         paths: &[PathBuf],
     ) -> Result<Self, InterpreterError> {
-        let executable = environment
-            .executable
-            .as_deref()
-            .map(|path| c_path(path))
-            .transpose()?;
+        let executable = environment.executable.as_deref().map(c_path).transpose()?;
         let program = c_path(Path::new("hurricane"))?;
         // SAFETY: the PyConfig is initialised by PyConfig_InitPythonConfig before any use,
         // only passed to the documented PyConfig_* setters, and cleared once. The strings

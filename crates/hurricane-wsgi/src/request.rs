@@ -50,7 +50,7 @@ pub(crate) fn run(
             SendError::Response(ResponseError::NoStartResponse) => tracing::error!(
                 target: "hurricane::wsgi",
                 method = %target.method,
-                path = %target.path,
+                path = %target.uri.path(),
                 "the WSGI application returned a body without calling start_response()"
             ),
             _ => {}
@@ -140,31 +140,30 @@ fn close(py: Python<'_>, iterable: &Bound<'_, PyAny>, target: &RequestTarget) {
     if iterable.is_exact_instance_of::<PyList>() {
         return;
     }
-    match iterable.getattr(intern!(py, "close")) {
-        Ok(close) => {
-            if let Err(error) = close.call0() {
-                target.report(
-                    py,
-                    &error,
-                    "close() of the WSGI response raised an exception",
-                );
-            }
+    if let Ok(close) = iterable.getattr(intern!(py, "close")) {
+        if let Err(error) = close.call0() {
+            target.report(
+                py,
+                &error,
+                "close() of the WSGI response raised an exception",
+            );
         }
-        Err(_) => {}
     }
 }
 
 /// The request, as named in error logs.
 struct RequestTarget {
     method: http::Method,
-    path: String,
+    uri: http::Uri,
 }
 
 impl RequestTarget {
+    /// Cheap: both are reference-counted or inline, so nothing is copied unless an error
+    /// is actually reported.
     fn of(request: &Request<Bytes>) -> Self {
         Self {
             method: request.method().clone(),
-            path: request.uri().path().to_owned(),
+            uri: request.uri().clone(),
         }
     }
 
@@ -173,10 +172,10 @@ impl RequestTarget {
         tracing::error!(
             target: "hurricane::wsgi",
             method = %self.method,
-            path = %self.path,
+            path = %self.uri.path(),
             "{what} ({} {}):\n{traceback}",
             self.method,
-            self.path,
+            self.uri.path(),
         );
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
-use hurricane_core::{channel_body, BodySender, BoxError, ClientGone, ResponseBody, TrySend};
+use hurricane_core::{channel_body, BodySender, ClientGone, ResponseBody, TrySend};
 use hyper::ext::ReasonPhrase;
 use pyo3::exceptions::{PyAssertionError, PyConnectionResetError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -201,14 +201,27 @@ impl StartResponse {
     /// then goes out with `Content-Length`, or the last chunk of a stream.
     pub(crate) fn finish(&self, py: Python<'_>, rest: Option<Bytes>) -> Result<(), ResponseError> {
         let mut state = self.lock();
+        if matches!(state.sink, Sink::Pending(_)) && state.head.is_none() {
+            // Keep the reply so that `fail` can still answer 500.
+            return Err(ResponseError::NoStartResponse);
+        }
         match std::mem::replace(&mut state.sink, Sink::Finished) {
             Sink::Pending(reply) => {
-                let head = state.head.take().ok_or(ResponseError::NoStartResponse)?;
+                let Some(mut head) = state.head.take() else {
+                    return Err(ResponseError::NoStartResponse);
+                };
                 let mut body = rest.unwrap_or_default();
-                if let Some(declared) = head.content_length {
-                    // A longer body is cut to the declared length; a shorter one makes
-                    // hyper close the connection after it, so the client sees the mismatch.
-                    body.truncate(usize::try_from(declared).unwrap_or(usize::MAX));
+                match head.content_length {
+                    Some(declared) if declared < body.len() as u64 => {
+                        body.truncate(usize::try_from(declared).unwrap_or(usize::MAX));
+                    }
+                    Some(declared) if declared > body.len() as u64 => {
+                        // Fewer bytes than promised: send them and close the connection,
+                        // so the client sees the body end early instead of waiting.
+                        head.headers
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    _ => {}
                 }
                 let _ = reply.send(head.into_response(ResponseBody::full(body)));
                 Ok(())
@@ -219,17 +232,9 @@ impl StartResponse {
                 if let Some(rest) = rest {
                     self.send_chunk(py, rest)?;
                 }
-                let mut state = self.lock();
-                if let Sink::Streaming { body, remaining } =
-                    std::mem::replace(&mut state.sink, Sink::Finished)
-                {
-                    if remaining.is_some_and(|left| left > 0) {
-                        drop(state);
-                        // Fewer bytes than the declared Content-Length: abort, so the
-                        // client does not wait for the rest.
-                        py.detach(|| body.blocking_abort(short_body_error()));
-                    }
-                }
+                // Dropping the sender ends the body. If it is shorter than the declared
+                // Content-Length, hyper closes the connection after what was sent.
+                self.lock().sink = Sink::Finished;
                 Ok(())
             }
             Sink::Finished => Ok(()),
@@ -251,10 +256,6 @@ impl StartResponse {
             Sink::Finished => {}
         }
     }
-}
-
-fn short_body_error() -> BoxError {
-    "the application sent fewer bytes than its Content-Length".into()
 }
 
 impl ResponseHead {

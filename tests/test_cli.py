@@ -1,0 +1,276 @@
+"""`hurricane serve` as a user runs it: settings resolution, Python discovery,
+--pythonpath, --app, system checks, and clean failures at startup.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from conftest import APPS, BIN, PANIC_WORDS, base_env, free_port, require_binary, strip_ansi
+from helpers import request
+
+PYTHONPATH = ["--pythonpath", str(APPS)]
+
+
+def run_failing(args, cwd, env=None, timeout=60):
+    """Run `hurricane serve ...` that is expected to fail; return (rc, stderr text)."""
+    require_binary()
+    port = free_port()
+    cmd = [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env if env is not None else base_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"expected a startup failure, but the server was still running after {timeout}s:\n{err.decode(errors='replace')}")
+    text = strip_ansi(err.decode("utf-8", "replace"))
+    both = text + strip_ansi(out.decode("utf-8", "replace"))
+    assert proc.returncode != 0, f"exit code 0 for a failing start; stderr:\n{text}"
+    for word in PANIC_WORDS:
+        assert word not in both, f"{word!r} in the output of a startup failure:\n{both}"
+    assert "Starting HTTP server" not in text
+    return proc.returncode, text
+
+
+# ---------------------------------------------------------------------------
+# Settings: --settings, else DJANGO_SETTINGS_MODULE, else manage.py
+# ---------------------------------------------------------------------------
+
+
+def marker(server):
+    resp = request(server.port, "GET", "/hello")
+    assert resp.status == 200, resp
+    return resp.header("x-settings-marker")
+
+
+def test_settings_flag_beats_environment(one_server, mysite):
+    env = base_env()
+    env["DJANGO_SETTINGS_MODULE"] = "testsettings.env"
+    server = one_server("settings-flag", ["--settings", "testsettings.flag", *PYTHONPATH], mysite, env)
+    assert marker(server) == "flag"
+    assert server.stop() == 0
+
+
+def test_settings_from_environment(one_server, mysite):
+    env = base_env()
+    env["DJANGO_SETTINGS_MODULE"] = "testsettings.env"
+    server = one_server("settings-env", PYTHONPATH, mysite, env)
+    assert marker(server) == "env"
+    assert server.stop() == 0
+
+
+def test_settings_from_manage_py(one_server, mysite, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(mysite, project)
+    manage = project / "manage.py"
+    text = manage.read_text()
+    assert '"DJANGO_SETTINGS_MODULE", "mysite.settings"' in text
+    manage.write_text(text.replace('"mysite.settings"', '"testsettings.managepy"'))
+    server = one_server("settings-managepy", PYTHONPATH, project)
+    assert marker(server) == "managepy"
+    assert server.stop() == 0
+
+
+def test_default_project_uses_manage_py_and_cwd(django_server):
+    # examples/mysite: no flag, no env; mysite.settings found through manage.py and cwd
+    resp = request(django_server.port, "GET", "/hello")
+    assert resp.status == 200 and resp.header("x-settings-marker") is None
+
+
+def test_pythonpath_is_needed_for_modules_outside_the_project(mysite):
+    rc, err = run_failing(["--settings", "testsettings.flag"], mysite)
+    assert "testsettings" in err
+
+
+# ---------------------------------------------------------------------------
+# Where Python packages come from
+# ---------------------------------------------------------------------------
+
+
+def test_packages_from_virtual_env_without_path(one_server, mysite):
+    env = base_env(venv=True, path_venv=False)
+    server = one_server("venv-only", [], mysite, env)
+    assert request(server.port, "GET", "/hello").status == 200
+    assert server.stop() == 0
+
+
+def test_packages_from_python3_on_path(one_server, mysite):
+    env = base_env(venv=False, path_venv=True)
+    server = one_server("path-only", [], mysite, env)
+    assert request(server.port, "GET", "/hello").status == 200
+    assert server.stop() == 0
+
+
+def test_no_django_installed_is_a_clear_error(mysite):
+    env = base_env(venv=False, path_venv=False)
+    probe = subprocess.run(["python3", "-c", "import django"], env=env, capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("the python3 on PATH outside the venv has Django installed")
+    rc, err = run_failing([], mysite, env)
+    assert "django" in err.lower()
+
+
+# ---------------------------------------------------------------------------
+# --app: any WSGI callable
+# ---------------------------------------------------------------------------
+
+
+def test_app_flask(one_server):
+    # cwd is on sys.path: flask_app is found without --pythonpath; no Django settings needed
+    server = one_server("flask", ["--app", "flask_app:app"], APPS)
+    resp = request(server.port, "GET", "/")
+    assert (resp.status, resp.body) == (200, b"Hello from Flask")
+    info = request(server.port, "GET", "/info?x=1").json()
+    assert info == {"path": "/info", "script_root": "", "args": {"x": "1"}, "remote_addr": "127.0.0.1"}
+    echo = request(server.port, "POST", "/echo", body=b"flask body")
+    assert echo.body == b"flask body"
+    assert request(server.port, "GET", "/missing").status == 404
+    assert server.stop() == 0
+
+
+def test_app_flask_with_root_path(one_server):
+    server = one_server("flask-root", ["--app", "flask_app:app", "--root-path", "/prefix"], APPS)
+    info = request(server.port, "GET", "/prefix/info").json()
+    assert info["script_root"] == "/prefix" and info["path"] == "/info"
+    assert server.stop() == 0
+
+
+def test_app_bare_wsgi_callable(one_server, tmp_path):
+    server = one_server("bare", ["--app", "echo_app:application", *PYTHONPATH], tmp_path)
+    resp = request(server.port, "POST", "/x?y=1", body=b"bare")
+    assert resp.status == 200 and resp.json()["path_info"] == "/x"
+    assert server.stop() == 0
+
+
+def test_app_missing_module(tmp_path):
+    rc, err = run_failing(["--app", "hurricane_no_such_module:app"], tmp_path)
+    assert "hurricane_no_such_module" in err
+
+
+def test_app_missing_attribute(tmp_path):
+    rc, err = run_failing(["--app", "echo_app:no_such_callable", *PYTHONPATH], tmp_path)
+    assert "no_such_callable" in err
+
+
+def test_app_not_module_colon_callable(tmp_path):
+    rc, err = run_failing(["--app", "echo_app"], tmp_path)
+    assert "echo_app" in err
+
+
+# ---------------------------------------------------------------------------
+# Startup failures: one clear message, non-zero exit, no panic
+# ---------------------------------------------------------------------------
+
+
+def test_system_check_errors_stop_startup(mysite):
+    rc, err = run_failing(["--settings", "testsettings.checkfail", *PYTHONPATH], mysite)
+    assert "caches.E001" in err  # Django's own report
+    assert "You must define a 'default' cache in your CACHES setting." in err
+
+
+def test_skip_checks(one_server, mysite):
+    server = one_server("skip-checks", ["--settings", "testsettings.checkfail", "--skip-checks", *PYTHONPATH], mysite)
+    assert request(server.port, "GET", "/hello").status == 200
+    assert server.stop() == 0
+
+
+def test_missing_settings_module(mysite):
+    rc, err = run_failing(["--settings", "hurricane_no_such_settings"], mysite)
+    assert "hurricane_no_such_settings" in err
+
+
+def test_missing_settings_module_from_env(mysite):
+    env = base_env()
+    env["DJANGO_SETTINGS_MODULE"] = "hurricane_env_no_such_settings"
+    rc, err = run_failing([], mysite, env)
+    assert "hurricane_env_no_such_settings" in err
+
+
+def test_no_settings_anywhere(tmp_path):
+    # no --settings, no DJANGO_SETTINGS_MODULE, no manage.py
+    rc, err = run_failing([], tmp_path)
+    assert "settings" in err.lower() or "manage.py" in err
+
+
+def test_import_error_in_settings(mysite):
+    rc, err = run_failing(["--settings", "testsettings.importerror", *PYTHONPATH], mysite)
+    assert "hurricane_test_no_such_module" in err
+
+
+def test_import_error_in_installed_apps(mysite):
+    rc, err = run_failing(["--settings", "testsettings.badapp", *PYTHONPATH], mysite)
+    assert "hurricane_test_missing_app" in err
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--no-such-flag"], "--no-such-flag"),
+        (["--port", "not-a-port"], "port"),
+        (["--workers", "many"], "workers"),
+        (["--max-body-size=lots"], "max-body-size"),
+    ],
+)
+def test_bad_option(mysite, args, needle):
+    require_binary()
+    proc = subprocess.run([str(BIN), "serve", *args], cwd=mysite, env=base_env(), capture_output=True, timeout=30)
+    err = strip_ansi(proc.stderr.decode("utf-8", "replace"))
+    assert proc.returncode != 0
+    assert needle in err
+    assert not any(w in err for w in PANIC_WORDS)
+
+
+def test_unknown_subcommand(mysite):
+    require_binary()
+    proc = subprocess.run([str(BIN), "frobnicate"], cwd=mysite, env=base_env(), capture_output=True, timeout=30)
+    assert proc.returncode != 0
+    assert "frobnicate" in proc.stderr.decode("utf-8", "replace")
+
+
+def test_port_in_use(mysite):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        require_binary()
+        proc = subprocess.run(
+            [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=mysite,
+            env=base_env(),
+            capture_output=True,
+            timeout=60,
+        )
+    err = strip_ansi(proc.stderr.decode("utf-8", "replace"))
+    assert proc.returncode != 0
+    assert str(port) in err or "in use" in err.lower()
+    assert not any(w in err for w in PANIC_WORDS)
+
+
+def test_default_host_is_all_interfaces(one_server, mysite):
+    server = one_server("default-host", [], mysite, start=False)
+    server.host_args = []
+    server.start()
+    listening = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == "0A":  # LISTEN
+            addr, port = local.split(":")
+            listening.add((addr, int(port, 16)))
+    assert ("00000000", server.port) in listening, f"not listening on 0.0.0.0:{server.port}"
+    assert request(server.port, "GET", "/hello").status == 200
+    assert server.stop() == 0
+
+
+def test_sigint_stops_an_idle_server(one_server, mysite):
+    import signal
+
+    server = one_server("sigint", [], mysite)
+    assert request(server.port, "GET", "/hello").status == 200
+    assert server.stop(signal.SIGINT) == 0

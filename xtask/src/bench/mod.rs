@@ -1,0 +1,422 @@
+//! `cargo xtask bench`: hurricane, gunicorn (sync, 1 worker) and granian
+//! (WSGI, 1 worker) serving the example project's hello view one after
+//! another, each measured with wrk, plus Django's in-process rate.
+//!
+//! CPU placement: by default the OS schedules servers and wrk freely over all
+//! CPUs, as in a pod, so a server whose network I/O runs beside Python (as
+//! hurricane's and granian's do) can use the second core. `--pin` (when
+//! `taskset` exists and there are at least two CPUs) instead runs each server
+//! and the in-process loop on every CPU but the last and wrk on the last one:
+//! more repeatable, but it measures one-core servers.
+
+mod inprocess;
+mod server;
+mod wrk;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+use crate::cmd::{which, Cmd};
+use crate::error::{bail, Context, Result};
+use crate::venv::Venv;
+use crate::{demo, paths, venv};
+
+use server::Server;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// wrk connections (-c).
+    #[arg(short = 'c', long, default_value_t = 16)]
+    connections: u32,
+    /// Seconds of each measured wrk run (-d); "10" or "10s".
+    #[arg(short = 'd', long, default_value = "10", value_parser = parse_secs)]
+    duration: u64,
+    /// Seconds of the unmeasured warm-up run before each measurement.
+    #[arg(long, default_value = "2", value_parser = parse_secs)]
+    warmup: u64,
+    /// Seconds of Django's in-process loop.
+    #[arg(long, default_value = "5", value_parser = parse_secs)]
+    inprocess_seconds: u64,
+    /// Servers to measure, in order (comma separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "hurricane,gunicorn,granian"
+    )]
+    servers: Vec<Peer>,
+    /// URL path to request.
+    #[arg(long, default_value = "/hello")]
+    path: String,
+    /// Repeat the whole sequence this many times and report medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    rounds: u32,
+    /// Pin servers and wrk to separate CPUs with taskset.
+    #[arg(long)]
+    pin: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Peer {
+    Hurricane,
+    Gunicorn,
+    Granian,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Hurricane => "hurricane",
+            Peer::Gunicorn => "gunicorn",
+            Peer::Granian => "granian",
+        }
+    }
+
+    /// How each server is started: its defaults plus the loopback address.
+    fn command(self, venv: &Venv, port: u16, cpus: Option<&str>) -> Cmd {
+        let port_s = port.to_string();
+        let mut cmd = match self {
+            Peer::Hurricane => {
+                let mut c = pinned(cpus, paths::hurricane_bin());
+                c.args(["serve", "--host", "127.0.0.1", "--port", &port_s]);
+                c
+            }
+            Peer::Gunicorn => {
+                let mut c = pinned(cpus, venv.bin("gunicorn"));
+                c.args(["-w", "1", "-b", &format!("127.0.0.1:{port}"), "mysite.wsgi"]);
+                c
+            }
+            Peer::Granian => {
+                let mut c = pinned(cpus, venv.bin("granian"));
+                c.args(["--interface", "wsgi", "--workers", "1"])
+                    .args(["--host", "127.0.0.1", "--port", &port_s])
+                    .arg("mysite.wsgi:application");
+                c
+            }
+        };
+        venv.activate(&mut cmd);
+        cmd.dir(paths::example_project());
+        cmd
+    }
+}
+
+/// `program`, under `taskset -c <cpus>` when pinning.
+pub fn pinned(cpus: Option<&str>, program: impl AsRef<OsStr>) -> Cmd {
+    match cpus {
+        Some(cpus) => {
+            let mut cmd = Cmd::new("taskset");
+            cmd.args(["-c", cpus]).arg(program);
+            cmd
+        }
+        None => Cmd::new(program),
+    }
+}
+
+fn parse_secs(s: &str) -> Result<u64, String> {
+    let n = s.strip_suffix('s').unwrap_or(s);
+    match n.parse::<u64>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(format!(
+            "expected a whole number of seconds like 10 or 10s, got {s:?}"
+        )),
+    }
+}
+
+struct Pinning {
+    server: Option<String>,
+    load: Option<String>,
+    description: String,
+}
+
+fn pinning(pin: bool) -> Pinning {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let unpinned = |why: &str| Pinning {
+        server: None,
+        load: None,
+        description: format!("not pinned ({why}); {cpus} CPUs shared by server and wrk"),
+    };
+    if !pin {
+        return unpinned("no --pin");
+    }
+    if which("taskset").is_none() {
+        return unpinned("taskset not found");
+    }
+    if cpus < 2 {
+        return unpinned("only one CPU");
+    }
+    let last = cpus - 1;
+    let server = if last == 1 {
+        "0".to_string()
+    } else {
+        format!("0-{}", last - 1)
+    };
+    Pinning {
+        description: format!("taskset: server on CPU {server}, wrk on CPU {last}"),
+        server: Some(server),
+        load: Some(last.to_string()),
+    }
+}
+
+struct Row {
+    name: &'static str,
+    outcome: Result<wrk::Report, String>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.servers.contains(&Peer::Hurricane) {
+        demo::build_release()?;
+    }
+    wrk::ensure_installed()?;
+    let venv = venv::ensure("bench.txt")?;
+    let project = paths::example_project();
+    demo::migrate(&venv, &project)?;
+    let logs = paths::target().join("bench");
+    fs::create_dir_all(&logs).context(|| format!("could not create {}", logs.display()))?;
+
+    let pin = pinning(args.pin);
+    println!("xtask bench: {}", pin.description);
+
+    let mut runs: Vec<(Peer, Result<Vec<wrk::Report>, String>)> =
+        args.servers.iter().map(|&p| (p, Ok(Vec::new()))).collect();
+    let mut inproc_runs: Result<Vec<f64>, String> = Ok(Vec::new());
+    for round in 1..=args.rounds {
+        if args.rounds > 1 {
+            println!("xtask bench: round {round}/{}", args.rounds);
+        }
+        for (peer, results) in runs.iter_mut() {
+            let Ok(list) = results else { continue };
+            match measure(*peer, &venv, &args, &pin, &logs) {
+                Ok(r) => list.push(r),
+                Err(e) => {
+                    eprintln!("xtask bench: {} FAILED: {e}", peer.name());
+                    *results = Err(e.to_string());
+                }
+            }
+        }
+        if let Ok(list) = &mut inproc_runs {
+            println!(
+                "xtask bench: Django in-process, {}s",
+                args.inprocess_seconds
+            );
+            let cpus = pin.server.as_deref();
+            match inprocess::run(&venv, &args.path, args.inprocess_seconds, cpus) {
+                Ok(rps) => list.push(rps),
+                Err(e) => {
+                    eprintln!("xtask bench: in-process FAILED: {e}");
+                    inproc_runs = Err(e.to_string());
+                }
+            }
+        }
+    }
+
+    let rows: Vec<Row> = runs
+        .into_iter()
+        .map(|(peer, results)| Row {
+            name: peer.name(),
+            outcome: results.map(|list| median_report(&list)),
+        })
+        .collect();
+    let inproc = inproc_runs.map(|list| median(list.into_iter()));
+    report(&args, &pin, &venv, &rows, inproc.as_ref().ok().copied());
+
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.outcome.is_err())
+        .map(|r| r.name)
+        .collect();
+    if !failed.is_empty() {
+        bail!("could not measure: {} (see above)", failed.join(", "));
+    }
+    if let Err(e) = inproc {
+        bail!("the in-process measurement failed: {e}");
+    }
+    Ok(())
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Median req/s and median p99 over the rounds; requests and errors summed.
+fn median_report(list: &[wrk::Report]) -> wrk::Report {
+    wrk::Report {
+        requests_per_sec: median(list.iter().map(|r| r.requests_per_sec)),
+        p99_ms: median(list.iter().map(|r| r.p99_ms)),
+        requests: list.iter().map(|r| r.requests).sum(),
+        errors: list.iter().map(|r| r.errors).sum(),
+    }
+}
+
+fn measure(
+    peer: Peer,
+    venv: &Venv,
+    args: &Args,
+    pin: &Pinning,
+    logs: &std::path::Path,
+) -> Result<wrk::Report> {
+    let port = server::free_port()?;
+    let cmd = peer.command(venv, port, pin.server.as_deref());
+    let log = logs.join(format!("{}.log", peer.name()));
+    let mut server = Server::start(peer.name(), port, cmd, log)?;
+    server.wait_ready(&args.path, Duration::from_secs(60))?;
+    let url = server.url(&args.path);
+    let load = pin.load.as_deref();
+    println!("xtask bench: {} warm-up {}s", peer.name(), args.warmup);
+    wrk::run(&url, args.connections, args.warmup, load)?;
+    println!(
+        "xtask bench: {} measuring: wrk -t1 -c{} -d{}s --latency {url}",
+        peer.name(),
+        args.connections,
+        args.duration
+    );
+    let report = wrk::run(&url, args.connections, args.duration, load)?;
+    server.stop();
+    if report.requests == 0 {
+        bail!("wrk completed no request against {}", peer.name());
+    }
+    Ok(report)
+}
+
+fn report(args: &Args, pin: &Pinning, venv: &Venv, rows: &[Row], inproc: Option<f64>) {
+    let granian = rows
+        .iter()
+        .find(|r| r.name == "granian")
+        .and_then(|r| r.outcome.as_ref().ok());
+    let hurricane = rows
+        .iter()
+        .find(|r| r.name == "hurricane")
+        .and_then(|r| r.outcome.as_ref().ok());
+    let vs = |rps: f64| match granian {
+        Some(g) if g.requests_per_sec > 0.0 => format!("{:.2}x", rps / g.requests_per_sec),
+        _ => "n/a".to_string(),
+    };
+
+    println!();
+    let rounds = if args.rounds > 1 {
+        format!("; median of {} rounds", args.rounds)
+    } else {
+        String::new()
+    };
+    println!(
+        "GET {} on examples/mysite; wrk -t1 -c{} -d{}s --latency after a {}s warm-up; {}{rounds}",
+        args.path, args.connections, args.duration, args.warmup, pin.description
+    );
+    println!("{}", machine_line(venv));
+    println!();
+    println!("| server | req/s | p99 ms | errors | vs granian |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for row in rows {
+        match &row.outcome {
+            Ok(r) => println!(
+                "| {} | {:.0} | {:.2} | {} | {} |",
+                row.name,
+                r.requests_per_sec,
+                r.p99_ms,
+                r.errors,
+                vs(r.requests_per_sec)
+            ),
+            Err(_) => println!("| {} | failed | - | - | - |", row.name),
+        }
+    }
+    match inproc {
+        Some(rps) => println!("| django in-process | {rps:.0} | - | - | {} |", vs(rps)),
+        None => println!("| django in-process | failed | - | - | - |"),
+    }
+    println!();
+
+    let Some(h) = hurricane else {
+        println!("targets: not checked (hurricane was not measured)");
+        return;
+    };
+    if let Some(rps) = inproc {
+        println!("hurricane / in-process: {:.2}x", h.requests_per_sec / rps);
+    }
+    if h.errors > 0 {
+        println!("WARN hurricane had {} failed requests", h.errors);
+    }
+    match granian {
+        Some(g) => {
+            let ratio = h.requests_per_sec / g.requests_per_sec;
+            verdict(
+                ratio >= 1.5,
+                &format!("hurricane req/s >= 1.5x granian ({ratio:.2}x)"),
+            );
+            verdict(
+                h.p99_ms <= g.p99_ms,
+                &format!(
+                    "hurricane p99 <= granian p99 ({:.2} ms vs {:.2} ms)",
+                    h.p99_ms, g.p99_ms
+                ),
+            );
+        }
+        None => println!("SKIP hurricane vs granian (granian not measured)"),
+    }
+    match inproc {
+        Some(rps) => {
+            let ratio = h.requests_per_sec / rps;
+            verdict(
+                ratio >= 0.6,
+                &format!("hurricane req/s >= 0.6x Django in-process ({ratio:.2}x)"),
+            );
+        }
+        None => println!("SKIP hurricane vs in-process (not measured)"),
+    }
+}
+
+fn verdict(ok: bool, what: &str) {
+    println!("{} {what}", if ok { "PASS" } else { "FAIL" });
+}
+
+/// "machine: 2 CPUs (AMD EPYC); Python 3.11.7" — best effort.
+fn machine_line(venv: &Venv) -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let model = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    let python = Cmd::new(venv.python())
+        .args([
+            "-c",
+            "import sys, django; print(sys.version.split()[0], django.get_version())",
+        ])
+        .read()
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace();
+            Some(format!("Python {}, Django {}", it.next()?, it.next()?))
+        })
+        .unwrap_or_else(|| "Python version unknown".to_string());
+    format!("machine: {cpus} CPUs ({model}); {python}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
+    }
+
+    #[test]
+    fn seconds_accept_a_trailing_s() {
+        assert_eq!(parse_secs("10"), Ok(10));
+        assert_eq!(parse_secs("10s"), Ok(10));
+        assert!(parse_secs("0").is_err());
+        assert!(parse_secs("ten").is_err());
+    }
+}

@@ -1,0 +1,67 @@
+//! `cargo xtask <task>`: the developer tasks of the hurricane workspace.
+//!
+//! Every task is a module; `cmd` runs programs with clear errors and `venv`
+//! manages the shared Python virtualenv in `target/venv`.
+
+mod bench;
+mod ci;
+mod cmd;
+mod demo;
+mod dist;
+mod error;
+mod paths;
+mod venv;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Developer tasks for hurricane",
+    disable_version_flag = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Create or refresh target/venv from the pinned requirements/ files.
+    Venv {
+        /// Which requirements file to install (example.txt, test.txt, bench.txt).
+        #[arg(long, default_value = "test.txt")]
+        requirements: String,
+    },
+    /// Set up and serve the example Django project on a fresh machine.
+    Demo(demo::Args),
+    /// Run every check and test, as CI does.
+    Ci,
+    /// Benchmark hurricane against gunicorn, granian and Django in-process.
+    Bench(bench::Args),
+    /// Build a release tarball in target/dist/.
+    Dist,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Venv { requirements } => venv::ensure(&requirements).map(|v| {
+            println!("xtask: venv ready at {}", v.dir().display());
+        }),
+        Task::Demo(args) => demo::run(args),
+        Task::Ci => ci::run(),
+        Task::Bench(args) => bench::run(args),
+        Task::Dist => dist::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The one Python virtualenv (`target/venv`) used by the demo, the tests and
+//! the benchmark. It is made from the `python3` on PATH (the Python hurricane
+//! is built against) and filled from the pinned files in `requirements/`.
+//!
+//! pip only runs when a requirements file (or a file it includes with `-r`)
+//! changed since the last install: the installed text is kept in a stamp
+//! file inside the venv.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::cmd::Cmd;
+use crate::error::{bail, Context, Result};
+use crate::paths;
+
+pub struct Venv {
+    dir: PathBuf,
+}
+
+impl Venv {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.dir.join("bin").join(name)
+    }
+
+    pub fn python(&self) -> PathBuf {
+        self.bin("python")
+    }
+
+    /// A command for a program from the venv's bin/, with the venv active.
+    pub fn cmd(&self, program: &str) -> Cmd {
+        let mut cmd = Cmd::new(self.bin(program));
+        self.activate(&mut cmd);
+        cmd
+    }
+
+    /// What `source bin/activate` does: VIRTUAL_ENV set, bin/ first on PATH.
+    pub fn activate(&self, cmd: &mut Cmd) {
+        let mut path = vec![self.dir.join("bin")];
+        if let Some(old) = std::env::var_os("PATH") {
+            path.extend(std::env::split_paths(&old));
+        }
+        // join_paths only fails on a ':' inside a directory name; then keep
+        // the old PATH, VIRTUAL_ENV still selects the venv for hurricane.
+        if let Ok(joined) = std::env::join_paths(path) {
+            cmd.env("PATH", joined);
+        }
+        cmd.env("VIRTUAL_ENV", &self.dir).env_remove("PYTHONHOME");
+    }
+}
+
+pub fn dir() -> PathBuf {
+    paths::target().join("venv")
+}
+
+/// Create or refresh `target/venv` and install `requirements/<file>`.
+pub fn ensure(file: &str) -> Result<Venv> {
+    let venv = Venv { dir: dir() };
+    let host = python_version(Path::new("python3")).map_err(|e| {
+        crate::error::Error::new(format!(
+            "{e}\n  hint: install Python 3 (Debian/Ubuntu: apt-get install python3 python3-venv)"
+        ))
+    })?;
+    let current = venv
+        .python()
+        .exists()
+        .then(|| python_version(&venv.python()).ok())
+        .flatten();
+    if current.as_deref() != Some(host.as_str()) {
+        match &current {
+            Some(v) => println!("xtask: venv has Python {v}, python3 is {host}: recreating"),
+            None => println!("xtask: creating {} (Python {host})", venv.dir.display()),
+        }
+        Cmd::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv.dir)
+            .hint(
+                "the venv module or ensurepip is missing; on Debian/Ubuntu run \
+                 `apt-get update && apt-get install -y python3-venv`",
+            )
+            .run()?;
+    }
+
+    let req = paths::requirements(file);
+    let wanted = requirements_text(&req)?;
+    let stamp = venv.dir.join(format!(".xtask-installed-{file}"));
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        println!("xtask: venv up to date with requirements/{file}");
+        return Ok(venv);
+    }
+    println!("xtask: installing requirements/{file} into the venv");
+    venv.cmd("python")
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .arg("--no-input")
+        .arg("-r")
+        .arg(&req)
+        .hint("pip could not install the pinned packages; check access to PyPI and the pins in requirements/")
+        .run()?;
+    fs::write(&stamp, wanted).context(|| format!("could not write {}", stamp.display()))?;
+    Ok(venv)
+}
+
+/// Version and installation of a Python, e.g. "3.11.7 at /usr": a venv
+/// reports the installation it was made from, so the two compare equal.
+fn python_version(python: &Path) -> Result<String> {
+    let out = Cmd::new(python)
+        .args([
+            "-c",
+            "import sys; print('%d.%d.%d' % sys.version_info[:3], 'at', sys.base_prefix)",
+        ])
+        .read()?;
+    Ok(out.trim().to_string())
+}
+
+/// The file's text followed by the text of every file it pulls in with
+/// `-r`/`--requirement`, so a change anywhere triggers a reinstall.
+fn requirements_text(file: &Path) -> Result<String> {
+    let mut out = String::new();
+    collect(file, &mut out, 0)?;
+    Ok(out)
+}
+
+fn collect(file: &Path, out: &mut String, depth: usize) -> Result<()> {
+    if depth > 10 {
+        bail!(
+            "requirements files include each other too deeply at {}",
+            file.display()
+        );
+    }
+    let text = fs::read_to_string(file)
+        .context(|| format!("could not read requirements file {}", file.display()))?;
+    out.push_str(&format!("## {}\n{text}\n", file.display()));
+    for line in text.lines() {
+        let line = line.trim();
+        let include = line
+            .strip_prefix("-r")
+            .or_else(|| line.strip_prefix("--requirement"))
+            .map(|rest| rest.trim_start_matches('=').trim());
+        if let Some(name) = include.filter(|n| !n.is_empty()) {
+            let base = file.parent().unwrap_or(Path::new("."));
+            collect(&base.join(name), out, depth + 1)?;
+        }
+    }
+    Ok(())
+}
