@@ -148,6 +148,31 @@ def test_default_workers_run_requests_concurrently(django_server):
     assert elapsed < 1.5, f"4 x 600 ms took {elapsed:.2f}s: requests did not overlap"
 
 
+def _quick_request_during(port, slow_path):
+    """Seconds a /hello takes while `slow_path` is running."""
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(request, port, "GET", slow_path, timeout=30)
+        time.sleep(0.2)
+        start = time.monotonic()
+        quick = request(port, "GET", "/hello", timeout=30)
+        quick_took = time.monotonic() - start
+        assert slow.result(timeout=30).status == 200
+    assert quick.body == b"Hello, world!"
+    return quick_took
+
+
+def test_request_waiting_on_io_does_not_hold_up_others(django_server):
+    took = _quick_request_during(django_server.port, "/sleep?ms=1500")
+    assert took < 0.5, f"/hello took {took:.2f}s while another request slept"
+
+
+def test_long_cpu_bound_request_does_not_hold_up_others(django_server):
+    # The pool runs one thread while requests compute, but a queue that stops moving
+    # lets another thread in, which gets the GIL at CPython's switch interval.
+    took = _quick_request_during(django_server.port, "/spin?ms=1500")
+    assert took < 0.5, f"/hello took {took:.2f}s behind a 1.5 s computation"
+
+
 def test_workers_bound_concurrency(one_server, mysite):
     server = one_server("workers-2", ["--workers", "2"], mysite)
     elapsed, results = _concurrent(server.port, ["/sleep?ms=600"] * 4)

@@ -40,11 +40,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MODULE:CALLABLE")]
     pub app: Option<String>,
 
-    /// Python threads running requests. Each Django thread holds its own database
-    /// connection, so this is also the most database connections the process opens.
-    /// The default of 4 lets a few requests wait on the database at once while keeping
-    /// GIL hand-offs rare; CPU-bound apps are fastest with 1.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=512))]
+    /// Most Python threads running requests at once. Each Django thread holds its own
+    /// database connection, so this is also the most database connections the process
+    /// opens. Only as many run as the load needs: one while requests compute, more while
+    /// they wait on the database or the network (see hurricane-wsgi's `PythonPool`).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub workers: u16,
 
     /// Threads doing network I/O [default: one less than the CPU count, at least 1, so

@@ -10,5 +10,6 @@ urlpatterns = [
     path("file", views.file),
     path("error", views.error),
     path("sleep", views.sleep),
+    path("spin", views.spin),
     path("items", views.items),
 ]

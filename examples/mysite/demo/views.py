@@ -91,6 +91,15 @@ def sleep(request):
     return HttpResponse("slept", content_type="text/plain")
 
 
+def spin(request):
+    """Compute (holding the GIL) for `ms` milliseconds: a CPU-bound view."""
+    deadline = time.perf_counter() + int(request.GET.get("ms", 100)) / 1000
+    rounds = 0
+    while time.perf_counter() < deadline:
+        rounds += 1
+    return HttpResponse(f"spun {rounds}", content_type="text/plain")
+
+
 @csrf_exempt
 def items(request):
     """GET lists the items; POST (form field `name`) adds one."""
