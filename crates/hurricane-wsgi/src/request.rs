@@ -27,7 +27,8 @@ pub(crate) fn run(
         return;
     }
     let target = RequestTarget::of(&request);
-    let start_response = match Bound::new(py, StartResponse::new(reply)) {
+    let is_head = request.method() == http::Method::HEAD;
+    let start_response = match Bound::new(py, StartResponse::new(reply, is_head)) {
         Ok(start_response) => start_response,
         Err(error) => return target.report(py, &error, "could not create start_response"),
     };

@@ -54,6 +54,8 @@ struct State {
 #[pyclass(frozen, module = "hurricane", name = "StartResponse")]
 pub(crate) struct StartResponse {
     state: Mutex<State>,
+    /// A HEAD request: the application may leave out the body its Content-Length counts.
+    is_head: bool,
 }
 
 #[pymethods]
@@ -103,12 +105,13 @@ pub(crate) enum ResponseError {
 }
 
 impl StartResponse {
-    pub(crate) fn new(reply: Reply) -> Self {
+    pub(crate) fn new(reply: Reply, is_head: bool) -> Self {
         Self {
             state: Mutex::new(State {
                 head: None,
                 sink: Sink::Pending(reply),
             }),
+            is_head,
         }
     }
 
@@ -201,33 +204,9 @@ impl StartResponse {
     /// then goes out with `Content-Length`, or the last chunk of a stream.
     pub(crate) fn finish(&self, py: Python<'_>, rest: Option<Bytes>) -> Result<(), ResponseError> {
         let mut state = self.lock();
-        if matches!(state.sink, Sink::Pending(_)) && state.head.is_none() {
-            // Keep the reply so that `fail` can still answer 500.
-            return Err(ResponseError::NoStartResponse);
-        }
-        match std::mem::replace(&mut state.sink, Sink::Finished) {
-            Sink::Pending(reply) => {
-                let Some(mut head) = state.head.take() else {
-                    return Err(ResponseError::NoStartResponse);
-                };
-                let mut body = rest.unwrap_or_default();
-                match head.content_length {
-                    Some(declared) if declared < body.len() as u64 => {
-                        body.truncate(usize::try_from(declared).unwrap_or(usize::MAX));
-                    }
-                    Some(declared) if declared > body.len() as u64 => {
-                        // Fewer bytes than promised: send them and close the connection,
-                        // so the client sees the body end early instead of waiting.
-                        head.headers
-                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                    }
-                    _ => {}
-                }
-                let _ = reply.send(head.into_response(ResponseBody::full(body)));
-                Ok(())
-            }
-            Sink::Streaming { body, remaining } => {
-                state.sink = Sink::Streaming { body, remaining };
+        match &state.sink {
+            Sink::Finished => return Ok(()),
+            Sink::Streaming { .. } => {
                 drop(state);
                 if let Some(rest) = rest {
                     self.send_chunk(py, rest)?;
@@ -235,10 +214,30 @@ impl StartResponse {
                 // Dropping the sender ends the body. If it is shorter than the declared
                 // Content-Length, hyper closes the connection after what was sent.
                 self.lock().sink = Sink::Finished;
-                Ok(())
+                return Ok(());
             }
-            Sink::Finished => Ok(()),
+            Sink::Pending(_) => {}
         }
+        // Keep the reply while there is no head, so that `fail` can still answer 500.
+        let mut head = state.head.take().ok_or(ResponseError::NoStartResponse)?;
+        let Sink::Pending(reply) = std::mem::replace(&mut state.sink, Sink::Finished) else {
+            return Ok(());
+        };
+        let mut body = rest.unwrap_or_default();
+        match head.content_length {
+            Some(declared) if declared < body.len() as u64 => {
+                body.truncate(usize::try_from(declared).unwrap_or(usize::MAX));
+            }
+            Some(declared) if declared > body.len() as u64 && !self.is_head => {
+                // Fewer bytes than promised: send them and close the connection, so the
+                // client sees the body end early instead of waiting for the rest.
+                head.headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        let _ = reply.send(head.into_response(ResponseBody::full(body)));
+        Ok(())
     }
 
     /// Ends the response after a failure: a plain 500 if nothing was sent yet, otherwise
