@@ -186,6 +186,11 @@ def test_missing_settings_module(mysite):
     assert "hurricane_no_such_settings" in err
 
 
+def test_settings_given_as_a_path(mysite):
+    rc, err = run_failing(["--settings", "mysite/settings.py"], mysite)
+    assert "'mysite/settings.py' is not a Python module name" in err
+
+
 def test_missing_settings_module_from_env(mysite):
     env = base_env()
     env["DJANGO_SETTINGS_MODULE"] = "hurricane_env_no_such_settings"

@@ -51,7 +51,11 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let mut python_path = args.pythonpath.clone();
     python_path.push(project_dir);
     let interpreter = Interpreter::start(&environment, &python_path)?;
-    tracing::debug!(?environment, "Python started");
+    tracing::info!(
+        python = %environment.executable.as_deref().map_or_else(|| "(default)".into(), |p| p.display().to_string()),
+        virtualenv = %environment.virtualenv.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string()),
+        "Python started"
+    );
     let application = interpreter.load(
         &spec,
         BridgeOptions {

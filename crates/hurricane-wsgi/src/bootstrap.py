@@ -17,6 +17,11 @@ class StartupError(Exception):
 
 def load_django(settings_module, run_checks):
     """Sets Django up with ``settings_module`` and returns the project's WSGI callable."""
+    if not all(part.isidentifier() for part in settings_module.split(".")):
+        raise StartupError(
+            f"{settings_module!r} is not a Python module name: --settings and "
+            "DJANGO_SETTINGS_MODULE take a dotted module path such as 'mysite.settings'"
+        )
     os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
     try:
         import django
@@ -84,9 +89,12 @@ def describe(error):
 
 def _location(error):
     """`` (path/to/file.py, line N)`` of the innermost frame, if any."""
-    frames = traceback.extract_tb(error.__traceback__)
-    # An import error in the project points at the project file, not importlib.
-    frames = [f for f in frames if "importlib" not in f.filename] or frames
+    # Point at the user's file: not at importlib, not at this module.
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if "importlib" not in f.filename and not f.filename.endswith("hurricane_bootstrap.py")
+    ]
     if isinstance(error, SyntaxError) and error.filename:
         return f" ({_relative(error.filename)}, line {error.lineno})"
     if not frames:

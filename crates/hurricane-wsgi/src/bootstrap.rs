@@ -5,8 +5,15 @@ use pyo3::types::PyModule;
 
 const SOURCE: &std::ffi::CStr = pyo3::ffi::c_str!(include_str!("bootstrap.py"));
 
-/// Imports `bootstrap.py` as the module `hurricane_bootstrap`.
+const NAME: &str = "hurricane_bootstrap";
+
+/// The module `hurricane_bootstrap` (`bootstrap.py`), loaded once: `describe` must see the
+/// same `StartupError` class that the loading functions raised.
 pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let loaded = py.import("sys")?.getattr("modules")?.get_item(NAME);
+    if let Ok(module) = loaded {
+        return Ok(module.cast_into::<PyModule>()?);
+    }
     PyModule::from_code(
         py,
         SOURCE,
