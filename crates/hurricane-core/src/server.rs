@@ -79,7 +79,7 @@ impl Server {
         } = self;
         let handler = Arc::new(handler);
         let observers: Observers = observers.into();
-        let local = listener.local_addr().unwrap_or(config.addr);
+        let listening = listener.local_addr().unwrap_or(config.addr);
 
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
@@ -103,6 +103,8 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
+            // The address this connection arrived on, not the wildcard the server binds.
+            let local = stream.local_addr().unwrap_or(listening);
             let info = ConnectionInfo { peer, local };
             let context = Arc::new(RequestContext {
                 handler: Arc::clone(&handler),
