@@ -14,10 +14,10 @@ const READ_SIZE: usize = 64 * 1024;
 ///
 /// When the application returns one whose file-like object is a regular file with a
 /// `fileno()`, the server duplicates the descriptor and sends the file from Rust, starting
-/// at the object's current position and honouring the application's `Content-Length`; the
-/// wrapper is then closed at once (which, for Django's `FileResponse`, closes the file and
-/// fires `request_finished`). Anything else is iterated like any response, by
-/// `read(block_size)` calls.
+/// at the object's current position and honouring the application's `Content-Length`;
+/// the wrapper is closed (for Django's `FileResponse`: the file is closed and
+/// `request_finished` fires) once the file has been sent, on a Python thread. Anything
+/// else is iterated like any response, by `read(block_size)` calls.
 #[pyclass(module = "hurricane", name = "FileWrapper")]
 pub(crate) struct FileWrapper {
     filelike: Py<PyAny>,

@@ -15,15 +15,21 @@ use crate::{request, Application, PythonPool};
 /// thread is held while a request waits for its turn.
 #[derive(Debug, Clone)]
 pub struct WsgiHandler {
-    app: Arc<Application>,
-    pool: PythonPool,
+    bridge: Arc<Bridge>,
+}
+
+/// What a request needs on its Python thread.
+#[derive(Debug)]
+pub(crate) struct Bridge {
+    pub(crate) app: Application,
+    /// For work that outlives the request's turn on its thread (closing a file response).
+    pub(crate) pool: PythonPool,
 }
 
 impl WsgiHandler {
     pub fn new(app: Application, pool: PythonPool) -> Self {
         Self {
-            app: Arc::new(app),
-            pool,
+            bridge: Arc::new(Bridge { app, pool }),
         }
     }
 }
@@ -31,10 +37,10 @@ impl WsgiHandler {
 impl Handler for WsgiHandler {
     async fn call(&self, request: Request<Bytes>) -> Response<ResponseBody> {
         let (reply, response) = oneshot::channel();
-        let app = Arc::clone(&self.app);
+        let bridge = Arc::clone(&self.bridge);
         let runtime = tokio::runtime::Handle::current();
-        self.pool.submit(Box::new(move |py| {
-            request::run(py, &app, request, reply, &runtime);
+        self.bridge.pool.submit(Box::new(move |py| {
+            request::run(py, &bridge, request, reply, &runtime);
         }));
         response.await.unwrap_or_else(|_| unavailable())
     }

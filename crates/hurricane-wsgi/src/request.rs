@@ -7,21 +7,23 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyList, PyTuple};
 
 use crate::file_wrapper::FileWrapper;
+use crate::handler::Bridge;
 use crate::start_response::{chunk_bytes, Reply, ResponseError, StartResponse};
-use crate::{bootstrap, environ, Application};
+use crate::{bootstrap, environ};
 
 /// Calls the application for `request` and sends its response through `reply`.
 ///
 /// Whatever happens, the response ends (a 500 if the application fails before its head
-/// was sent, an aborted body after) and the returned iterable's `close()` is called, also
-/// when the client went away.
+/// was sent, an aborted body after) and the returned iterable's `close()` is called once
+/// the response is over, also when the client went away.
 pub(crate) fn run(
     py: Python<'_>,
-    app: &Application,
+    bridge: &Bridge,
     request: Request<Bytes>,
     reply: Reply,
     runtime: &tokio::runtime::Handle,
 ) {
+    let app = &bridge.app;
     if reply.is_closed() {
         // The client left while the request waited for a thread.
         return;
@@ -42,7 +44,20 @@ pub(crate) fn run(
             return start_response.get().fail(py);
         }
     };
-    if let Err(error) = send(py, &start_response, &iterable, runtime) {
+    let sent = send(py, &start_response, &iterable);
+    if let Ok(Sent::File(file)) = sent {
+        // The runtime sends the file; `close()` waits until it is done.
+        let iterable = iterable.unbind();
+        let pool = bridge.pool.clone();
+        let after = move || {
+            pool.submit(Box::new(move |py| close(py, iterable.bind(py), &target)));
+        };
+        if let Err(error) = start_response.get().stream_file(file, runtime, after) {
+            tracing::error!(target: "hurricane::wsgi", %error, "cannot send a file response");
+        }
+        return;
+    }
+    if let Err(error) = sent {
         let sink = start_response.get();
         match error {
             SendError::Python(error) if !sink.is_finished() => {
@@ -78,17 +93,24 @@ impl From<ResponseError> for SendError {
     }
 }
 
-/// Sends what the application returned.
+/// How the response went out.
+enum Sent {
+    /// Completely, through Python.
+    Done,
+    /// Not yet: it is a regular file for the runtime to send.
+    File(std::fs::File),
+}
+
+/// Sends what the application returned, unless it is a file the runtime should send.
 fn send(
     py: Python<'_>,
     start_response: &Bound<'_, StartResponse>,
     iterable: &Bound<'_, PyAny>,
-    runtime: &tokio::runtime::Handle,
-) -> Result<(), SendError> {
+) -> Result<Sent, SendError> {
     let sink = start_response.get();
     if let Ok(wrapper) = iterable.cast::<FileWrapper>() {
         if let Some(file) = wrapper.borrow().open_regular_file(py) {
-            return Ok(sink.stream_file(file, runtime)?);
+            return Ok(Sent::File(file));
         }
     }
     if is_complete_in_memory(py, iterable) {
@@ -112,16 +134,18 @@ fn send(
                 }
             }
         };
-        return Ok(sink.finish(py, Some(body))?);
+        sink.finish(py, Some(body))?;
+        return Ok(Sent::Done);
     }
     // Anything else may be a long or endless stream: send each chunk as it comes.
     for chunk in iterable.try_iter()? {
         if sink.send_chunk(py, chunk_bytes(&chunk?)?).is_err() {
             // The client is gone; stop producing.
-            return Ok(());
+            return Ok(Sent::Done);
         }
     }
-    Ok(sink.finish(py, None)?)
+    sink.finish(py, None)?;
+    Ok(Sent::Done)
 }
 
 /// Whether the response body is already complete in memory, so waiting for its end

@@ -183,21 +183,31 @@ impl StartResponse {
         Ok(())
     }
 
-    /// Sends a response whose body is read from `file` by the runtime, without Python.
+    /// Sends a response whose body is read from `file` by the runtime, without Python,
+    /// and calls `after` when it is over (sent, failed or abandoned by the client).
     pub(crate) fn stream_file(
         &self,
         file: std::fs::File,
         runtime: &tokio::runtime::Handle,
+        after: impl FnOnce() + Send + 'static,
     ) -> Result<(), ResponseError> {
         let mut state = self.lock();
-        self.start_stream(&mut state)?;
-        let Sink::Streaming { body, remaining } =
-            std::mem::replace(&mut state.sink, Sink::Finished)
-        else {
-            return Ok(());
-        };
-        runtime.spawn(crate::file_wrapper::send_file(file, remaining, body));
-        Ok(())
+        let started = self.start_stream(&mut state);
+        let streaming = std::mem::replace(&mut state.sink, Sink::Finished);
+        drop(state);
+        match (started, streaming) {
+            (Ok(()), Sink::Streaming { body, remaining }) => {
+                runtime.spawn(async move {
+                    crate::file_wrapper::send_file(file, remaining, body).await;
+                    after();
+                });
+                Ok(())
+            }
+            (started, _) => {
+                after();
+                started
+            }
+        }
     }
 
     /// Ends the response. `rest` is the whole body when nothing has been sent yet, which
