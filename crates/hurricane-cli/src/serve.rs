@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
 use hurricane_core::{AccessLog, Server, ServerConfig, ServerError, ShutdownOutcome};
 use hurricane_wsgi::{
     resolve_settings_module, AppSpec, BridgeOptions, Interpreter, InterpreterError, LoadError,
@@ -91,11 +93,20 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
             address.port()
         );
         let handler = WsgiHandler::new(application, pool);
-        match server.serve(handler, shutdown_signal()).await {
-            ShutdownOutcome::Drained => tracing::info!("all requests finished; exiting"),
-            ShutdownOutcome::TimedOut => tracing::warn!(
-                graceful_timeout_s = args.graceful_timeout,
-                "graceful timeout reached with requests still running; exiting"
+        let (first_signal, second_signal) = watch_signals();
+        let serving = server.serve(handler, async {
+            let _ = first_signal.await;
+        });
+        tokio::select! {
+            outcome = serving => match outcome {
+                ShutdownOutcome::Drained => tracing::info!("all requests finished; exiting"),
+                ShutdownOutcome::TimedOut => tracing::warn!(
+                    graceful_timeout_s = args.graceful_timeout,
+                    "graceful timeout reached with requests still running; exiting"
+                ),
+            },
+            Ok(()) = second_signal => tracing::warn!(
+                "second signal: exiting now, without waiting for in-flight requests"
             ),
         }
         Ok(())
@@ -106,19 +117,30 @@ fn default_io_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
-/// Completes on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Resolves the first receiver on the first SIGTERM or SIGINT (start a graceful
+/// shutdown) and the second on the next one (a person pressing Ctrl-C again: stop now).
+fn watch_signals() -> (oneshot::Receiver<()>, oneshot::Receiver<()>) {
     use tokio::signal::unix::{signal, SignalKind};
+    let (first_tx, first) = oneshot::channel();
+    let (second_tx, second) = oneshot::channel();
     let (Ok(mut terminate), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
         tracing::error!("cannot install signal handlers; SIGTERM will not shut down gracefully");
-        return std::future::pending().await;
+        // Keep the senders alive so that neither receiver ever resolves.
+        std::mem::forget((first_tx, second_tx));
+        return (first, second);
     };
-    let name = tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    };
-    tracing::info!(signal = name, "Received {name}, shutting down");
+    tokio::spawn(async move {
+        for notify in [first_tx, second_tx] {
+            let name = tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            };
+            tracing::info!(signal = name, "Received {name}, shutting down");
+            let _ = notify.send(());
+        }
+    });
+    (first, second)
 }
