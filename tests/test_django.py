@@ -413,6 +413,14 @@ def test_access_log_line(django_server, method, path, status, body):
     django_server.wait_log(ACCESS_RE.format(status=status, method=method, path=re.escape(path)), since=mark)
 
 
+def test_requests_refused_by_the_parser_are_logged(django_server):
+    mark = django_server.mark()
+    with connect(django_server.port) as sock:
+        send(sock, b"GET /hello HTTP/1.1\r\nHost : 127.0.0.1\r\n\r\n")
+        assert Reader(sock).read_response().status == 400
+    django_server.wait_log(r"400 - malformed request \(127\.0\.0\.1\)", since=mark)
+
+
 def test_one_access_log_line_per_request(django_server):
     tag = uuid.uuid4().hex[:8]
     mark = django_server.mark()

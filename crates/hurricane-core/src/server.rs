@@ -120,7 +120,7 @@ impl Server {
                 .watch(http.serve_connection(TokioIo::new(LingeringStream::new(stream)), service));
             tokio::spawn(async move {
                 if let Err(error) = connection.await {
-                    tracing::debug!(%error, client = %peer, "connection ended with an error");
+                    log_connection_error(&error, peer);
                 }
             });
         }
@@ -133,6 +133,24 @@ impl Server {
             () = graceful.shutdown() => ShutdownOutcome::Drained,
             () = tokio::time::sleep(config.graceful_timeout) => ShutdownOutcome::TimedOut,
         }
+    }
+}
+
+/// Requests hyper refuses before they reach the service (and so the observers) are still
+/// worth a line in the access log: they are what an attack or a broken client looks like.
+fn log_connection_error(error: &hyper::Error, peer: SocketAddr) {
+    let client = peer.ip();
+    if error.is_parse_too_large() {
+        tracing::warn!(target: "hurricane::access", status = 431, %client, %error,
+            "431 - request head too large ({client})");
+    } else if error.is_parse() {
+        tracing::warn!(target: "hurricane::access", status = 400, %client, %error,
+            "400 - malformed request ({client}): {error}");
+    } else if error.is_timeout() {
+        tracing::warn!(target: "hurricane::access", %client,
+            "- - request head not received in time; connection closed ({client})");
+    } else {
+        tracing::debug!(%error, %client, "connection ended with an error");
     }
 }
 
