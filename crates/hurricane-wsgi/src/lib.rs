@@ -10,13 +10,17 @@
 //! WSGI callable and its result into an [`http::Response`].
 //!
 //! # Where the GIL is taken
-//! The GIL is held in exactly three places, all on threads that never run tokio tasks:
-//! 1. [`Interpreter::start`] and [`Interpreter::load`], once, on the main thread at start-up.
-//! 2. The threads of [`PythonPool`]: each attaches to the interpreter once for its lifetime
-//!    and releases the GIL while it waits for work and while it waits for a slow client to
-//!    take the next chunk of a streaming response.
-//! 3. Nowhere else: tokio threads hand requests to the pool through a channel and wait on a
-//!    oneshot, so HTTP I/O never waits for Python.
+//! Only on threads that never run tokio tasks, in two places:
+//! 1. [`Interpreter::start`] and [`Interpreter::load`], once, on the main thread at
+//!    start-up.
+//! 2. The threads of [`PythonPool`]: each attaches to the interpreter once for its
+//!    lifetime and releases the GIL while it waits to be let in to run, and while it waits
+//!    for a slow client to take the next chunk of a streaming response. Work that must
+//!    run after a response (closing a file response the runtime sent) is queued to the
+//!    pool like a request.
+//!
+//! The tokio threads hand requests to the pool through its queue and wait on a oneshot
+//! channel, so HTTP I/O never waits for Python.
 
 mod application;
 mod bootstrap;
@@ -35,5 +39,5 @@ pub use application::{AppSpec, Application, BridgeOptions};
 pub use error::{InterpreterError, LoadError};
 pub use handler::WsgiHandler;
 pub use interpreter::{Interpreter, PythonEnvironment};
-pub use pool::{PoolStats, PythonPool};
+pub use pool::{PoolStats, PythonPool, CALM, STALL};
 pub use settings::{resolve_settings_module, SettingsError};
