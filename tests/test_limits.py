@@ -254,35 +254,34 @@ def test_signal_lets_in_flight_request_finish(one_server, mysite, sig):
     assert server.proc.returncode == 0, server.tail()
 
 
-def test_graceful_timeout_bounds_shutdown(one_server, mysite):
-    server = one_server("graceful-timeout", ["--graceful-timeout", "1"], mysite)
+def _signal_during_long_request(server, signals):
+    """Send `signals` (0.3 s apart) while an 8 s request is in flight; return
+    (seconds until the process exited, what the in-flight client got)."""
     out = []
     client = threading.Thread(target=_in_flight, args=(server.port, "/sleep?ms=8000", out))
     client.start()
     time.sleep(0.5)
     start = time.monotonic()
-    server.proc.send_signal(signal.SIGTERM)
+    for i, sig in enumerate(signals):
+        if i:
+            time.sleep(0.3)
+        server.proc.send_signal(sig)
     server.proc.wait(timeout=10)
     took = time.monotonic() - start
     assert server.proc.returncode == 0, server.tail()
-    assert took < 4, f"exit took {took:.1f}s with --graceful-timeout 1"
     client.join(15)
+    return took, out
+
+
+def test_graceful_timeout_bounds_shutdown(one_server, mysite):
+    server = one_server("graceful-timeout", ["--graceful-timeout", "1"], mysite)
+    took, out = _signal_during_long_request(server, [signal.SIGTERM])
+    assert took < 4, f"exit took {took:.1f}s with --graceful-timeout 1"
     assert out and (isinstance(out[0], Exception) or out[0].status != 200), out
 
 
 def test_second_signal_stops_without_waiting(one_server, mysite):
     server = one_server("second-signal", ["--graceful-timeout", "30"], mysite)
-    out = []
-    client = threading.Thread(target=_in_flight, args=(server.port, "/sleep?ms=8000", out))
-    client.start()
-    time.sleep(0.5)
-    start = time.monotonic()
-    server.proc.send_signal(signal.SIGINT)
-    time.sleep(0.3)
-    server.proc.send_signal(signal.SIGINT)
-    server.proc.wait(timeout=10)
-    took = time.monotonic() - start
-    assert server.proc.returncode == 0, server.tail()
+    took, _ = _signal_during_long_request(server, [signal.SIGINT, signal.SIGINT])
     assert took < 4, f"exit took {took:.1f}s after a second SIGINT"
     assert "second signal: exiting now" in server.tail()
-    client.join(15)
