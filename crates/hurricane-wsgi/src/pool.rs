@@ -1,7 +1,7 @@
 //! The pool of long-lived Python threads that run the application.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -76,6 +76,9 @@ struct Shared {
     epoch: OnceLock<Instant>,
     /// The stall watcher, unparked when work arrives while threads are running.
     watcher: OnceLock<Thread>,
+    /// The watcher sleeps until unparked (nothing queued); while it ticks, submitting
+    /// work need not wake it.
+    watcher_asleep: AtomicBool,
 }
 
 /// The queue and who may take from it; guarded by one lock.
@@ -170,7 +173,14 @@ impl Shared {
                 schedule.queue.is_empty() && schedule.allowed <= 1
             };
             if idle {
-                std::thread::park();
+                self.watcher_asleep.store(true, Ordering::SeqCst);
+                // Work queued between the check above and this flag wakes us up below.
+                // SeqCst on both sides (here and in `submit`): either this load sees the
+                // new work, or `submit` sees the flag and unparks.
+                if self.stats.queued.load(Ordering::SeqCst) == 0 {
+                    std::thread::park();
+                }
+                self.watcher_asleep.store(false, Ordering::SeqCst);
                 calm_since = Instant::now();
                 continue;
             }
@@ -229,14 +239,16 @@ impl PythonPool {
     /// Queues `job` for the next Python thread that holds the GIL.
     pub(crate) fn submit(&self, job: Job) {
         let shared = &self.shared;
-        shared.stats.queued.fetch_add(1, Ordering::Relaxed);
+        shared.stats.queued.fetch_add(1, Ordering::SeqCst);
         let mut schedule = shared.schedule();
         schedule.queue.push_back(job);
         if schedule.running + schedule.wake_tokens == 0 {
             shared.let_one_in(&mut schedule);
-        } else if let Some(watcher) = shared.watcher.get() {
+        } else if shared.watcher_asleep.load(Ordering::SeqCst) {
             drop(schedule);
-            watcher.unpark();
+            if let Some(watcher) = shared.watcher.get() {
+                watcher.unpark();
+            }
         }
     }
 }
