@@ -298,22 +298,24 @@ def django_server(start_server, mysite) -> Server:
     return start_server("django", [], mysite)
 
 
+def _recording_app_server(start_server, tmp_path_factory, close_log, name: str, module: str) -> Server:
+    """A tests/apps module served with --app, recording close() calls in `close_log`."""
+    cwd = tmp_path_factory.mktemp(f"{name}-cwd")
+    env = base_env()
+    env["HURRICANE_TEST_CLOSE_LOG"] = str(close_log)
+    return start_server(name, ["--app", f"{module}:application", "--pythonpath", str(APPS)], cwd, env)
+
+
 @pytest.fixture(scope="session")
 def probe_server(start_server, tmp_path_factory, close_log) -> Server:
     """tests/apps/probe_app.py (wrapped in wsgiref.validate.validator) via --app."""
-    cwd = tmp_path_factory.mktemp("probe-cwd")
-    env = base_env()
-    env["HURRICANE_TEST_CLOSE_LOG"] = str(close_log)
-    return start_server("probe", ["--app", "probe_app:application", "--pythonpath", str(APPS)], cwd, env)
+    return _recording_app_server(start_server, tmp_path_factory, close_log, "probe", "probe_app")
 
 
 @pytest.fixture(scope="session")
 def misbehaving_server(start_server, tmp_path_factory, close_log) -> Server:
     """tests/apps/misbehaving_app.py: apps that break the WSGI rules."""
-    cwd = tmp_path_factory.mktemp("misbehaving-cwd")
-    env = base_env()
-    env["HURRICANE_TEST_CLOSE_LOG"] = str(close_log)
-    return start_server("misbehaving", ["--app", "misbehaving_app:application", "--pythonpath", str(APPS)], cwd, env)
+    return _recording_app_server(start_server, tmp_path_factory, close_log, "misbehaving", "misbehaving_app")
 
 
 @pytest.fixture(scope="session")

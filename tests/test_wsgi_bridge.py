@@ -351,7 +351,7 @@ APP_RAISES = {
     "/raise_after_start": "misbehaving: raised after start_response",
     "/raise_in_iter_first": "misbehaving: raised while iterating the body",
 }
-SERVER_DETECTS = ["/str_chunk", "/str_write", "/bad_status", "/bad_status_code", "/bad_header", "/no_start_response", "/returns_none"]
+SERVER_DETECTS = ["/str_chunk", "/str_write", "/bad_status", "/bad_status_code", "/bad_header", "/no_start_response", "/file_no_start_response", "/returns_none"]
 
 
 def _then_still_serving(server, path):

@@ -70,6 +70,8 @@ def application(environ, start_response):
         return [b"bad header"]
     if path == "/no_start_response":
         return [b"never called start_response"]
+    if path == "/file_no_start_response":  # a real file, which the server sends itself
+        return environ["wsgi.file_wrapper"](open(__file__, "rb"))
     if path == "/returns_none":
         start_response("200 OK", plain)
         return None

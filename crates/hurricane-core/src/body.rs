@@ -161,9 +161,4 @@ impl BodySender {
     pub async fn abort(self, error: BoxError) {
         let _ = self.tx.send(Err(error)).await;
     }
-
-    /// Whether the reading side is gone.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
 }

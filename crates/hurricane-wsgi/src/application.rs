@@ -32,14 +32,6 @@ pub struct Application {
     pub(crate) callable: Py<PyAny>,
     pub(crate) environ_template: Py<PyDict>,
     pub(crate) options: BridgeOptions,
-    is_django: bool,
-}
-
-impl Application {
-    /// Whether this is a Django project (so Django-only features apply).
-    pub fn is_django(&self) -> bool {
-        self.is_django
-    }
 }
 
 impl Interpreter {
@@ -75,7 +67,6 @@ impl Interpreter {
                 callable: callable.unbind(),
                 environ_template: template.unbind(),
                 options,
-                is_django: matches!(spec, AppSpec::Django { .. }),
             })
         })
     }

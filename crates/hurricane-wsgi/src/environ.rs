@@ -63,11 +63,9 @@ pub(crate) fn build<'py>(
         .uri
         .path_and_query()
         .map_or(raw_path, |pq| pq.as_str());
-    environ.set_item(intern!(py, "RAW_URI"), latin1(py, request_uri.as_bytes()))?;
-    environ.set_item(
-        intern!(py, "REQUEST_URI"),
-        latin1(py, request_uri.as_bytes()),
-    )?;
+    let request_uri = latin1(py, request_uri.as_bytes());
+    environ.set_item(intern!(py, "RAW_URI"), &request_uri)?;
+    environ.set_item(intern!(py, "REQUEST_URI"), request_uri)?;
     environ.set_item(
         intern!(py, "SERVER_PROTOCOL"),
         match parts.version {
@@ -79,9 +77,9 @@ pub(crate) fn build<'py>(
         },
     )?;
     if let Some(connection) = connection {
-        let remote_addr = connection.peer.ip().to_string();
+        let remote_addr = PyString::new(py, &connection.peer.ip().to_string());
         environ.set_item(intern!(py, "REMOTE_ADDR"), &remote_addr)?;
-        environ.set_item(intern!(py, "REMOTE_HOST"), &remote_addr)?;
+        environ.set_item(intern!(py, "REMOTE_HOST"), remote_addr)?;
         environ.set_item(
             intern!(py, "REMOTE_PORT"),
             connection.peer.port().to_string(),

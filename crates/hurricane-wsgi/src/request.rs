@@ -52,8 +52,10 @@ pub(crate) fn run(
         let after = move || {
             pool.submit(Box::new(move |py| close(py, iterable.bind(py), &target)));
         };
-        if let Err(error) = start_response.get().stream_file(file, runtime, after) {
+        let sink = start_response.get();
+        if let Err(error) = sink.stream_file(file, runtime, after) {
             tracing::error!(target: "hurricane::wsgi", %error, "cannot send a file response");
+            sink.fail(py);
         }
         return;
     }

@@ -1,6 +1,7 @@
 //! `start_response` and `write()`: how the application's status, headers and body chunks
 //! become an HTTP response.
 
+use std::borrow::Cow;
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -192,22 +193,23 @@ impl StartResponse {
         after: impl FnOnce() + Send + 'static,
     ) -> Result<(), ResponseError> {
         let mut state = self.lock();
-        let started = self.start_stream(&mut state);
-        let streaming = std::mem::replace(&mut state.sink, Sink::Finished);
-        drop(state);
-        match (started, streaming) {
-            (Ok(()), Sink::Streaming { body, remaining }) => {
+        if let Err(error) = self.start_stream(&mut state) {
+            // The reply stays pending, so that `fail` can still answer 500.
+            drop(state);
+            after();
+            return Err(error);
+        }
+        match std::mem::replace(&mut state.sink, Sink::Finished) {
+            Sink::Streaming { body, remaining } => {
                 runtime.spawn(async move {
                     crate::file_wrapper::send_file(file, remaining, body).await;
                     after();
                 });
-                Ok(())
             }
-            (started, _) => {
-                after();
-                started
-            }
+            // The client left before the head could be sent.
+            _ => after(),
         }
+        Ok(())
     }
 
     /// Ends the response. `rest` is the whole body when nothing has been sent yet, which
@@ -400,14 +402,15 @@ fn parse_status(status: &str) -> PyResult<(StatusCode, Option<ReasonPhrase>)> {
 }
 
 /// `text` encoded as latin-1 (PEP 3333's "bytes as str"), or `None` if it has other
-/// characters.
-fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
+/// characters. ASCII, the usual case, is borrowed as it is.
+fn latin1_bytes(text: &str) -> Option<Cow<'_, [u8]>> {
     if text.is_ascii() {
-        return Some(text.as_bytes().to_vec());
+        return Some(Cow::Borrowed(text.as_bytes()));
     }
     text.chars()
         .map(|c| u8::try_from(u32::from(c)).ok())
-        .collect()
+        .collect::<Option<Vec<u8>>>()
+        .map(Cow::Owned)
 }
 
 #[cfg(test)]
