@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 
 /// A Kubernetes-native application server for Django.
@@ -18,14 +19,21 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
-#[derive(Debug, Args)]
+// Every option but --settings also reads HURRICANE_<OPTION> from the environment; the
+// Django settings of the same names are applied by `options::apply_django_settings`.
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Every option can also come from the environment (HURRICANE_PORT=9000, HURRICANE_NO_METRICS=true) \
+or from a Django setting of the same name (HURRICANE_PORT = 9000). Precedence: command line, then environment, \
+then Django settings, then the default. --settings, --pythonpath, --app and --log-level cannot come from Django settings."
+)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
+    /// Address to listen on (the application and the probes).
+    #[arg(long, default_value = "0.0.0.0", env = "HURRICANE_HOST")]
     pub host: std::net::IpAddr,
 
     /// Port of the application server.
-    #[arg(long, default_value_t = 8000)]
+    #[arg(long, default_value_t = 8000, env = "HURRICANE_PORT")]
     pub port: u16,
 
     /// Django settings module [default: $DJANGO_SETTINGS_MODULE, else the one manage.py names].
@@ -33,51 +41,166 @@ pub struct ServeArgs {
     pub settings: Option<String>,
 
     /// A directory to add to the Python path (repeatable); the working directory is always on it.
-    #[arg(long, value_name = "DIR")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "HURRICANE_PYTHONPATH",
+        value_delimiter = ':'
+    )]
     pub pythonpath: Vec<PathBuf>,
 
     /// Serve this WSGI callable instead of a Django project, e.g. `app:app` (Django-only features are off).
-    #[arg(long, value_name = "MODULE:CALLABLE")]
+    #[arg(long, value_name = "MODULE:CALLABLE", env = "HURRICANE_APP")]
     pub app: Option<String>,
 
     /// Most Python threads running requests at once. Each Django thread holds its own
     /// database connection, so this is also the most database connections the process
     /// opens. Only as many run as the load needs: one while requests compute, more while
     /// they wait on the database or the network (see hurricane-wsgi's `PythonPool`).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
+    #[arg(long, default_value_t = 8, env = "HURRICANE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=512))]
     pub workers: u16,
 
     /// Threads doing network I/O [default: one less than the CPU count, at least 1, so
     /// one core stays free for the Python thread holding the GIL].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, value_name = "N", env = "HURRICANE_IO_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub io_threads: Option<u16>,
 
     /// Largest request body in bytes; larger bodies are answered with 413.
-    #[arg(long, default_value_t = 100 * 1024 * 1024, value_name = "BYTES")]
+    #[arg(long, default_value_t = 100 * 1024 * 1024, value_name = "BYTES", env = "HURRICANE_MAX_BODY_SIZE")]
     pub max_body_size: u64,
 
     /// Largest request head (request line and headers) in bytes; larger heads get 431.
-    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES", env = "HURRICANE_MAX_HEADER_SIZE")]
     pub max_header_size: usize,
 
     /// Seconds a client has to send a complete request head.
-    #[arg(long, default_value_t = 30.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS", value_parser = positive_seconds, env = "HURRICANE_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: f64,
 
-    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
-    #[arg(long, default_value_t = 30.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    /// Seconds in-flight requests get to finish once the server stops accepting
+    /// connections (after SIGTERM and --shutdown-delay, or SIGINT).
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS", value_parser = positive_seconds, env = "HURRICANE_GRACEFUL_TIMEOUT")]
     pub graceful_timeout: f64,
 
+    /// Seconds the application keeps serving after SIGTERM, with readiness already
+    /// failing, so that Kubernetes takes the pod out of its Services before connections
+    /// stop. Keep --shutdown-delay plus --graceful-timeout below the pod's
+    /// terminationGracePeriodSeconds. SIGINT (Ctrl-C) does not wait.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS", value_parser = positive_seconds, env = "HURRICANE_SHUTDOWN_DELAY")]
+    pub shutdown_delay: f64,
+
     /// URL prefix the application is mounted under (WSGI SCRIPT_NAME), e.g. /api.
-    #[arg(long, default_value = "", value_name = "PATH", value_parser = root_path)]
+    #[arg(long, default_value = "", value_name = "PATH", value_parser = root_path, env = "HURRICANE_ROOT_PATH")]
     pub root_path: String,
 
     /// Skip Django's system checks at start.
-    #[arg(long)]
+    #[arg(long, env = "HURRICANE_SKIP_CHECKS", value_parser = BoolishValueParser::new())]
     pub skip_checks: bool,
 
+    /// A management command to run before the application port opens, e.g.
+    /// "migrate --noinput" (repeatable, run in order; split as a shell would, so quotes
+    /// work). A failing command stops hurricane with exit status 1.
+    #[arg(long, value_name = "COMMAND", env = "HURRICANE_COMMAND")]
+    pub command: Vec<String>,
+
+    /// Before the application port opens, wait until every migration is applied on every
+    /// database (checked once a second; the startup probe fails meanwhile).
+    #[arg(long, env = "HURRICANE_CHECK_MIGRATIONS", value_parser = BoolishValueParser::new())]
+    pub check_migrations: bool,
+
+    /// Before the application port opens, apply pending migrations on every database.
+    #[arg(long, env = "HURRICANE_CHECK_MIGRATIONS_APPLY", value_parser = BoolishValueParser::new())]
+    pub check_migrations_apply: bool,
+
+    /// Port of the probes and metrics [default: --port + 1]. Equal to --port: the probe
+    /// paths are served on the application port, ahead of the application.
+    #[arg(long, value_name = "PORT", env = "HURRICANE_PROBE_PORT")]
+    pub probe_port: Option<u16>,
+
+    /// Path of the startup probe.
+    #[arg(
+        long,
+        default_value = "/startup",
+        value_name = "PATH",
+        env = "HURRICANE_STARTUP_PROBE"
+    )]
+    pub startup_probe: String,
+
+    /// Path of the readiness probe.
+    #[arg(
+        long,
+        default_value = "/ready",
+        value_name = "PATH",
+        env = "HURRICANE_READINESS_PROBE"
+    )]
+    pub readiness_probe: String,
+
+    /// Path of the liveness probe.
+    #[arg(
+        long,
+        default_value = "/alive",
+        value_name = "PATH",
+        env = "HURRICANE_LIVENESS_PROBE"
+    )]
+    pub liveness_probe: String,
+
+    /// Path of the Prometheus metrics, on the probe port.
+    #[arg(
+        long = "metrics",
+        default_value = "/metrics",
+        value_name = "PATH",
+        env = "HURRICANE_METRICS"
+    )]
+    pub metrics_path: String,
+
+    /// No probes and no metrics.
+    #[arg(long, env = "HURRICANE_NO_PROBE", value_parser = BoolishValueParser::new())]
+    pub no_probe: bool,
+
+    /// No /metrics endpoint (everything else stays as it is).
+    #[arg(long, env = "HURRICANE_NO_METRICS", value_parser = BoolishValueParser::new())]
+    pub no_metrics: bool,
+
+    /// Write probe requests to the access log too.
+    #[arg(long, env = "HURRICANE_LOG_PROBES", value_parser = BoolishValueParser::new())]
+    pub log_probes: bool,
+
+    /// Readiness fails while this many requests (or more) wait for a Python thread.
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_name = "N",
+        env = "HURRICANE_REQ_QUEUE_LEN"
+    )]
+    pub req_queue_len: usize,
+
+    /// Liveness fails (400) once more than N requests were served, so that Kubernetes
+    /// restarts the container.
+    #[arg(long, value_name = "N", env = "HURRICANE_MAX_LIFETIME")]
+    pub max_lifetime: Option<u64>,
+
+    /// Liveness fails (400) while the resident memory is above this many MiB.
+    #[arg(long, value_name = "MB", env = "HURRICANE_MAX_MEMORY")]
+    pub max_memory: Option<u64>,
+
+    /// Seconds a liveness or readiness probe waits for the application's checks (Django's
+    /// tagged checks, the databases) before failing; keep it below the probe's
+    /// timeoutSeconds (1 s by default).
+    #[arg(long, default_value_t = 0.8, value_name = "SECONDS", value_parser = positive_seconds, env = "HURRICANE_PROBE_TIMEOUT")]
+    pub probe_timeout: f64,
+
+    /// POST JSON webhooks here: start-up succeeded or failed, and every change of the
+    /// liveness and readiness state.
+    #[arg(long, value_name = "URL", env = "HURRICANE_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
     /// Log level, or a tracing filter such as `info,hurricane::access=warn` ($HURRICANE_LOG wins).
-    #[arg(long, default_value = "info", value_name = "FILTER")]
+    #[arg(
+        long,
+        default_value = "info",
+        value_name = "FILTER",
+        env = "HURRICANE_LOG_LEVEL"
+    )]
     pub log_level: String,
 }
 

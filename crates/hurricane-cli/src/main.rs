@@ -5,19 +5,31 @@
 
 mod cli;
 mod logging;
+mod options;
 mod serve;
+mod signals;
+mod startup;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     report_panics_briefly();
-    let cli = cli::Cli::parse();
+    if let Err(error) = options::check_environment() {
+        eprintln!("hurricane: error: {error}");
+        return ExitCode::FAILURE;
+    }
+    let matches = cli::Cli::command().get_matches();
+    let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     match cli.command {
         cli::Command::Serve(args) => {
             let log_guard = logging::init(&args.log_level);
-            let outcome = serve::run(&args);
+            let serve_matches = matches
+                .subcommand_matches("serve")
+                .cloned()
+                .unwrap_or_default();
+            let outcome = serve::run(args, &serve_matches);
             drop(log_guard);
             match outcome {
                 Ok(()) => ExitCode::SUCCESS,

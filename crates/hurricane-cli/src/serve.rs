@@ -1,19 +1,42 @@
-//! `hurricane serve`: wires the interpreter, the application, the Python pool and the
-//! HTTP server together, and runs until SIGTERM or SIGINT.
+//! `hurricane serve`: wires the interpreter, the application, the Python pool, the probes
+//! and the HTTP servers together, and runs until SIGTERM or SIGINT.
+//!
+//! Start-up, in order:
+//! 1. Python starts and Django's settings are loaded; the `HURRICANE_*` settings join
+//!    the options. (SIGTERM still ends the process at once.)
+//! 2. The probe server listens: the startup probe answers 400 from now on.
+//! 3. On the start-up thread: system checks, the WSGI application, `--command`s,
+//!    migrations. SIGTERM meanwhile ends the process promptly.
+//! 4. The application port listens; the startup probe answers 200, and the startup
+//!    webhook is sent. A failure in 3 sends the startup webhook `failed` and exits 1.
+//!
+//! Shutdown: the first SIGTERM fails readiness at once, keeps serving for
+//! `--shutdown-delay`, then drains (`--graceful-timeout`); the probes answer until the
+//! drain is over. SIGINT skips the delay; a second signal exits at once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::ArgMatches;
 use tokio::sync::oneshot;
 
-use hurricane_core::{AccessLog, Server, ServerConfig, ServerError, ShutdownOutcome};
+use hurricane_core::{
+    AccessLog, RequestObserver, Server, ServerConfig, ServerError, ShutdownOutcome,
+};
+use hurricane_probe::{
+    CheckRunner, ExceptProbes, Lifecycle, Metrics, MetricsError, Probe, ProbeConfig, ProbePaths,
+    ProbeService, ServerInfo, WebhookStatus, Webhooks, WithProbes,
+};
 use hurricane_wsgi::{
-    resolve_settings_module, AppSpec, BridgeOptions, Interpreter, InterpreterError, LoadError,
+    resolve_settings_module, BridgeOptions, Interpreter, InterpreterError, LoadError,
     PythonEnvironment, PythonPool, SettingsError, WsgiHandler,
 };
 
 use crate::cli::ServeArgs;
+use crate::options::{self, OptionsError};
+use crate::signals::{self, StopSignal, StopSignals};
+use crate::startup::{self, AppSource, ManagementCommand, Migrations, StartupError, StartupPlan};
 
 /// Why `hurricane serve` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -23,29 +46,43 @@ pub enum ServeError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error(transparent)]
     Interpreter(#[from] InterpreterError),
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("cannot start the Python threads: {0}")]
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("--port {0} leaves no port for the probes; set --probe-port")]
+    NoProbePort(u16),
+    #[error("cannot start a thread: {0}")]
     Threads(#[source] std::io::Error),
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error(transparent)]
     Server(#[from] ServerError),
 }
 
-pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
+/// What to serve, as the command line says.
+enum Target {
+    /// A Django project with this settings module.
+    Django(String),
+    /// `--app module:callable`.
+    Callable(String),
+}
+
+pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
+    let lifecycle = Arc::new(Lifecycle::new());
     let project_dir = std::env::current_dir().map_err(ServeError::WorkingDirectory)?;
-    let spec = match &args.app {
-        Some(target) => AppSpec::Callable(target.clone()),
-        None => AppSpec::Django {
-            settings_module: resolve_settings_module(
-                args.settings.as_deref(),
-                std::env::var("DJANGO_SETTINGS_MODULE").ok().as_deref(),
-                &project_dir,
-            )?,
-            run_checks: !args.skip_checks,
-        },
+    let target = match &args.app {
+        Some(callable) => Target::Callable(callable.clone()),
+        None => Target::Django(resolve_settings_module(
+            args.settings.as_deref(),
+            std::env::var("DJANGO_SETTINGS_MODULE").ok().as_deref(),
+            &project_dir,
+        )?),
     };
 
     let environment = PythonEnvironment::detect()?;
@@ -58,13 +95,37 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         virtualenv = %environment.virtualenv.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string()),
         "Python started"
     );
-    let application = interpreter.load(
-        &spec,
-        BridgeOptions {
+
+    let (args, source, version_setting) = match target {
+        Target::Callable(callable) => (args, AppSource::Callable(callable), None),
+        Target::Django(settings_module) => {
+            let project = interpreter.setup_django(&settings_module)?;
+            let args =
+                options::apply_django_settings(args, matches, &project.hurricane_settings()?)?;
+            let version = project.version_setting();
+            (args, AppSource::Django(project), version)
+        }
+    };
+    let commands = args
+        .command
+        .iter()
+        .map(|text| ManagementCommand::parse(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = StartupPlan {
+        source,
+        run_checks: !args.skip_checks,
+        commands,
+        migrations: if args.check_migrations_apply {
+            Migrations::Apply
+        } else if args.check_migrations {
+            Migrations::Wait
+        } else {
+            Migrations::Ignore
+        },
+        bridge: BridgeOptions {
             script_name: args.root_path.clone(),
         },
-    )?;
-    let pool = PythonPool::start(usize::from(args.workers)).map_err(ServeError::Threads)?;
+    };
 
     let io_threads = args.io_threads.map_or_else(default_io_threads, usize::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,74 +134,299 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         .thread_name("hurricane-io")
         .build()
         .map_err(ServeError::Runtime)?;
-    runtime.block_on(async {
-        let config = ServerConfig {
-            max_body_size: args.max_body_size,
-            max_header_size: args.max_header_size,
-            header_read_timeout: Duration::from_secs_f64(args.header_read_timeout),
-            graceful_timeout: Duration::from_secs_f64(args.graceful_timeout),
-            ..ServerConfig::new(SocketAddr::new(args.host, args.port))
-        };
-        let server = Server::bind(config)
-            .await?
-            .with_observer(Arc::new(AccessLog));
-        let address = server.local_addr()?;
-        tracing::info!(
-            host = %address.ip(),
-            port = address.port(),
-            workers = args.workers,
-            "Starting HTTP server on port {}",
-            address.port()
-        );
-        let handler = WsgiHandler::new(application, pool);
-        let (first_signal, second_signal) = watch_signals();
-        let serving = server.serve(handler, async {
-            let _ = first_signal.await;
-        });
-        tokio::select! {
-            outcome = serving => match outcome {
-                ShutdownOutcome::Drained => tracing::info!("all requests finished; exiting"),
-                ShutdownOutcome::TimedOut => tracing::warn!(
-                    graceful_timeout_s = args.graceful_timeout,
-                    "graceful timeout reached with requests still running; exiting"
-                ),
-            },
-            Ok(()) = second_signal => tracing::warn!(
-                "second signal: exiting now, without waiting for in-flight requests"
-            ),
+    let outcome = runtime.block_on(serve(&args, interpreter, plan, lifecycle, version_setting));
+    // Python threads never finish (a request may be stuck in user code): do not wait.
+    runtime.shutdown_background();
+    outcome
+}
+
+async fn serve(
+    args: &ServeArgs,
+    interpreter: Interpreter,
+    plan: StartupPlan,
+    lifecycle: Arc<Lifecycle>,
+    version_setting: Option<String>,
+) -> Result<(), ServeError> {
+    let mut stop = signals::watch();
+    let webhooks = args
+        .webhook_url
+        .clone()
+        .map(|url| Webhooks::start(url, version_setting));
+    let commands = plan
+        .commands
+        .iter()
+        .map(|c| c.text.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+
+    let metrics = Arc::new(Metrics::new()?);
+    let probes = Probes::start(args, &lifecycle, &metrics, webhooks.clone()).await?;
+
+    // Start-up work runs on its own thread; the probes answer meanwhile.
+    let (started_tx, started_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("hurricane-startup".into())
+        .spawn(move || {
+            let _ = started_tx.send(startup::run(&interpreter, plan));
+        })
+        .map_err(ServeError::Threads)?;
+    let started = tokio::select! {
+        started = started_rx => match started {
+            Ok(started) => started,
+            // The start-up thread died without an answer: only a panic, already reported.
+            Err(_) => return Err(ServeError::Threads(std::io::Error::other("the start-up thread ended unexpectedly"))),
+        },
+        Ok(signal) = &mut stop.first => {
+            tracing::info!(signal = signal.name(), "start-up interrupted by {}; exiting", signal.name());
+            return Ok(());
         }
-        Ok(())
-    })
+    };
+    let started = match started {
+        Ok(started) => started,
+        Err(error) => {
+            if let Some(traceback) = error.traceback() {
+                tracing::error!("start-up failed:\n{traceback}");
+            }
+            if let Some(webhooks) = &webhooks {
+                let traceback = error
+                    .traceback()
+                    .map_or_else(|| error.to_string(), str::to_owned);
+                webhooks
+                    .send_and_wait(Probe::Startup, WebhookStatus::Failed, Some(&traceback))
+                    .await;
+            }
+            return Err(error.into());
+        }
+    };
+
+    let pool = PythonPool::start(usize::from(args.workers)).map_err(ServeError::Threads)?;
+    if let Some(service) = &probes.service {
+        let checks = CheckRunner::start(Arc::new(started.health)).map_err(ServeError::Threads)?;
+        service.attach_application(checks, pool.stats());
+    }
+
+    let config = ServerConfig {
+        max_body_size: args.max_body_size,
+        max_header_size: args.max_header_size,
+        header_read_timeout: Duration::from_secs_f64(args.header_read_timeout),
+        graceful_timeout: Duration::from_secs_f64(args.graceful_timeout),
+        ..ServerConfig::new(SocketAddr::new(args.host, args.port))
+    };
+    let mut server = Server::bind(config).await?;
+    for observer in app_observers(args, &probes, &metrics) {
+        server = server.with_observer(observer);
+    }
+    let address = server.local_addr()?;
+    let startup_seconds = lifecycle.mark_started();
+    metrics.set_info(&ServerInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        startup_seconds,
+        server_port: address.port(),
+        probe_port: probes.port.or(probes.integrated.then_some(address.port())),
+        serve_static: false,
+        serve_media: false,
+        commands,
+    });
+    tracing::info!(
+        host = %address.ip(),
+        port = address.port(),
+        workers = args.workers,
+        "Starting HTTP server on port {}",
+        address.port()
+    );
+    tracing::info!(
+        startup_seconds,
+        "Startup time is {startup_seconds:.3} seconds"
+    );
+    if let Some(webhooks) = &webhooks {
+        webhooks.send(Probe::Startup, WebhookStatus::Succeeded, None);
+    }
+
+    let handler = WsgiHandler::new(started.application, pool);
+    let StopSignals { first, second } = stop;
+    let shutdown = drain_after(first, Arc::clone(&lifecycle), args.shutdown_delay);
+    let integrated = probes.service.clone().filter(|_| probes.integrated);
+    let serving = async move {
+        match integrated {
+            Some(service) => {
+                server
+                    .serve(WithProbes::new(service, handler), shutdown)
+                    .await
+            }
+            None => server.serve(handler, shutdown).await,
+        }
+    };
+    tokio::select! {
+        outcome = serving => match outcome {
+            ShutdownOutcome::Drained => tracing::info!("all requests finished; exiting"),
+            ShutdownOutcome::TimedOut => tracing::warn!(
+                graceful_timeout_s = args.graceful_timeout,
+                "graceful timeout reached with requests still running; exiting"
+            ),
+        },
+        Ok(_) = second => tracing::warn!(
+            "second signal: exiting now, without waiting for in-flight requests"
+        ),
+    }
+    probes.stop().await;
+    Ok(())
+}
+
+/// Completes when the application server should stop accepting: on the first signal,
+/// readiness starts failing; after SIGTERM the application keeps serving for
+/// `--shutdown-delay` so that endpoints are removed before connections stop.
+async fn drain_after(
+    first: oneshot::Receiver<StopSignal>,
+    lifecycle: Arc<Lifecycle>,
+    shutdown_delay: f64,
+) {
+    let Ok(signal) = first.await else {
+        return std::future::pending().await;
+    };
+    lifecycle.start_draining();
+    let delay = match signal {
+        StopSignal::Terminate => shutdown_delay,
+        StopSignal::Interrupt => 0.0,
+    };
+    tracing::info!(
+        signal = signal.name(),
+        shutdown_delay_s = delay,
+        "readiness now fails; still serving for {delay} s before draining"
+    );
+    tokio::time::sleep(Duration::from_secs_f64(delay)).await;
+}
+
+/// Who hears about application requests: the access log and the metrics. Requests for the
+/// probes, when they share the application's port, are left out of both (the access log
+/// keeps them with `--log-probes`).
+fn app_observers(
+    args: &ServeArgs,
+    probes: &Probes,
+    metrics: &Arc<Metrics>,
+) -> Vec<Arc<dyn RequestObserver>> {
+    let access: Arc<dyn RequestObserver> = Arc::new(AccessLog);
+    let Some(service) = &probes.service else {
+        return vec![access];
+    };
+    let counted: Arc<dyn RequestObserver> = Arc::clone(metrics) as Arc<dyn RequestObserver>;
+    if !probes.integrated {
+        return vec![access, counted];
+    }
+    let paths = service.paths().clone();
+    let access = if args.log_probes {
+        access
+    } else {
+        Arc::new(ExceptProbes::new(paths.clone(), access))
+    };
+    vec![access, Arc::new(ExceptProbes::new(paths, counted))]
+}
+
+/// The probe service and, unless it shares the application's port, its server.
+struct Probes {
+    service: Option<ProbeService>,
+    /// The probes are served on the application's port.
+    integrated: bool,
+    /// The probe server's port, when it has its own.
+    port: Option<u16>,
+    /// Stops the probe server, and tells when it has stopped.
+    stop: Option<(
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<ShutdownOutcome>,
+    )>,
+}
+
+impl Probes {
+    async fn start(
+        args: &ServeArgs,
+        lifecycle: &Arc<Lifecycle>,
+        metrics: &Arc<Metrics>,
+        webhooks: Option<Webhooks>,
+    ) -> Result<Self, ServeError> {
+        if args.no_probe {
+            tracing::info!("No probe server (--no-probe)");
+            return Ok(Self {
+                service: None,
+                integrated: false,
+                port: None,
+                stop: None,
+            });
+        }
+        let config = ProbeConfig {
+            paths: ProbePaths {
+                startup: ProbePaths::normalise(&args.startup_probe),
+                liveness: ProbePaths::normalise(&args.liveness_probe),
+                readiness: ProbePaths::normalise(&args.readiness_probe),
+                metrics: (!args.no_metrics).then(|| ProbePaths::normalise(&args.metrics_path)),
+            },
+            req_queue_len: args.req_queue_len,
+            max_lifetime: args.max_lifetime,
+            max_memory_mb: args.max_memory,
+            probe_timeout: Duration::from_secs_f64(args.probe_timeout),
+        };
+        let service = ProbeService::new(config, Arc::clone(lifecycle), Arc::clone(metrics));
+        if let Some(webhooks) = webhooks {
+            service.send_webhooks(webhooks);
+        }
+        let probe_port = match args.probe_port {
+            Some(port) => port,
+            None if args.port == 0 => 0,
+            None => args
+                .port
+                .checked_add(1)
+                .ok_or(ServeError::NoProbePort(args.port))?,
+        };
+        if probe_port == args.port && args.port != 0 {
+            tracing::info!(
+                port = args.port,
+                "Probes will be served on the application port once start-up is over"
+            );
+            return Ok(Self {
+                service: Some(service),
+                integrated: true,
+                port: None,
+                stop: None,
+            });
+        }
+        let config = ServerConfig {
+            // Probes and scrapes are small and quick; a stuck one must not hold up exit.
+            graceful_timeout: Duration::from_secs(1),
+            ..ServerConfig::new(SocketAddr::new(args.host, probe_port))
+        };
+        let mut server = Server::bind(config).await?;
+        if args.log_probes {
+            server = server.with_observer(Arc::new(AccessLog));
+        }
+        let port = server.local_addr()?.port();
+        let paths = service.paths();
+        tracing::info!(
+            port,
+            startup = %paths.startup,
+            liveness = %paths.liveness,
+            readiness = %paths.readiness,
+            metrics = paths.metrics.as_deref().unwrap_or("(off)"),
+            "Starting probe server on port {port}"
+        );
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(service.clone(), async {
+            let _ = stop_rx.await;
+        }));
+        Ok(Self {
+            service: Some(service),
+            integrated: false,
+            port: Some(port),
+            stop: Some((stop_tx, task)),
+        })
+    }
+
+    /// Stops the probe server once the application has stopped serving.
+    async fn stop(self) {
+        if let Some((stop, task)) = self.stop {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+    }
 }
 
 fn default_io_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
-}
-
-/// Resolves the first receiver on the first SIGTERM or SIGINT (start a graceful
-/// shutdown) and the second on the next one (a person pressing Ctrl-C again: stop now).
-fn watch_signals() -> (oneshot::Receiver<()>, oneshot::Receiver<()>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (first_tx, first) = oneshot::channel();
-    let (second_tx, second) = oneshot::channel();
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; SIGTERM will not shut down gracefully");
-        // Keep the senders alive so that neither receiver ever resolves.
-        std::mem::forget((first_tx, second_tx));
-        return (first, second);
-    };
-    tokio::spawn(async move {
-        for notify in [first_tx, second_tx] {
-            let name = tokio::select! {
-                _ = terminate.recv() => "SIGTERM",
-                _ = interrupt.recv() => "SIGINT",
-            };
-            tracing::info!(signal = name, "Received {name}, shutting down");
-            let _ = notify.send(());
-        }
-    });
-    (first, second)
 }

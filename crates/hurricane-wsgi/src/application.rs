@@ -1,23 +1,10 @@
-//! Loading the application: a Django project or any WSGI callable.
+//! A loaded WSGI application, and loading one that is not a Django project.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::file_wrapper::FileWrapper;
 use crate::{bootstrap, environ, Interpreter, LoadError};
-
-/// What to serve.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AppSpec {
-    /// A Django project: `django.setup()` with this settings module, optionally Django's
-    /// system checks, then the callable named by `WSGI_APPLICATION`.
-    Django {
-        settings_module: String,
-        run_checks: bool,
-    },
-    /// Any WSGI callable, as `module:attribute`. Django-only features are off.
-    Callable(String),
-}
 
 /// How requests are presented to the application.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,39 +22,35 @@ pub struct Application {
 }
 
 impl Interpreter {
-    /// Loads the application described by `spec`. Django's system-check report, if any, is
-    /// printed as `manage.py` prints it; failures come back as one message for the user.
-    pub fn load(&self, spec: &AppSpec, options: BridgeOptions) -> Result<Application, LoadError> {
+    /// Loads any WSGI callable named `module:attribute` (the attribute defaults to
+    /// `application`). Django-only features are off.
+    pub fn load_callable(
+        &self,
+        target: &str,
+        options: BridgeOptions,
+    ) -> Result<Application, LoadError> {
         Python::attach(|py| {
-            let loaded = bootstrap::module(py).and_then(|module| match spec {
-                AppSpec::Django {
-                    settings_module,
-                    run_checks,
-                } => module
-                    .getattr("load_django")?
-                    .call1((settings_module, *run_checks)),
-                AppSpec::Callable(target) => module.getattr("load_callable")?.call1((target,)),
-            });
-            let callable = loaded.map_err(|error| {
-                let message = bootstrap::describe(py, &error);
-                if error
-                    .get_type(py)
-                    .name()
-                    .is_ok_and(|n| n == "SystemCheckError")
-                {
-                    LoadError::SystemChecks(message)
-                } else {
-                    LoadError::Failed(message)
-                }
-            })?;
-            let file_wrapper = py.get_type::<FileWrapper>().into_any();
-            let template = environ::template(py, &options.script_name, file_wrapper)
+            let callable = bootstrap::call(py, "load_callable", (target,))
                 .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
-            Ok(Application {
-                callable: callable.unbind(),
-                environ_template: template.unbind(),
-                options,
-            })
+            Application::new(py, callable, options)
+        })
+    }
+}
+
+impl Application {
+    /// Wraps a loaded WSGI callable. Call with the GIL held.
+    pub(crate) fn new(
+        py: Python<'_>,
+        callable: Bound<'_, PyAny>,
+        options: BridgeOptions,
+    ) -> Result<Self, LoadError> {
+        let file_wrapper = py.get_type::<FileWrapper>().into_any();
+        let template = environ::template(py, &options.script_name, file_wrapper)
+            .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
+        Ok(Application {
+            callable: callable.unbind(),
+            environ_template: template.unbind(),
+            options,
         })
     }
 }

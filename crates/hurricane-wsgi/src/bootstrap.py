@@ -15,8 +15,8 @@ class StartupError(Exception):
     """A start-up failure whose message is complete as it is."""
 
 
-def load_django(settings_module, run_checks):
-    """Sets Django up with ``settings_module`` and returns the project's WSGI callable."""
+def setup_django(settings_module):
+    """Imports ``settings_module`` and runs ``django.setup()``: the apps are ready."""
     if not all(part.isidentifier() for part in settings_module.split(".")):
         raise StartupError(
             f"{settings_module!r} is not a Python module name: --settings and "
@@ -39,15 +39,176 @@ def load_django(settings_module, run_checks):
             "project directory (or --pythonpath) is on the path"
         ) from error
     django.setup(set_prefix=False)
-    if run_checks:
-        from django.core.management.base import BaseCommand
 
-        # As manage.py does before runserver: prints Django's report, and raises
-        # SystemCheckError (with the report as its message) on errors.
-        BaseCommand().check(display_num_errors=True)
+
+def hurricane_settings():
+    """The ``HURRICANE_*`` Django settings as ``(name, kind, value)``: kind "flag" with a
+    bool, "text" with a str, or "list" with a list of str."""
+    from django.conf import settings
+
+    found = []
+    for name in dir(settings):
+        if not name.startswith("HURRICANE_") or name == "HURRICANE_VERSION":
+            continue
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            found.append((name, "flag", value))
+        elif isinstance(value, (int, float, str)):
+            found.append((name, "text", str(value)))
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            found.append((name, "list", list(value)))
+        else:
+            raise StartupError(
+                f"Django setting {name} = {value!r}: use a bool, a number, a string "
+                "or a list of strings"
+            )
+    return found
+
+
+def version_setting():
+    """The ``HURRICANE_VERSION`` setting (sent in webhooks), or None."""
+    from django.conf import settings
+
+    version = getattr(settings, "HURRICANE_VERSION", None)
+    return None if version is None else str(version)
+
+
+def run_system_checks():
+    """As manage.py does before runserver: prints Django's report, and raises
+    SystemCheckError (with the report as its message) on errors."""
+    from django.core.management.base import BaseCommand
+
+    BaseCommand().check(display_num_errors=True)
+
+
+def wsgi_application():
     from django.core.servers.basehttp import get_internal_wsgi_application
 
     return get_internal_wsgi_application()
+
+
+def run_command(argv):
+    """``manage.py <argv>``, in this process."""
+    from django.core.management import call_command
+
+    call_command(*argv)
+
+
+def pending_migrations():
+    """Unapplied migrations on every database, as ``alias: app.name`` strings."""
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    pending = []
+    for alias in connections:
+        connection = connections[alias]
+        connection.prepare_database()
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        pending.extend(f"{alias}: {migration.app_label}.{migration.name}" for migration, _ in plan)
+    return pending
+
+
+def apply_migrations():
+    """``migrate --noinput`` on every database."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    for alias in connections:
+        call_command("migrate", database=alias, interactive=False)
+
+
+def is_database_error(error):
+    """Whether ``error`` is one of Django's database errors (an unreachable database)."""
+    try:
+        from django.db import Error
+    except ImportError:
+        return False
+    return isinstance(error, Error)
+
+
+def probe_checks(tag):
+    """The Python side of the liveness or readiness probe (``tag``): Django's checks
+    registered with that tag (deployment checks included), then ``SELECT 1`` on every
+    database. Returns ``(name, body, reason)`` per check; ``body`` is None when it passed,
+    else the probe's response body (django-hurricane's wording)."""
+    import io
+
+    from django.conf import settings
+    from django.core.management.base import BaseCommand, SystemCheckError
+
+    debug = bool(getattr(settings, "DEBUG", False))
+    results = []
+    name = f"{tag}-checks"
+    # no_color: the report may become a response body; quiet streams: warnings are not
+    # printed on every probe.
+    command = BaseCommand(stdout=io.StringIO(), stderr=io.StringIO(), no_color=True)
+    try:
+        command.check(tags=[tag], include_deployment_checks=True)
+        results.append((name, None, ""))
+    except SystemCheckError as error:
+        report = str(error)
+        body = f"django check error: {report}" if debug else "check error"
+        results.append((name, body, _first_issue(report)))
+    except Exception as error:  # noqa: BLE001 - a broken check is a failed check
+        if is_database_error(error):
+            results.append((name, _database_body(error, debug), f"{type(error).__name__}: {error}"))
+        else:
+            body = f"django check error: {error}" if debug else "check error"
+            results.append((name, body, f"{type(error).__name__}: {error}{_location(error)}"))
+    results.append(_ping_databases(debug))
+    return results
+
+
+def _ping_databases(debug):
+    from django.db import connections
+
+    for alias in connections:
+        error = _ping(connections[alias])
+        if error is not None:
+            return ("database", _database_body(error, debug), f"{alias}: {type(error).__name__}: {error}")
+    return ("database", None, "")
+
+
+def _ping(connection):
+    """``SELECT 1`` on ``connection``; the error, or None. A connection that broke since
+    the last probe (the database restarted, an idle timeout) gets one fresh retry."""
+    from django.db import Error
+
+    # Honours CONN_MAX_AGE as a request would: with the default 0, every probe connects.
+    try:
+        connection.close_if_unusable_or_obsolete()
+    except Error:
+        pass
+    for attempt in (1, 2):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+            return None
+        except Error as error:
+            try:
+                connection.close()
+            except Error:
+                pass
+            if attempt == 2:
+                return error
+    return None
+
+
+def _database_body(error, debug):
+    return f"django database error: {error}" if debug else "database error"
+
+
+def _first_issue(report):
+    """The first reported issue of a SystemCheckError's report, e.g. ``?: (x.E001) broken``."""
+    for line in report.splitlines():
+        line = line.strip()
+        if line and not line.endswith(":") and not line.startswith("SystemCheckError"):
+            return line
+    return report.strip()
 
 
 def load_callable(spec):
@@ -93,7 +254,9 @@ def _location(error):
     frames = [
         f
         for f in traceback.extract_tb(error.__traceback__)
-        if "importlib" not in f.filename and not f.filename.endswith("hurricane_bootstrap.py")
+        if "importlib" not in f.filename
+        and not f.filename.endswith("hurricane_bootstrap.py")
+        and "/django/core/management/" not in f.filename
     ]
     if isinstance(error, SyntaxError) and error.filename:
         return f" ({_relative(error.filename)}, line {error.lineno})"

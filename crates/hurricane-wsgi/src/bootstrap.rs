@@ -22,6 +22,15 @@ pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     )
 }
 
+/// Calls `function` of `bootstrap.py` with `args`.
+pub(crate) fn call<'py>(
+    py: Python<'py>,
+    function: &str,
+    args: impl pyo3::call::PyCallArgs<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    module(py)?.getattr(function)?.call1(args)
+}
+
 /// The user-facing message for a start-up exception (see `describe` in `bootstrap.py`).
 pub(crate) fn describe(py: Python<'_>, error: &PyErr) -> String {
     module(py)
@@ -31,6 +40,13 @@ pub(crate) fn describe(py: Python<'_>, error: &PyErr) -> String {
                 .extract()
         })
         .unwrap_or_else(|_| error.to_string())
+}
+
+/// Whether `error` is one of Django's database errors.
+pub(crate) fn is_database_error(py: Python<'_>, error: &PyErr) -> bool {
+    call(py, "is_database_error", (exception(py, error),))
+        .and_then(|answer| answer.extract())
+        .unwrap_or(false)
 }
 
 /// The whole traceback of `error`, for the log.

@@ -32,3 +32,26 @@ pub enum LoadError {
     #[error("{0}")]
     Failed(String),
 }
+
+/// An exception raised by Python code hurricane ran on the user's behalf (a management
+/// command, the migration check).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PythonError {
+    /// One line naming the exception and where it was raised.
+    pub message: String,
+    /// The whole traceback (webhooks send it).
+    pub traceback: String,
+    /// Whether it is one of Django's database errors (the database cannot be reached).
+    pub database: bool,
+}
+
+impl PythonError {
+    pub(crate) fn from_python(py: pyo3::Python<'_>, error: &pyo3::PyErr) -> Self {
+        Self {
+            message: crate::bootstrap::describe(py, error),
+            traceback: crate::bootstrap::traceback(py, error),
+            database: crate::bootstrap::is_database_error(py, error),
+        }
+    }
+}

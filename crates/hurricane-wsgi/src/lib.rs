@@ -24,10 +24,12 @@
 
 mod application;
 mod bootstrap;
+mod django;
 mod environ;
 mod error;
 mod file_wrapper;
 mod handler;
+mod health;
 mod input;
 mod interpreter;
 mod pool;
@@ -35,9 +37,11 @@ mod request;
 mod settings;
 mod start_response;
 
-pub use application::{AppSpec, Application, BridgeOptions};
-pub use error::{InterpreterError, LoadError};
+pub use application::{Application, BridgeOptions};
+pub use django::{DjangoProject, SettingValue};
+pub use error::{InterpreterError, LoadError, PythonError};
 pub use handler::WsgiHandler;
+pub use health::PythonHealth;
 pub use interpreter::{Interpreter, PythonEnvironment};
 pub use pool::{PoolStats, PythonPool, CALM, STALL};
 pub use settings::{resolve_settings_module, SettingsError};

@@ -1,0 +1,196 @@
+//! The Python half of start-up: system checks, loading the application, management
+//! commands and migrations. It runs on a thread of its own ("hurricane-startup") while
+//! the probe server already answers (startup probe 400), and it takes the GIL there.
+
+use std::time::Duration;
+
+use hurricane_wsgi::{
+    Application, BridgeOptions, DjangoProject, Interpreter, LoadError, PythonError, PythonHealth,
+};
+
+/// How often `--check-migrations` looks again.
+const MIGRATION_POLL: Duration = Duration::from_secs(1);
+
+/// What to load.
+#[derive(Debug)]
+pub enum AppSource {
+    Django(DjangoProject),
+    /// `--app module:callable`.
+    Callable(String),
+}
+
+/// What to do about unapplied migrations before serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    Ignore,
+    /// `--check-migrations`: wait until someone else applies them.
+    Wait,
+    /// `--check-migrations-apply`.
+    Apply,
+}
+
+/// One `--command`: as the user wrote it, and split as a shell would.
+#[derive(Debug, Clone)]
+pub struct ManagementCommand {
+    pub text: String,
+    pub argv: Vec<String>,
+}
+
+impl ManagementCommand {
+    pub fn parse(text: &str) -> Result<Self, StartupError> {
+        match shlex::split(text) {
+            Some(argv) if !argv.is_empty() => Ok(Self {
+                text: text.to_owned(),
+                argv,
+            }),
+            Some(_) => Err(StartupError::BadCommand {
+                command: text.to_owned(),
+                problem: "it is empty",
+            }),
+            None => Err(StartupError::BadCommand {
+                command: text.to_owned(),
+                problem: "its quotes are not balanced",
+            }),
+        }
+    }
+}
+
+/// The start-up steps.
+#[derive(Debug)]
+pub struct StartupPlan {
+    pub source: AppSource,
+    pub run_checks: bool,
+    pub commands: Vec<ManagementCommand>,
+    pub migrations: Migrations,
+    pub bridge: BridgeOptions,
+}
+
+/// Start-up is done: the application and its health checks.
+pub struct Started {
+    pub application: Application,
+    pub health: PythonHealth,
+}
+
+/// Why start-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("--command {command:?} cannot be run: {problem}")]
+    BadCommand {
+        command: String,
+        problem: &'static str,
+    },
+    #[error("--command, --check-migrations and --check-migrations-apply need a Django project, not --app")]
+    NotDjango,
+    #[error("management command {command:?} failed: {error}")]
+    Command { command: String, error: PythonError },
+    #[error("the migration check failed: {0}")]
+    Migrations(PythonError),
+}
+
+impl StartupError {
+    /// The Python traceback behind the failure, if there is one (webhooks send it).
+    pub fn traceback(&self) -> Option<&str> {
+        match self {
+            StartupError::Command { error, .. } | StartupError::Migrations(error) => {
+                Some(&error.traceback)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Runs the plan. Blocks, and takes the GIL: call it on the start-up thread.
+pub fn run(interpreter: &Interpreter, plan: StartupPlan) -> Result<Started, StartupError> {
+    let project = match plan.source {
+        AppSource::Callable(target) => {
+            if !plan.commands.is_empty() || plan.migrations != Migrations::Ignore {
+                return Err(StartupError::NotDjango);
+            }
+            let application = interpreter.load_callable(&target, plan.bridge)?;
+            return Ok(Started {
+                application,
+                health: PythonHealth::interpreter(),
+            });
+        }
+        AppSource::Django(project) => project,
+    };
+    if plan.run_checks {
+        project.run_system_checks()?;
+    }
+    let application = project.application(plan.bridge)?;
+    for command in &plan.commands {
+        tracing::info!(command = %command.text, "Running management command");
+        project
+            .run_command(&command.argv)
+            .map_err(|error| StartupError::Command {
+                command: command.text.clone(),
+                error,
+            })?;
+    }
+    settle_migrations(&project, plan.migrations)?;
+    Ok(Started {
+        application,
+        health: PythonHealth::django(),
+    })
+}
+
+/// `--check-migrations`: polls until nothing is pending. `--check-migrations-apply`:
+/// applies what is pending. A database that cannot be reached yet (its proxy sidecar is
+/// still starting, say) is waited for as well; the startup probe bounds the wait.
+fn settle_migrations(project: &DjangoProject, policy: Migrations) -> Result<(), StartupError> {
+    if policy == Migrations::Ignore {
+        return Ok(());
+    }
+    let mut unreachable_logged = false;
+    loop {
+        match project.pending_migrations() {
+            Ok(pending) if pending.is_empty() => {
+                tracing::info!("All migrations are applied");
+                return Ok(());
+            }
+            Ok(pending) if policy == Migrations::Apply => {
+                tracing::info!(pending = pending.len(), "Applying pending migrations");
+                project
+                    .apply_migrations()
+                    .map_err(StartupError::Migrations)?;
+            }
+            Ok(pending) => {
+                tracing::info!(
+                    pending = pending.len(),
+                    first = %pending[0],
+                    "Migrations are pending; checking again in 1 s"
+                );
+                std::thread::sleep(MIGRATION_POLL);
+            }
+            Err(error) if error.database => {
+                if !unreachable_logged {
+                    tracing::warn!(error = %error.message, "The database cannot be reached; waiting for it");
+                    unreachable_logged = true;
+                }
+                std::thread::sleep(MIGRATION_POLL);
+            }
+            Err(error) => return Err(StartupError::Migrations(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_split_as_a_shell_would() {
+        let command = ManagementCommand::parse("echo_args 'a b' c \"d e\"").expect("balanced");
+        assert_eq!(command.argv, ["echo_args", "a b", "c", "d e"]);
+        assert!(matches!(
+            ManagementCommand::parse("migrate 'oops"),
+            Err(StartupError::BadCommand { .. })
+        ));
+        assert!(matches!(
+            ManagementCommand::parse("   "),
+            Err(StartupError::BadCommand { .. })
+        ));
+    }
+}

@@ -1,0 +1,410 @@
+//! The HTTP side: answering probe and metrics requests.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hurricane_core::{Handler, RequestObserver, RequestRecord, ResponseBody};
+
+use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+use crate::report::ProbeReport;
+use crate::routes::Endpoint;
+use crate::runner::TimedOut;
+use crate::{
+    resident_memory_bytes, CheckResult, CheckRunner, Lifecycle, Metrics, Probe, ProbeConfig,
+    ProbePaths, RequestQueue,
+};
+#[cfg(feature = "webhook")]
+use crate::{WebhookStatus, Webhooks};
+
+const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
+const ALLOWED_METHODS: &str = "GET, HEAD, POST";
+
+/// Answers the startup, liveness and readiness probes and the metrics, from Rust: a probe
+/// never waits for a Python thread, and waits for the application's own checks at most
+/// [`ProbeConfig::probe_timeout`].
+///
+/// Serve it on a listener of its own (the default, `--probe-port`), or ahead of the
+/// application with [`WithProbes`].
+#[derive(Clone)]
+pub struct ProbeService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ProbeConfig,
+    lifecycle: Arc<Lifecycle>,
+    metrics: Arc<Metrics>,
+    application: OnceLock<Application>,
+    #[cfg(feature = "webhook")]
+    webhooks: OnceLock<Webhooks>,
+    /// Whether liveness and readiness passed when last answered; `None` before the first
+    /// answer after start-up. A change is what sends a webhook.
+    liveness_passing: Mutex<Option<bool>>,
+    readiness_passing: Mutex<Option<bool>>,
+}
+
+/// What the probes need from the loaded application.
+struct Application {
+    checks: CheckRunner,
+    queue: Arc<dyn RequestQueue>,
+}
+
+impl std::fmt::Debug for ProbeService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeService")
+            .field("config", &self.inner.config)
+            .field("lifecycle", &self.inner.lifecycle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProbeService {
+    pub fn new(config: ProbeConfig, lifecycle: Arc<Lifecycle>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                lifecycle,
+                metrics,
+                application: OnceLock::new(),
+                #[cfg(feature = "webhook")]
+                webhooks: OnceLock::new(),
+                liveness_passing: Mutex::new(None),
+                readiness_passing: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Sends liveness and readiness webhooks from now on, when their state changes.
+    #[cfg(feature = "webhook")]
+    pub fn send_webhooks(&self, webhooks: Webhooks) {
+        let _ = self.inner.webhooks.set(webhooks);
+    }
+
+    /// Hands the probes the loaded application's checks and request queue. Until then,
+    /// and until [`Lifecycle::mark_started`], the probes answer 400.
+    pub fn attach_application(&self, checks: CheckRunner, queue: Arc<dyn RequestQueue>) {
+        let _ = self.inner.application.set(Application { checks, queue });
+    }
+
+    pub fn paths(&self) -> &ProbePaths {
+        &self.inner.config.paths
+    }
+
+    async fn respond(&self, request: &Request<Bytes>) -> Response<ResponseBody> {
+        let Some(endpoint) = self.paths().route(request.uri().path()) else {
+            return text_response(StatusCode::NOT_FOUND, "not found\n".into(), request);
+        };
+        if !matches!(*request.method(), Method::GET | Method::HEAD | Method::POST) {
+            let mut response = text_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed\n".into(),
+                request,
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+            return response;
+        }
+        match endpoint {
+            Endpoint::Metrics => self.metrics(request),
+            Endpoint::Probe(probe) => {
+                let report = self.evaluate(probe).await;
+                if probe != Probe::Startup && self.inner.lifecycle.startup_seconds().is_some() {
+                    self.record_state(probe, report.passing());
+                }
+                let (status, body) = report.answer(wants_verbose(request));
+                text_response(status, body, request)
+            }
+        }
+    }
+
+    fn metrics(&self, request: &Request<Bytes>) -> Response<ResponseBody> {
+        let inner = &self.inner;
+        inner
+            .metrics
+            .set_probe_passing(Probe::Startup, inner.lifecycle.startup_seconds().is_some());
+        match inner.metrics.render(self.queued()) {
+            Ok(text) => {
+                let mut response = text_response(StatusCode::OK, String::new(), request);
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(METRICS_CONTENT_TYPE),
+                );
+                set_body(&mut response, Bytes::from(text), request);
+                response
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot render the metrics");
+                text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot render the metrics\n".into(),
+                    request,
+                )
+            }
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.inner
+            .application
+            .get()
+            .map_or(0, |app| app.queue.queued())
+    }
+
+    /// Runs the checks of `probe`.
+    async fn evaluate(&self, probe: Probe) -> ProbeReport {
+        let inner = &self.inner;
+        let mut report = ProbeReport::new(probe);
+        let Some(startup_seconds) = inner.lifecycle.startup_seconds() else {
+            // As django-hurricane: every probe is 400 with an empty body until start-up
+            // is over.
+            report.push(
+                CheckResult::failed("startup", "", "start-up is not finished"),
+                StatusCode::BAD_REQUEST,
+            );
+            return report;
+        };
+        match probe {
+            Probe::Startup => {
+                report.push(CheckResult::passed("startup"), StatusCode::BAD_REQUEST);
+                report.set_success_body(format!("Startup was finished {startup_seconds}"));
+            }
+            Probe::Liveness => {
+                self.application_checks(probe, &mut report).await;
+                self.lifetime_and_memory(&mut report);
+                let average = inner.metrics.average_response_ms();
+                report.set_success_body(if average > 0.0 {
+                    format!(
+                        "Average response time: {average:.2}ms Request queue size: {} Rx",
+                        self.queued()
+                    )
+                } else {
+                    "alive".into()
+                });
+            }
+            Probe::Readiness => {
+                if inner.lifecycle.is_draining() {
+                    report.push(
+                        CheckResult::failed(
+                            "shutdown",
+                            "shutting down",
+                            "the server is shutting down",
+                        ),
+                        StatusCode::SERVICE_UNAVAILABLE,
+                    );
+                } else {
+                    report.push(
+                        CheckResult::passed("shutdown"),
+                        StatusCode::SERVICE_UNAVAILABLE,
+                    );
+                }
+                self.application_checks(probe, &mut report).await;
+                let queued = self.queued();
+                let limit = inner.config.req_queue_len;
+                report.push(
+                    if queued >= limit {
+                        let message = format!("request queue length {queued} >= {limit}");
+                        CheckResult::failed("request-queue", message.clone(), message)
+                    } else {
+                        CheckResult::passed("request-queue")
+                    },
+                    StatusCode::BAD_REQUEST,
+                );
+            }
+        }
+        report
+    }
+
+    /// The application's own checks, run off the request path with a deadline.
+    async fn application_checks(&self, probe: Probe, report: &mut ProbeReport) {
+        let Some(application) = self.inner.application.get() else {
+            return;
+        };
+        let deadline = self.inner.config.probe_timeout;
+        match application.checks.results(probe, deadline).await {
+            Ok(results) => report.extend(&results, StatusCode::INTERNAL_SERVER_ERROR),
+            Err(TimedOut) => {
+                let message = format!("checks did not finish within {}s", deadline.as_secs_f64());
+                tracing::warn!(
+                    probe = probe.name(),
+                    deadline_s = deadline.as_secs_f64(),
+                    "the application's checks did not finish in time (is a request holding the GIL?)"
+                );
+                report.push(
+                    CheckResult::failed("python", message.clone(), message),
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                );
+            }
+        }
+    }
+
+    /// `--max-lifetime` and `--max-memory`: planned restarts, so 400 as django-hurricane's
+    /// max-lifetime answers, not 500.
+    fn lifetime_and_memory(&self, report: &mut ProbeReport) {
+        let config = &self.inner.config;
+        if let Some(limit) = config.max_lifetime {
+            let served = self.inner.metrics.requests_served();
+            report.push(
+                if served > limit {
+                    CheckResult::failed(
+                        "max-lifetime",
+                        "",
+                        format!("{served} requests served, more than --max-lifetime {limit}"),
+                    )
+                } else {
+                    CheckResult::passed("max-lifetime")
+                },
+                StatusCode::BAD_REQUEST,
+            );
+        }
+        if let Some(limit_mb) = config.max_memory_mb {
+            let used_mb = resident_memory_bytes().map_or(0, |bytes| bytes / (1024 * 1024));
+            report.push(
+                if used_mb > limit_mb {
+                    let message =
+                        format!("memory usage {used_mb} MB is above --max-memory {limit_mb} MB");
+                    CheckResult::failed("max-memory", message.clone(), message)
+                } else {
+                    CheckResult::passed("max-memory")
+                },
+                StatusCode::BAD_REQUEST,
+            );
+        }
+    }
+
+    /// Remembers whether `probe` passes; a change is logged, shown in the metrics and
+    /// sent as a webhook (one per change).
+    fn record_state(&self, probe: Probe, passing: bool) {
+        let inner = &self.inner;
+        let slot = match probe {
+            Probe::Readiness => &inner.readiness_passing,
+            _ => &inner.liveness_passing,
+        };
+        let previous = {
+            let mut last = slot.lock().unwrap_or_else(|p| p.into_inner());
+            last.replace(passing)
+        };
+        if previous == Some(passing) {
+            return;
+        }
+        inner.metrics.set_probe_passing(probe, passing);
+        if passing {
+            tracing::info!(probe = probe.name(), "{} probe passes", probe.name());
+        } else {
+            tracing::warn!(probe = probe.name(), "{} probe fails", probe.name());
+        }
+        #[cfg(feature = "webhook")]
+        if let Some(webhooks) = inner.webhooks.get() {
+            let status = if passing {
+                WebhookStatus::Succeeded
+            } else {
+                WebhookStatus::Failed
+            };
+            webhooks.send(probe, status, None);
+        }
+    }
+}
+
+impl Handler for ProbeService {
+    async fn call(&self, request: Request<Bytes>) -> Response<ResponseBody> {
+        self.respond(&request).await
+    }
+}
+
+/// `?verbose`, `?verbose=1` or `?x&verbose`: the presence of the key is enough.
+fn wants_verbose(request: &Request<Bytes>) -> bool {
+    request.uri().query().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("verbose"))
+    })
+}
+
+fn text_response(
+    status: StatusCode,
+    body: String,
+    request: &Request<Bytes>,
+) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::Empty);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAIN_TEXT));
+    // A cached probe answer would tell the kubelet about the past.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    set_body(&mut response, Bytes::from(body), request);
+    response
+}
+
+/// Sets the body, or for HEAD only its length.
+fn set_body(response: &mut Response<ResponseBody>, body: Bytes, request: &Request<Bytes>) {
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    *response.body_mut() = if request.method() == Method::HEAD {
+        ResponseBody::Empty
+    } else {
+        ResponseBody::full(body)
+    };
+}
+
+/// Serves the probes ahead of an application on the same port (`--probe-port` equal to
+/// `--port`): requests for the probe and metrics paths go to the [`ProbeService`],
+/// everything else to the application.
+#[derive(Debug, Clone)]
+pub struct WithProbes<A> {
+    probes: ProbeService,
+    application: A,
+}
+
+impl<A> WithProbes<A> {
+    pub fn new(probes: ProbeService, application: A) -> Self {
+        Self {
+            probes,
+            application,
+        }
+    }
+}
+
+impl<A: Handler> Handler for WithProbes<A> {
+    async fn call(&self, request: Request<Bytes>) -> Response<ResponseBody> {
+        if self.probes.paths().matches(request.uri().path()) {
+            self.probes.respond(&request).await
+        } else {
+            self.application.call(request).await
+        }
+    }
+}
+
+/// An observer that ignores probe and metrics requests: with the probes on the
+/// application's port, they are neither access-logged (unless asked for) nor counted.
+pub struct ExceptProbes {
+    paths: ProbePaths,
+    inner: Arc<dyn RequestObserver>,
+}
+
+impl ExceptProbes {
+    pub fn new(paths: ProbePaths, inner: Arc<dyn RequestObserver>) -> Self {
+        Self { paths, inner }
+    }
+}
+
+impl RequestObserver for ExceptProbes {
+    fn on_request_start(&self) {
+        self.inner.on_request_start();
+    }
+
+    fn on_request_end(&self, record: &RequestRecord) {
+        let path = record
+            .target
+            .split_once('?')
+            .map_or(record.target.as_str(), |(path, _)| path);
+        if !self.paths.matches(path) {
+            self.inner.on_request_end(record);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! A Django project in the embedded interpreter: settings, system checks, management
+//! commands, migrations and the WSGI application, each a step of start-up.
+
+use pyo3::prelude::*;
+
+use crate::{bootstrap, Application, BridgeOptions, Interpreter, LoadError, PythonError};
+
+/// A Django project whose settings are loaded and whose apps are ready
+/// (`django.setup()` has run). Its methods take the GIL on the calling thread; call them
+/// from a thread that runs no tokio tasks (start-up runs them on the main thread and on
+/// the start-up thread).
+#[derive(Debug)]
+pub struct DjangoProject {
+    settings_module: String,
+}
+
+/// The value of a `HURRICANE_*` Django setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingValue {
+    /// A bool (`HURRICANE_NO_METRICS = True`).
+    Flag(bool),
+    /// A number or a string (`HURRICANE_PORT = 8000`), as text.
+    Text(String),
+    /// A list or tuple of strings (`HURRICANE_COMMAND = ["migrate --noinput"]`).
+    List(Vec<String>),
+}
+
+impl Interpreter {
+    /// Imports `settings_module` and runs `django.setup()`.
+    pub fn setup_django(&self, settings_module: &str) -> Result<DjangoProject, LoadError> {
+        Python::attach(|py| {
+            bootstrap::call(py, "setup_django", (settings_module,))
+                .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
+            Ok(DjangoProject {
+                settings_module: settings_module.to_owned(),
+            })
+        })
+    }
+}
+
+impl DjangoProject {
+    pub fn settings_module(&self) -> &str {
+        &self.settings_module
+    }
+
+    /// The project's `HURRICANE_*` settings (all but `HURRICANE_VERSION`), by name.
+    pub fn hurricane_settings(&self) -> Result<Vec<(String, SettingValue)>, LoadError> {
+        Python::attach(|py| {
+            let describe = |error: PyErr| LoadError::Failed(bootstrap::describe(py, &error));
+            let found: Vec<(String, String, Bound<'_, PyAny>)> =
+                bootstrap::call(py, "hurricane_settings", ())
+                    .and_then(|list| list.extract())
+                    .map_err(describe)?;
+            found
+                .into_iter()
+                .map(|(name, kind, value)| {
+                    let value = match kind.as_str() {
+                        "flag" => SettingValue::Flag(value.extract().map_err(describe)?),
+                        "list" => SettingValue::List(value.extract().map_err(describe)?),
+                        _ => SettingValue::Text(value.extract().map_err(describe)?),
+                    };
+                    Ok((name, value))
+                })
+                .collect()
+        })
+    }
+
+    /// The `HURRICANE_VERSION` setting, which webhooks report as `version`.
+    pub fn version_setting(&self) -> Option<String> {
+        Python::attach(|py| {
+            bootstrap::call(py, "version_setting", ())
+                .and_then(|v| v.extract())
+                .ok()
+                .flatten()
+        })
+    }
+
+    /// Django's system checks, as `manage.py` runs them before a command: the report is
+    /// printed, and errors fail.
+    pub fn run_system_checks(&self) -> Result<(), LoadError> {
+        Python::attach(|py| {
+            bootstrap::call(py, "run_system_checks", ())
+                .map(drop)
+                .map_err(|error| LoadError::SystemChecks(bootstrap::describe(py, &error)))
+        })
+    }
+
+    /// The project's WSGI application (`WSGI_APPLICATION`).
+    pub fn application(&self, options: BridgeOptions) -> Result<Application, LoadError> {
+        Python::attach(|py| {
+            let callable = bootstrap::call(py, "wsgi_application", ())
+                .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
+            Application::new(py, callable, options)
+        })
+    }
+
+    /// Runs a management command, as `manage.py <argv>` would, in this process.
+    pub fn run_command(&self, argv: &[String]) -> Result<(), PythonError> {
+        Python::attach(|py| {
+            bootstrap::call(py, "run_command", (argv.to_vec(),))
+                .map(drop)
+                .map_err(|error| PythonError::from_python(py, &error))
+        })
+    }
+
+    /// Migrations not yet applied, on every database (`alias: app.name`).
+    pub fn pending_migrations(&self) -> Result<Vec<String>, PythonError> {
+        Python::attach(|py| {
+            bootstrap::call(py, "pending_migrations", ())
+                .and_then(|pending| pending.extract())
+                .map_err(|error| PythonError::from_python(py, &error))
+        })
+    }
+
+    /// `migrate --noinput` on every database.
+    pub fn apply_migrations(&self) -> Result<(), PythonError> {
+        Python::attach(|py| {
+            bootstrap::call(py, "apply_migrations", ())
+                .map(drop)
+                .map_err(|error| PythonError::from_python(py, &error))
+        })
+    }
+}
