@@ -48,6 +48,18 @@ impl ProbeReport {
         self.first_failure().is_none()
     }
 
+    /// Why the probe fails: the first failing check and its reason.
+    pub fn failure_reason(&self) -> Option<String> {
+        self.first_failure().map(|line| {
+            let reason = line
+                .result
+                .failure
+                .as_ref()
+                .map_or("", |f| f.reason.as_str());
+            format!("{}: {}", line.result.name, one_line(reason))
+        })
+    }
+
     fn first_failure(&self) -> Option<&Line> {
         self.lines.iter().find(|line| line.result.failure.is_some())
     }

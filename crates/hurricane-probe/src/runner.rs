@@ -15,7 +15,7 @@ pub const CHECK_RESULTS_REUSED_FOR: Duration = Duration::from_millis(500);
 
 /// Runs [`HealthChecks`] on one dedicated thread ("hurricane-checks").
 ///
-/// A probe asks for results with [`CheckRunner::results`]: fresh results are reused, a
+/// A probe asks for results: fresh results are reused, a
 /// run already under way is joined, and otherwise a new run is queued to the thread. The
 /// probe waits at most its deadline. When the checks cannot finish in time (the GIL is
 /// held by a runaway request, a database does not answer), the probe fails instead of

@@ -111,7 +111,7 @@ impl ProbeService {
             Endpoint::Probe(probe) => {
                 let report = self.evaluate(probe).await;
                 if probe != Probe::Startup && self.inner.lifecycle.startup_seconds().is_some() {
-                    self.record_state(probe, report.passing());
+                    self.record_state(probe, &report);
                 }
                 let (status, body) = report.answer(wants_verbose(request));
                 text_response(status, body, request)
@@ -275,8 +275,9 @@ impl ProbeService {
 
     /// Remembers whether `probe` passes; a change is logged, shown in the metrics and
     /// sent as a webhook (one per change).
-    fn record_state(&self, probe: Probe, passing: bool) {
+    fn record_state(&self, probe: Probe, report: &ProbeReport) {
         let inner = &self.inner;
+        let passing = report.passing();
         let slot = match probe {
             Probe::Readiness => &inner.readiness_passing,
             _ => &inner.liveness_passing,
@@ -292,7 +293,8 @@ impl ProbeService {
         if passing {
             tracing::info!(probe = probe.name(), "{} probe passes", probe.name());
         } else {
-            tracing::warn!(probe = probe.name(), "{} probe fails", probe.name());
+            let reason = report.failure_reason().unwrap_or_default();
+            tracing::warn!(probe = probe.name(), %reason, "{} probe fails: {reason}", probe.name());
         }
         #[cfg(feature = "webhook")]
         if let Some(webhooks) = inner.webhooks.get() {

@@ -5,19 +5,27 @@
 //! callable), runs Django's system checks, and serves requests handed over by
 //! `hurricane-core` through a strict PEP 3333 bridge.
 //!
+//! It also supplies the Python side of the probes: [`PythonHealth`] implements
+//! `hurricane_probe::HealthChecks`, and [`PoolStats`] its `RequestQueue`.
+//!
 //! What it is not for: sockets, HTTP parsing, timeouts and logging of requests belong to
 //! `hurricane-core`; this crate only turns a buffered [`http::Request`] into a call of the
 //! WSGI callable and its result into an [`http::Response`].
 //!
 //! # Where the GIL is taken
-//! Only on threads that never run tokio tasks, in two places:
-//! 1. [`Interpreter::start`] and [`Interpreter::load`], once, on the main thread at
-//!    start-up.
-//! 2. The threads of [`PythonPool`]: each attaches to the interpreter once for its
+//! Only on threads that never run tokio tasks, in four places:
+//! 1. [`Interpreter::start`], [`Interpreter::setup_django`] and
+//!    [`DjangoProject::hurricane_settings`], once, on the main thread at start-up.
+//! 2. The rest of start-up ([`DjangoProject`]'s system checks, application, management
+//!    commands and migrations, or [`Interpreter::load_callable`]), on the CLI's
+//!    start-up thread, while the probes already answer from Rust.
+//! 3. The threads of [`PythonPool`]: each attaches to the interpreter once for its
 //!    lifetime and releases the GIL while it waits to be let in to run, and while it waits
 //!    for a slow client to take the next chunk of a streaming response. Work that must
 //!    run after a response (closing a file response the runtime sent) is queued to the
 //!    pool like a request.
+//! 4. The probes' checker thread ([`PythonHealth`], run by `hurricane-probe`), attached
+//!    for its lifetime and holding the GIL only while a liveness or readiness check runs.
 //!
 //! The tokio threads hand requests to the pool through its queue and wait on a oneshot
 //! channel, so HTTP I/O never waits for Python.
