@@ -5,6 +5,13 @@ started with a chosen working directory and environment, its stderr captured to
 a file (so tests can assert log lines), and stopped with SIGTERM at teardown,
 where its exit code must be 0.
 
+Each server also gets `--probe-port <free port>` (unless its args already hold
+`--probe-port` or `--no-probe`; the default, port + 1, could collide between
+servers) and `--shutdown-delay 0` (unless given; keeps teardown fast), but only
+when the binary knows these flags (`hurricane serve --help`, read once).
+An argument that is exactly "{port}" is replaced by the app port (integrated
+probes: `--probe-port {port}`).
+
 Environment knobs:
     HURRICANE_BIN    the binary (default <repo>/target/release/hurricane)
     HURRICANE_VENV   the virtualenv with Django etc. (default <repo>/target/venv)
@@ -51,12 +58,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# HURRICANE_* variables of the caller that are not serve options; every other
+# HURRICANE_* variable would configure the servers (`HURRICANE_PORT`, ...) and is dropped.
+KEPT_HURRICANE_VARS = ("HURRICANE_BIN", "HURRICANE_VENV", "HURRICANE_LOG")
+
+
 def base_env(venv: bool = True, path_venv: bool = True) -> dict[str, str]:
     """The environment a user would have after `source target/venv/bin/activate`."""
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "RUST_BACKTRACE", "RUST_LOG")
+        and (not k.startswith("HURRICANE_") or k in KEPT_HURRICANE_VARS)
     }
     path = env.get("PATH", "/usr/bin:/bin")
     venv_bin = str(VENV / "bin")
@@ -77,6 +90,43 @@ def require_binary():
         pytest.fail(f"virtualenv not found at {VENV} (set HURRICANE_VENV)")
 
 
+_SERVE_HELP: str | None = None
+
+
+def serve_help() -> str:
+    """`hurricane serve --help` (read once per session)."""
+    global _SERVE_HELP
+    if _SERVE_HELP is None:
+        require_binary()
+        proc = subprocess.run([str(BIN), "serve", "--help"], env=base_env(), capture_output=True, timeout=30)
+        _SERVE_HELP = strip_ansi(proc.stdout.decode("utf-8", "replace") + proc.stderr.decode("utf-8", "replace"))
+    return _SERVE_HELP
+
+
+def binary_supports(flag: str) -> bool:
+    """True if `hurricane serve --help` lists `flag` (e.g. "--probe-port")."""
+    return re.search(re.escape(flag) + r"(?![\w-])", serve_help()) is not None
+
+
+def probe_port_args() -> list[str]:
+    """["--probe-port", <free port>] if the binary has probes, else []: for commands
+    started without Server, whose default probe port (port + 1) could be taken."""
+    return ["--probe-port", str(free_port())] if binary_supports("--probe-port") else []
+
+
+def _has_flag(args: list[str], flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in args)
+
+
+def _flag_value(args: list[str], flag: str) -> str | None:
+    for i, a in enumerate(args):
+        if a == flag and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
 class Server:
     """One `hurricane serve` process."""
 
@@ -92,51 +142,111 @@ class Server:
         self.stdout_path: Path | None = None
         self.returncode: int | None = None
         self.host_args = ["--host", "127.0.0.1"]  # set to [] to test the default
+        # Name of an environment variable that carries the port instead of `--port`
+        # (e.g. "HURRICANE_PORT"); None: `--port N` on the command line.
+        self.port_env: str | None = None
+        # The probe listener's port (None with --no-probe or an old binary);
+        # set by launch(). Equal to `port` in integrated mode.
+        self.probe_port: int | None = None
+        self._auto_probe_port: int | None = None
+        # False: do not add `--probe-port` (tests of the default, port + 1).
+        self.auto_probe_port = True
+        self._attempt = 0
 
     # -- lifecycle -------------------------------------------------------
+    def _resolved_args(self, port: int) -> list[str]:
+        return [str(port) if a == "{port}" else a for a in self.args]
+
     def command(self, port: int) -> list[str]:
-        return [str(BIN), "serve", *self.host_args, "--port", str(port), *self.args]
+        args = self._resolved_args(port)
+        port_args = [] if self.port_env else ["--port", str(port)]
+        extra = []
+        if self._auto_probe_port is not None:
+            extra += ["--probe-port", str(self._auto_probe_port)]
+        if binary_supports("--shutdown-delay") and not _has_flag(args, "--shutdown-delay"):
+            extra += ["--shutdown-delay", "0"]
+        return [str(BIN), "serve", *self.host_args, *port_args, *extra, *args]
+
+    def _pick_ports(self) -> int:
+        port = free_port()
+        self.port = port
+        args = self._resolved_args(port)
+        self._auto_probe_port = None
+        if _has_flag(args, "--no-probe"):
+            self.probe_port = None
+        elif _has_flag(args, "--probe-port"):
+            self.probe_port = int(_flag_value(args, "--probe-port"))
+        elif not self.auto_probe_port:
+            self.probe_port = port + 1 if binary_supports("--probe-port") else None
+        elif binary_supports("--probe-port"):
+            probe = free_port()
+            while probe == port:
+                probe = free_port()
+            self._auto_probe_port = self.probe_port = probe
+        else:
+            self.probe_port = None
+        return port
+
+    def launch(self) -> "Server":
+        """Start the process without waiting for it to serve (see wait_ready)."""
+        require_binary()
+        port = self._pick_ports()
+        attempt = self._attempt
+        self._attempt += 1
+        self.stderr_path = self.logdir / f"{self.name}.{attempt}.stderr.log"
+        self.stdout_path = self.logdir / f"{self.name}.{attempt}.stdout.log"
+        env = dict(self.env)
+        if self.port_env:
+            env[self.port_env] = str(port)
+        with open(self.stderr_path, "wb") as err, open(self.stdout_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                self.command(port),
+                cwd=self.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        return self
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> bool:
+        """Wait for 'Starting HTTP server on port N'. True once logged; False if the
+        process exited first; fails the test on timeout."""
+        ready = re.compile(READY_RE.format(port=self.port))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready.search(self.log()):
+                return True
+            if self.proc.poll() is not None:
+                return bool(ready.search(self.log()))
+            time.sleep(0.05)
+        self.kill()
+        pytest.fail(
+            f"server {self.name} did not log 'Starting HTTP server on port {self.port}' within {timeout}s\n"
+            f"command: {self.command(self.port)}\nstderr:\n{self.log()}"
+        )
 
     def start(self, timeout: float = STARTUP_TIMEOUT) -> "Server":
-        require_binary()
         last_err = ""
-        for attempt in range(3):
-            port = free_port()
-            self.port = port
-            self.stderr_path = self.logdir / f"{self.name}.{attempt}.stderr.log"
-            self.stdout_path = self.logdir / f"{self.name}.{attempt}.stdout.log"
-            with open(self.stderr_path, "wb") as err, open(self.stdout_path, "wb") as out:
-                self.proc = subprocess.Popen(
-                    self.command(port),
-                    cwd=self.cwd,
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    start_new_session=True,
-                )
-            ready = re.compile(READY_RE.format(port=port))
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if ready.search(self.log()):
-                    return self
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-            if self.proc.poll() is None:
-                self.kill()
-                pytest.fail(
-                    f"server {self.name} did not log 'Starting HTTP server on port {port}' within {timeout}s\n"
-                    f"command: {self.command(port)}\nstderr:\n{self.log()}"
-                )
+        for _ in range(3):
+            self.launch()
+            if self.wait_ready(timeout):
+                return self
             last_err = self.log()
-            if "in use" in last_err.lower():  # lost a race for the free port: retry
+            if "in use" in last_err.lower():  # lost a race for a free port: retry
                 continue
             pytest.fail(
                 f"server {self.name} exited with {self.proc.returncode} before serving\n"
-                f"command: {self.command(port)}\nstderr:\n{last_err}"
+                f"command: {self.command(self.port)}\nstderr:\n{last_err}"
             )
         pytest.fail(f"server {self.name} could not bind a free port:\n{last_err}")
+
+    # -- probes ------------------------------------------------------------
+    def probe(self, path: str, method: str = "GET", headers=None, body: bytes = b"", timeout: float = 10.0):
+        """One request to the probe port; returns a helpers.Response (status, headers, body)."""
+        assert self.probe_port is not None, f"server {self.name} has no probe port"
+        return probe_request(self.probe_port, path, method, headers, body, timeout)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
         """Send `sig` and wait for exit; returns the exit code."""
@@ -206,6 +316,13 @@ def run_hurricane(args: list[str], cwd: Path, env: dict[str, str] | None = None,
         capture_output=True,
         timeout=timeout,
     )
+
+
+def probe_request(port: int, path: str, method: str = "GET", headers=None, body: bytes = b"", timeout: float = 10.0):
+    """GET/HEAD/POST/... `path` on a probe port (fresh connection); a helpers.Response."""
+    from helpers import request
+
+    return request(port, method, path, headers=headers, body=body, timeout=timeout)
 
 
 def stop_and_check(server: Server):

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import APPS, BIN, PANIC_WORDS, base_env, free_port, require_binary, strip_ansi
+from conftest import APPS, BIN, PANIC_WORDS, base_env, free_port, probe_port_args, require_binary, strip_ansi
 from helpers import request
 
 PYTHONPATH = ["--pythonpath", str(APPS)]
@@ -20,7 +20,7 @@ def run_failing(args, cwd, env=None, timeout=60):
     """Run `hurricane serve ...` that is expected to fail; return (rc, stderr text)."""
     require_binary()
     port = free_port()
-    cmd = [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    cmd = [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), *probe_port_args(), *args]
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env if env is not None else base_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
