@@ -230,7 +230,7 @@ impl prometheus::core::Collector for ProcessMetrics {
         let mut families = self.standard.collect();
         let cpu = Self::cpu_seconds();
         for family in &mut families {
-            if family.get_name() != "process_cpu_seconds_total" {
+            if family.name() != "process_cpu_seconds_total" {
                 continue;
             }
             if let (Some(seconds), Some(metric)) = (cpu, family.mut_metric().first_mut()) {
@@ -367,7 +367,7 @@ mod tests {
             .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))
             .and_then(|v| v.parse().ok())
             .expect("a CPU time");
-        assert!(cpu >= 0.05 && cpu < 1.0, "{cpu}");
+        assert!((0.05..1.0).contains(&cpu), "{cpu}");
     }
 
     fn text(metrics: &Metrics) -> String {
