@@ -37,7 +37,8 @@ def wait_probe(server, path: str, status: int, body: bytes | re.Pattern | None =
     """Poll `path` on the probe port until it answers `status` (and `body`, exact
     bytes or a compiled regex that must match fully). Returns the response.
 
-    Needed after a check flips: the Python checks' results are cached for 0.5 s."""
+    Needed after a check flips: the Python checks run again every second and a
+    result answers probes for up to 3 s."""
     port = port if port is not None else server.probe_port
     deadline = time.monotonic() + timeout
     last = None

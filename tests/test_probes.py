@@ -256,7 +256,7 @@ def test_warnings_do_not_fail(checks_server, clean_flags):
     flag_on(clean_flags, "liveness-warning")
     since = time.time()
     wait_checks_ran(clean_flags, "liveness", since, poke=lambda: checks_server.probe("/alive"))
-    time.sleep(0.6)  # past the 0.5 s cache: this answer comes from a run that saw the flag
+    time.sleep(0.6)  # the run that saw the flag has published its result: this answer is at least as new
     resp = checks_server.probe("/alive")
     assert resp.status == 200, resp
 
@@ -340,7 +340,7 @@ def test_probes_answer_quickly_while_every_thread_sleeps(checks_server):
         resp = checks_server.probe(path)
         timings.append(time.monotonic() - start)
         assert resp.status == 200, resp
-        time.sleep(0.1)  # some of these miss the 0.5 s cache and run the checks
+        time.sleep(0.1)  # the checks keep running in the background meanwhile
     for t in threads:
         t.join(30)
     assert len(out) == 8 and all(getattr(r, "body", None) == b"slept" for r in out), out
@@ -419,11 +419,13 @@ def test_queue_threshold_under_load(one_server, mysite):
     server = one_server("probes-queue", ["--workers", "2", "--req-queue-len", "3"], mysite)
     assert server.probe("/ready").status == 200
     out = []
-    # 2 threads run, 4 wait for one: 4 >= 3 for the first 2 s, then 2 < 3
+    # 2 threads run, 4 wait for one: 4 >= 3 for the first 2 s, then 2 < 3. (For the
+    # first few ms only one thread runs: the pool lets the second in after a 2 ms stall,
+    # so 5 may be seen waiting.)
     in_threads(fetch_into, [(out, server.port, "/sleep?ms=2000")] * 6)
     full = wait_probe(server, "/ready", 400, re.compile(rb"request queue length \d+ >= 3"), timeout=1.8)
     n = int(re.search(rb"length (\d+)", full.body).group(1))
-    assert 3 <= n <= 4, full
+    assert 3 <= n <= 5, full
     assert full.header("cache-control") == "no-store", full
 
     start = time.monotonic()

@@ -32,7 +32,8 @@ struct Cli {
 enum Task {
     /// Create or refresh target/venv from the pinned requirements/ files.
     Venv {
-        /// Which requirements file to install (example.txt, test.txt, bench.txt).
+        /// Which requirements file to install (example.txt, test.txt, bench.txt;
+        /// django-hurricane.txt goes to its own target/venv-django-hurricane).
         #[arg(long, default_value = "test.txt")]
         requirements: String,
     },
@@ -40,7 +41,8 @@ enum Task {
     Demo(demo::Args),
     /// Run every check and test, as CI does.
     Ci,
-    /// Benchmark hurricane against gunicorn, granian and Django in-process.
+    /// Benchmark hurricane against gunicorn, granian and Django in-process,
+    /// and its probe latency under load against django-hurricane.
     Bench(bench::Args),
     /// Build a release tarball in target/dist/.
     Dist,

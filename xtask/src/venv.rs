@@ -1,6 +1,9 @@
-//! The one Python virtualenv (`target/venv`) used by the demo, the tests and
-//! the benchmark. It is made from the `python3` on PATH (the Python hurricane
-//! is built against) and filled from the pinned files in `requirements/`.
+//! The Python virtualenvs: `target/venv`, used by the demo, the tests and the
+//! benchmark, and `target/venv-django-hurricane`, only for the benchmark's
+//! django-hurricane (its pins clash with the test suite's, see
+//! `requirements/django-hurricane.txt`). Both are made from the `python3` on
+//! PATH (the Python hurricane is built against) and filled from the pinned
+//! files in `requirements/`.
 //!
 //! pip only runs when a requirements file (or a file it includes with `-r`)
 //! changed since the last install: the installed text is kept in a stamp
@@ -52,13 +55,32 @@ impl Venv {
     }
 }
 
+/// The requirements file that goes into its own venv, not `target/venv`.
+pub const DJANGO_HURRICANE: &str = "django-hurricane.txt";
+
 pub fn dir() -> PathBuf {
     paths::target().join("venv")
 }
 
-/// Create or refresh `target/venv` and install `requirements/<file>`.
+/// Where `requirements/<file>` is installed: `target/venv-django-hurricane`
+/// for [`DJANGO_HURRICANE`], `target/venv` for every other file.
+pub fn dir_for(file: &str) -> PathBuf {
+    if file == DJANGO_HURRICANE {
+        paths::target().join("venv-django-hurricane")
+    } else {
+        dir()
+    }
+}
+
+/// Create or refresh the venv of `requirements/<file>` (see [`dir_for`]) and
+/// install the file into it.
 pub fn ensure(file: &str) -> Result<Venv> {
-    let venv = Venv { dir: dir() };
+    let venv = Venv { dir: dir_for(file) };
+    // "venv" or "venv-django-hurricane", for messages.
+    let label = venv
+        .dir
+        .file_name()
+        .map_or_else(|| "venv".into(), |n| n.to_string_lossy());
     let host = python_version(Path::new("python3")).map_err(|e| {
         crate::error::Error::new(format!(
             "{e}\n  hint: install Python 3 (Debian/Ubuntu: apt-get install python3 python3-venv)"
@@ -88,10 +110,10 @@ pub fn ensure(file: &str) -> Result<Venv> {
     let wanted = requirements_text(&req)?;
     let stamp = venv.dir.join(format!(".xtask-installed-{file}"));
     if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        println!("xtask: venv up to date with requirements/{file}");
+        println!("xtask: {label} up to date with requirements/{file}");
         return Ok(venv);
     }
-    println!("xtask: installing requirements/{file} into the venv");
+    println!("xtask: installing requirements/{file} into target/{label}");
     venv.cmd("python")
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
         .arg("--no-input")

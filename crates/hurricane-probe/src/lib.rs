@@ -8,8 +8,10 @@
 //!   kube-apiserver's `?verbose`.
 //! - [`Lifecycle`] is the state the probes report: starting, started, draining.
 //! - [`CheckRunner`] runs the application's own checks ([`HealthChecks`], implemented
-//!   on the Python side) on one dedicated thread, with a deadline, sharing one run
-//!   between concurrent probes and reusing its result for [`CHECK_RESULTS_REUSED_FOR`].
+//!   on the Python side) on one dedicated thread, refreshing them every
+//!   [`CHECK_INTERVAL`] while probes come, so that a probe answers from a recent result
+//!   (at most [`CHECK_RESULTS_REUSED_FOR`] old) without waiting for the GIL, and fails
+//!   when a run overruns its deadline.
 //! - [`Metrics`] counts the application's requests (it is a
 //!   [`hurricane_core::RequestObserver`]) and renders the Prometheus text format with
 //!   process metrics.
@@ -37,7 +39,7 @@ pub use config::{ProbeConfig, ProbePaths};
 pub use lifecycle::Lifecycle;
 pub use memory::resident_memory_bytes;
 pub use metrics::{Metrics, MetricsError, ServerInfo, MAX_PATH_LABELS};
-pub use runner::{CheckRunner, CHECK_RESULTS_REUSED_FOR};
+pub use runner::{CheckRunner, CHECK_INTERVAL, CHECK_RESULTS_REUSED_FOR};
 pub use service::{ExceptProbes, ProbeService, WithProbes};
 #[cfg(feature = "webhook")]
 pub use webhook::{WebhookStatus, Webhooks};

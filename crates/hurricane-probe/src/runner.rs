@@ -1,6 +1,6 @@
 //! Running the application's checks off the request path, with a deadline.
 
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -8,18 +8,30 @@ use tokio::sync::watch;
 
 use crate::{CheckResult, HealthChecks, Probe};
 
-/// How long a finished run of a probe's checks answers later probes of the same kind.
-/// Together with concurrent probes sharing one run, this makes a probe storm cost one
-/// run of the checks per half second, and a flipped check is seen within half a second.
-pub const CHECK_RESULTS_REUSED_FOR: Duration = Duration::from_millis(500);
+/// While a probe kind is being asked for, its checks run again in the background this
+/// often, so that a probe answers from a recent result at once instead of waiting for
+/// the GIL (which, under CPU-bound load, takes a check run tens to hundreds of ms).
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The oldest result a probe answers with. A change in the application's health shows
+/// in the probes within this long; concurrent probes and probe storms cost one run of
+/// the checks per [`CHECK_INTERVAL`].
+pub const CHECK_RESULTS_REUSED_FOR: Duration = Duration::from_secs(3);
+
+/// Background runs stop this long after the last probe of a kind (a probe port nobody
+/// asks costs nothing).
+const KEEP_FRESH_FOR: Duration = Duration::from_secs(60);
 
 /// Runs [`HealthChecks`] on one dedicated thread ("hurricane-checks").
 ///
-/// A probe asks for results: fresh results are reused, a
-/// run already under way is joined, and otherwise a new run is queued to the thread. The
-/// probe waits at most its deadline. When the checks cannot finish in time (the GIL is
-/// held by a runaway request, a database does not answer), the probe fails instead of
-/// hanging, and the run goes on: its result answers the probes that follow once it ends.
+/// A probe answers from the latest result when it is at most
+/// [`CHECK_RESULTS_REUSED_FOR`] old; while probes keep coming, the thread refreshes it
+/// every [`CHECK_INTERVAL`]. With no recent result (the first probe, or after a long
+/// quiet spell) the probe asks for a run and waits for it, at most its deadline.
+///
+/// A run that has gone on for longer than the deadline fails both probes at once: the
+/// GIL is held by a runaway request, or a database does not answer. The run goes on, and its
+/// result answers the probes that follow once it ends.
 #[derive(Debug, Clone)]
 pub struct CheckRunner {
     shared: Arc<Shared>,
@@ -27,7 +39,11 @@ pub struct CheckRunner {
 
 #[derive(Debug)]
 struct Shared {
-    runs: Mutex<mpsc::Sender<Probe>>,
+    /// Wakes the checker thread for a probe that has no recent result.
+    wake: Mutex<mpsc::Sender<()>>,
+    /// When the run under way (of either probe) started. Both probes' checks need the
+    /// GIL, so a run stuck past the deadline fails both.
+    busy_since: Mutex<Option<Instant>>,
     liveness: Slot,
     readiness: Slot,
 }
@@ -35,6 +51,7 @@ struct Shared {
 /// The latest results of one probe kind and whether a run is under way.
 #[derive(Debug)]
 struct Slot {
+    probe: Probe,
     state: Mutex<SlotState>,
     /// Bumped each time a run finishes.
     finished: watch::Sender<u64>,
@@ -43,7 +60,8 @@ struct Slot {
 #[derive(Debug, Default)]
 struct SlotState {
     latest: Option<(Instant, Arc<[CheckResult]>)>,
-    running: bool,
+    /// When a probe last asked.
+    asked: Option<Instant>,
 }
 
 /// The checks did not finish before the deadline.
@@ -51,8 +69,9 @@ struct SlotState {
 pub struct TimedOut;
 
 impl Slot {
-    fn new() -> Self {
+    fn new(probe: Probe) -> Self {
         Self {
+            probe,
             state: Mutex::default(),
             finished: watch::Sender::new(0),
         }
@@ -63,40 +82,70 @@ impl Slot {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn fresh(&self) -> Option<Arc<[CheckResult]>> {
-        self.state()
+    fn recent(state: &SlotState) -> Option<Arc<[CheckResult]>> {
+        state
             .latest
             .as_ref()
-            .filter(|(at, _)| at.elapsed() < CHECK_RESULTS_REUSED_FOR)
+            .filter(|(at, _)| at.elapsed() <= CHECK_RESULTS_REUSED_FOR)
             .map(|(_, results)| Arc::clone(results))
+    }
+
+    /// Whether the thread should run this slot's checks now.
+    fn due(&self) -> bool {
+        let state = self.state();
+        let asked_lately = state.asked.is_some_and(|at| at.elapsed() < KEEP_FRESH_FOR);
+        let stale = state
+            .latest
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= CHECK_INTERVAL);
+        asked_lately && stale
+    }
+
+    fn finish(&self, results: Vec<CheckResult>) {
+        {
+            let mut state = self.state();
+            state.latest = Some((Instant::now(), results.into()));
+        }
+        self.finished.send_modify(|generation| *generation += 1);
     }
 }
 
 impl CheckRunner {
     /// Starts the checker thread.
     pub fn start(checks: Arc<dyn HealthChecks>) -> std::io::Result<Self> {
-        let (runs, queued) = mpsc::channel::<Probe>();
+        let (wake, woken) = mpsc::channel::<()>();
         let shared = Arc::new(Shared {
-            runs: Mutex::new(runs),
-            liveness: Slot::new(),
-            readiness: Slot::new(),
+            wake: Mutex::new(wake),
+            busy_since: Mutex::new(None),
+            liveness: Slot::new(Probe::Liveness),
+            readiness: Slot::new(Probe::Readiness),
         });
         let worker = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("hurricane-checks".into())
             .spawn(move || {
                 let runs = Arc::clone(&checks);
-                checks.around_thread(&mut move || {
-                    while let Ok(probe) = queued.recv() {
-                        let results = run_guarded(&*runs, probe);
-                        worker.finish(probe, results);
+                checks.around_thread(&mut move || loop {
+                    for slot in [&worker.liveness, &worker.readiness] {
+                        if slot.due() {
+                            worker.set_busy(true);
+                            let results = run_guarded(&*runs, slot.probe);
+                            worker.set_busy(false);
+                            slot.finish(results);
+                        }
+                    }
+                    // Sleep until the next refresh, or until a probe has no result.
+                    match woken.recv_timeout(CHECK_INTERVAL / 4) {
+                        Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => break,
                     }
                 });
             })?;
         Ok(Self { shared })
     }
 
-    /// The results of `probe`'s checks, waiting at most `deadline` for them.
+    /// The results of `probe`'s checks: recent ones at once, else a new run's, waiting
+    /// at most `deadline`.
     pub(crate) async fn results(
         &self,
         probe: Probe,
@@ -105,51 +154,53 @@ impl CheckRunner {
         let slot = self.shared.slot(probe);
         // Subscribe before looking, so that a run finishing in between is not missed.
         let mut finished = slot.finished.subscribe();
+        let running_for = self.shared.busy_for();
+        if running_for.is_some_and(|running| running > deadline) {
+            return Err(TimedOut);
+        }
         {
             let mut state = slot.state();
-            if let Some((at, results)) = &state.latest {
-                if at.elapsed() < CHECK_RESULTS_REUSED_FOR {
-                    return Ok(Arc::clone(results));
-                }
-            }
-            if !state.running {
-                state.running = true;
-                let sent = self
-                    .shared
-                    .runs
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .send(probe);
-                if sent.is_err() {
-                    // The checker thread is gone (it can only end by a bug): never pass.
-                    state.running = false;
-                    return Err(TimedOut);
-                }
+            state.asked = Some(Instant::now());
+            if let Some(results) = Slot::recent(&state) {
+                return Ok(results);
             }
         }
-        match tokio::time::timeout(deadline, finished.changed()).await {
-            Ok(Ok(())) => slot.fresh().ok_or(TimedOut),
+        let wait = deadline.saturating_sub(running_for.unwrap_or_default());
+        let woke = self
+            .shared
+            .wake
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(());
+        if woke.is_err() {
+            // The checker thread is gone (it can only end by a bug): never pass.
+            return Err(TimedOut);
+        }
+        match tokio::time::timeout(wait, finished.changed()).await {
+            Ok(Ok(())) => Slot::recent(&slot.state()).ok_or(TimedOut),
             _ => Err(TimedOut),
         }
     }
 }
 
 impl Shared {
+    fn set_busy(&self, busy: bool) {
+        *self.busy_since.lock().unwrap_or_else(|p| p.into_inner()) = busy.then(Instant::now);
+    }
+
+    /// How long the run under way has been going.
+    fn busy_for(&self) -> Option<Duration> {
+        self.busy_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|since| since.elapsed())
+    }
+
     fn slot(&self, probe: Probe) -> &Slot {
         match probe {
             Probe::Readiness => &self.readiness,
             Probe::Liveness | Probe::Startup => &self.liveness,
         }
-    }
-
-    fn finish(&self, probe: Probe, results: Vec<CheckResult>) {
-        let slot = self.slot(probe);
-        {
-            let mut state = slot.state();
-            state.latest = Some((Instant::now(), results.into()));
-            state.running = false;
-        }
-        slot.finished.send_modify(|generation| *generation += 1);
     }
 }
 
@@ -208,6 +259,38 @@ mod tests {
         assert!(a.is_ok() && b.is_ok());
         assert!(runner.results(Probe::Liveness, deadline).await.is_ok());
         assert_eq!(checks.runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_recent_result_answers_at_once_while_a_refresh_runs() {
+        let (runner, checks) = runner(Duration::from_millis(300));
+        let deadline = Duration::from_secs(5);
+        assert!(runner.results(Probe::Liveness, deadline).await.is_ok());
+        // Past the refresh interval the thread runs the checks again in the background;
+        // probes meanwhile answer from the previous result without waiting for it.
+        tokio::time::sleep(CHECK_INTERVAL + Duration::from_millis(400)).await;
+        let started = Instant::now();
+        assert!(runner
+            .results(Probe::Liveness, Duration::from_millis(50))
+            .await
+            .is_ok());
+        assert!(started.elapsed() < Duration::from_millis(50));
+        assert!(checks.runs.load(Ordering::SeqCst) >= 2);
+    }
+
+    #[tokio::test]
+    async fn a_run_past_the_deadline_fails_the_probe_at_once() {
+        let (runner, _checks) = runner(Duration::from_millis(600));
+        let first = runner
+            .results(Probe::Readiness, Duration::from_millis(100))
+            .await;
+        assert_eq!(first, Err(TimedOut));
+        let started = Instant::now();
+        let second = runner
+            .results(Probe::Readiness, Duration::from_millis(100))
+            .await;
+        assert_eq!(second, Err(TimedOut));
+        assert!(started.elapsed() < Duration::from_millis(50));
     }
 
     #[tokio::test]

@@ -177,11 +177,9 @@ def _ping(connection):
     the last probe (the database restarted, an idle timeout) gets one fresh retry."""
     from django.db import Error
 
-    # Honours CONN_MAX_AGE as a request would: with the default 0, every probe connects.
-    try:
-        connection.close_if_unusable_or_obsolete()
-    except Error:
-        pass
+    # The probes' connection stays open from one run to the next, whatever CONN_MAX_AGE
+    # says: the checks run every second, and each reconnection would cost the database a
+    # login and the checks several more waits for the GIL.
     for attempt in (1, 2):
         try:
             with connection.cursor() as cursor:

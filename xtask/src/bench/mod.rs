@@ -1,6 +1,11 @@
-//! `cargo xtask bench`: hurricane, gunicorn (sync, 1 worker) and granian
-//! (WSGI, 1 worker) serving the example project's hello view one after
-//! another, each measured with wrk, plus Django's in-process rate.
+//! `cargo xtask bench`: two scenarios, both on by default.
+//!
+//! `hello`: hurricane, gunicorn (sync, 1 worker) and granian (WSGI, 1 worker)
+//! serving the example project's hello view one after another, each measured
+//! with wrk, plus Django's in-process rate.
+//!
+//! `probes` (see `probes.rs`): hurricane's and django-hurricane's liveness
+//! and readiness probe latency while wrk saturates the app.
 //!
 //! CPU placement: by default the OS schedules servers and wrk freely over all
 //! CPUs, as in a pod, so a server whose network I/O runs beside Python (as
@@ -10,6 +15,8 @@
 //! more repeatable, but it measures one-core servers.
 
 mod inprocess;
+mod prober;
+mod probes;
 mod server;
 mod wrk;
 
@@ -24,11 +31,23 @@ use crate::error::{bail, Context, Result};
 use crate::venv::Venv;
 use crate::{demo, paths, venv};
 
+use probes::{Load, ProbeServer};
 use server::Server;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// wrk connections (-c).
+    /// Scenarios to run, in order (comma separated): `hello` (req/s of
+    /// /hello against gunicorn and granian), `probes` (probe latency under
+    /// load against django-hurricane).
+    #[arg(
+        long,
+        alias = "scenario",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "hello,probes"
+    )]
+    scenarios: Vec<Scenario>,
+    /// wrk connections (-c) of the hello scenario.
     #[arg(short = 'c', long, default_value_t = 16)]
     connections: u32,
     /// Seconds of each measured wrk run (-d); "10" or "10s".
@@ -40,7 +59,7 @@ pub struct Args {
     /// Seconds of Django's in-process loop.
     #[arg(long, default_value = "5", value_parser = parse_secs)]
     inprocess_seconds: u64,
-    /// Servers to measure, in order (comma separated).
+    /// Servers the hello scenario measures, in order (comma separated).
     #[arg(
         long,
         value_enum,
@@ -48,15 +67,44 @@ pub struct Args {
         default_value = "hurricane,gunicorn,granian"
     )]
     servers: Vec<Peer>,
-    /// URL path to request.
+    /// URL path the hello scenario requests.
     #[arg(long, default_value = "/hello")]
     path: String,
-    /// Repeat the whole sequence this many times and report medians.
+    /// Servers the probes scenario measures, in order (comma separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "hurricane,django-hurricane"
+    )]
+    probe_servers: Vec<ProbeServer>,
+    /// App loads of the probes scenario, in order (comma separated): hello
+    /// (CPU-bound, GIL saturated), sleep (/sleep?ms=100: every Python thread
+    /// busy), spin (/spin?ms=100: busy and GIL-bound), idle (no load).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "hello,sleep")]
+    probe_loads: Vec<Load>,
+    /// wrk connections of the probes scenario's app load.
+    #[arg(long, default_value_t = 64)]
+    load_connections: u32,
+    /// Milliseconds between two probes of one path (each on a new connection).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    probe_interval_ms: u64,
+    /// Deadline of one probe in milliseconds (the kubelet's default is 1 s).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    probe_timeout_ms: u64,
+    /// Repeat the whole sequence this many times and report medians (the
+    /// probes scenario pools the probe samples of every round).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     rounds: u32,
     /// Pin servers and wrk to separate CPUs with taskset.
     #[arg(long)]
     pin: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Scenario {
+    Hello,
+    Probes,
 }
 
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -166,11 +214,21 @@ struct Row {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    if args.servers.contains(&Peer::Hurricane) {
+    let hello = args.scenarios.contains(&Scenario::Hello);
+    let probes = args.scenarios.contains(&Scenario::Probes);
+    let django_hurricane = probes && args.probe_servers.contains(&ProbeServer::DjangoHurricane);
+    if (hello && args.servers.contains(&Peer::Hurricane))
+        || (probes && args.probe_servers.contains(&ProbeServer::Hurricane))
+    {
         demo::build_release()?;
     }
     wrk::ensure_installed()?;
     let venv = venv::ensure("bench.txt")?;
+    let dh_venv = if django_hurricane {
+        Some(venv::ensure(venv::DJANGO_HURRICANE)?)
+    } else {
+        None
+    };
     let project = paths::example_project();
     demo::migrate(&venv, &project)?;
     let logs = paths::target().join("bench");
@@ -179,6 +237,30 @@ pub fn run(args: Args) -> Result<()> {
     let pin = pinning(args.pin);
     println!("xtask bench: {}", pin.description);
 
+    let mut failures = Vec::new();
+    for scenario in &args.scenarios {
+        let outcome = match scenario {
+            Scenario::Hello => run_hello(&args, &venv, &pin, &logs),
+            Scenario::Probes => {
+                let venvs = probes::Venvs {
+                    bench: &venv,
+                    django_hurricane: dh_venv.as_ref(),
+                };
+                probes::run(&args, &venvs, &pin, &logs)
+            }
+        };
+        if let Err(e) = outcome {
+            failures.push(e.to_string());
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
+    }
+    Ok(())
+}
+
+/// The hello scenario: req/s and p99 of /hello per server, and in-process.
+fn run_hello(args: &Args, venv: &Venv, pin: &Pinning, logs: &std::path::Path) -> Result<()> {
     let mut runs: Vec<(Peer, Result<Vec<wrk::Report>, String>)> =
         args.servers.iter().map(|&p| (p, Ok(Vec::new()))).collect();
     let mut inproc_runs: Result<Vec<f64>, String> = Ok(Vec::new());
@@ -188,7 +270,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         for (peer, results) in runs.iter_mut() {
             let Ok(list) = results else { continue };
-            match measure(*peer, &venv, &args, &pin, &logs) {
+            match measure(*peer, venv, args, pin, logs) {
                 Ok(r) => list.push(r),
                 Err(e) => {
                     eprintln!("xtask bench: {} FAILED: {e}", peer.name());
@@ -202,7 +284,7 @@ pub fn run(args: Args) -> Result<()> {
                 args.inprocess_seconds
             );
             let cpus = pin.server.as_deref();
-            match inprocess::run(&venv, &args.path, args.inprocess_seconds, cpus) {
+            match inprocess::run(venv, &args.path, args.inprocess_seconds, cpus) {
                 Ok(rps) => list.push(rps),
                 Err(e) => {
                     eprintln!("xtask bench: in-process FAILED: {e}");
@@ -220,7 +302,7 @@ pub fn run(args: Args) -> Result<()> {
         })
         .collect();
     let inproc = inproc_runs.map(|list| median(list.into_iter()));
-    report(&args, &pin, &venv, &rows, inproc.as_ref().ok().copied());
+    report(args, pin, venv, &rows, inproc.as_ref().ok().copied());
 
     let failed: Vec<&str> = rows
         .iter()

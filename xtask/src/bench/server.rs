@@ -50,6 +50,10 @@ impl Server {
         })
     }
 
+    pub fn log(&self) -> &std::path::Path {
+        &self.log
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -58,18 +62,7 @@ impl Server {
     pub fn wait_ready(&mut self, path: &str, timeout: Duration) -> Result<()> {
         let start = Instant::now();
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    bail!(
-                        "{} exited before it was ready ({}); its output ({}):\n{}",
-                        self.name,
-                        describe(status),
-                        self.log.display(),
-                        self.log_tail()
-                    );
-                }
-            }
+            self.ensure_running("before it was ready")?;
             if answers_200(self.port, path) {
                 println!(
                     "xtask bench: {} ready on port {} after {:.1}s",
@@ -91,6 +84,24 @@ impl Server {
             }
             sleep(Duration::from_millis(100));
         }
+    }
+
+    /// An error with the end of the log if the process has exited;
+    /// `when` says when, e.g. "before it was ready".
+    pub fn ensure_running(&mut self, when: &str) -> Result<()> {
+        if let Some(child) = self.child.as_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                bail!(
+                    "{} exited {when} ({}); its output ({}):\n{}",
+                    self.name,
+                    describe(status),
+                    self.log.display(),
+                    self.log_tail()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// SIGTERM, up to 15 s to exit, then SIGKILL.
@@ -125,7 +136,8 @@ impl Server {
         let _ = child.wait();
     }
 
-    fn log_tail(&self) -> String {
+    /// The last 30 lines of the server's output, indented.
+    pub fn log_tail(&self) -> String {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = &lines[lines.len().saturating_sub(30)..];
