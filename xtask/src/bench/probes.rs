@@ -368,14 +368,11 @@ fn report(args: &Args, venvs: &Venvs, pin: &Pinning, runs: &[ServerRuns]) {
     if let Some(v) = venvs.django_hurricane {
         println!("{}", django_hurricane_line(v));
     }
-    if args.probe_interval_ms < 500 {
-        println!(
-            "note: hurricane keeps the result of its Python checks for 0.5 s, so at this \
-             interval most probes reuse it and only the slowest 2% or so pay for the checks; \
-             the kubelet (periodSeconds >= 1) never reuses it: `--probe-interval-ms 600 -d 60` \
-             measures that case"
-        );
-    }
+    println!(
+        "note: hurricane answers from Python check results it refreshes every second in the \
+         background, at any probe interval; `--probe-interval-ms 600 -d 60` probes at the \
+         kubelet's pace"
+    );
     println!();
     println!(
         "| load | server | app req/s | app errors | probe | p50 ms | p99 ms | max ms | answers \
