@@ -130,6 +130,8 @@ impl Peer {
             Peer::Hurricane => {
                 let mut c = pinned(cpus, paths::hurricane_bin());
                 c.args(["serve", "--host", "127.0.0.1", "--port", &port_s]);
+                // Probes on a port the OS picks: port + 1 may be taken.
+                c.args(["--probe-port", "0"]);
                 c
             }
             Peer::Gunicorn => {
