@@ -20,6 +20,7 @@ Environment knobs:
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -52,7 +53,28 @@ def strip_ansi(text: str) -> str:
     return ANSI_RE.sub("", text)
 
 
-def free_port() -> int:
+# Below Linux's default ephemeral range (32768-60999): a port the kernel hands to no
+# client connection, so one found free stays free until a server binds it. (bind(0)
+# would pick from the ephemeral range, where the suite's own client sockets, in use or
+# in TIME_WAIT, can take it, or the port after it, in between.)
+TEST_PORTS = range(20000, 32700)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(consecutive: int = 1) -> int:
+    """A free loopback port (with `consecutive` > 1, the first of that many free ports)."""
+    for _ in range(200):
+        port = random.choice(TEST_PORTS)
+        if all(_bindable(port + i) for i in range(consecutive)):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -168,7 +190,8 @@ class Server:
         return [str(BIN), "serve", *self.host_args, *port_args, *extra, *args]
 
     def _pick_ports(self) -> int:
-        port = free_port()
+        # With the default probe port (--port + 1), that one must be free too.
+        port = free_port(consecutive=1 if self.auto_probe_port else 2)
         self.port = port
         args = self._resolved_args(port)
         self._auto_probe_port = None
