@@ -200,7 +200,7 @@ async fn serve(
     };
 
     let pool = PythonPool::start(usize::from(args.workers)).map_err(ServeError::Threads)?;
-    if let Some(service) = &probes.service {
+    if let Some(service) = probes.service() {
         let checks = CheckRunner::start(Arc::new(started.health)).map_err(ServeError::Threads)?;
         service.attach_application(checks, pool.stats());
     }
@@ -222,7 +222,11 @@ async fn serve(
         version: env!("CARGO_PKG_VERSION").into(),
         startup_seconds,
         server_port: address.port(),
-        probe_port: probes.port.or(probes.integrated.then_some(address.port())),
+        probe_port: match &probes {
+            Probes::Off => None,
+            Probes::OnAppPort(_) => Some(address.port()),
+            Probes::OwnPort { port, .. } => Some(*port),
+        },
         serve_static: false,
         serve_media: false,
         commands,
@@ -245,7 +249,10 @@ async fn serve(
     let handler = WsgiHandler::new(started.application, pool);
     let StopSignals { first, second } = stop;
     let shutdown = drain_after(first, Arc::clone(&lifecycle), args.shutdown_delay);
-    let integrated = probes.service.clone().filter(|_| probes.integrated);
+    let integrated = match &probes {
+        Probes::OnAppPort(service) => Some(service.clone()),
+        _ => None,
+    };
     let serving = async move {
         match integrated {
             Some(service) => {
@@ -305,13 +312,12 @@ fn app_observers(
     metrics: &Arc<Metrics>,
 ) -> Vec<Arc<dyn RequestObserver>> {
     let access: Arc<dyn RequestObserver> = Arc::new(AccessLog);
-    let Some(service) = &probes.service else {
-        return vec![access];
-    };
     let counted: Arc<dyn RequestObserver> = Arc::clone(metrics) as Arc<dyn RequestObserver>;
-    if !probes.integrated {
-        return vec![access, counted];
-    }
+    let service = match probes {
+        Probes::Off => return vec![access],
+        Probes::OwnPort { .. } => return vec![access, counted],
+        Probes::OnAppPort(service) => service,
+    };
     let paths = service.paths().clone();
     let access = if args.log_probes {
         access
@@ -321,18 +327,21 @@ fn app_observers(
     vec![access, Arc::new(ExceptProbes::new(paths, counted))]
 }
 
-/// The probe service and, unless it shares the application's port, its server.
-struct Probes {
-    service: Option<ProbeService>,
-    /// The probes are served on the application's port.
-    integrated: bool,
-    /// The probe server's port, when it has its own.
-    port: Option<u16>,
-    /// Stops the probe server, and tells when it has stopped.
-    stop: Option<(
-        oneshot::Sender<()>,
-        tokio::task::JoinHandle<ShutdownOutcome>,
-    )>,
+/// Where the probes are served.
+enum Probes {
+    /// `--no-probe`.
+    Off,
+    /// `--probe-port` equal to `--port`: ahead of the application, on its port.
+    OnAppPort(ProbeService),
+    /// On a server of their own.
+    OwnPort {
+        service: ProbeService,
+        port: u16,
+        /// Stops the probe server.
+        stop: oneshot::Sender<()>,
+        /// Ends when the probe server has stopped.
+        server: tokio::task::JoinHandle<ShutdownOutcome>,
+    },
 }
 
 impl Probes {
@@ -344,12 +353,7 @@ impl Probes {
     ) -> Result<Self, ServeError> {
         if args.no_probe {
             tracing::info!("No probe server (--no-probe)");
-            return Ok(Self {
-                service: None,
-                integrated: false,
-                port: None,
-                stop: None,
-            });
+            return Ok(Self::Off);
         }
         let config = ProbeConfig {
             paths: ProbePaths {
@@ -380,12 +384,7 @@ impl Probes {
                 port = args.port,
                 "Probes will be served on the application port once start-up is over"
             );
-            return Ok(Self {
-                service: Some(service),
-                integrated: true,
-                port: None,
-                stop: None,
-            });
+            return Ok(Self::OnAppPort(service));
         }
         let config = ServerConfig {
             // Probes and scrapes are small and quick; a stuck one must not hold up exit.
@@ -407,22 +406,29 @@ impl Probes {
             "Starting probe server on port {port}"
         );
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(service.clone(), async {
+        let server = tokio::spawn(server.serve(service.clone(), async {
             let _ = stop_rx.await;
         }));
-        Ok(Self {
-            service: Some(service),
-            integrated: false,
-            port: Some(port),
-            stop: Some((stop_tx, task)),
+        Ok(Self::OwnPort {
+            service,
+            port,
+            stop: stop_tx,
+            server,
         })
+    }
+
+    fn service(&self) -> Option<&ProbeService> {
+        match self {
+            Self::Off => None,
+            Self::OnAppPort(service) | Self::OwnPort { service, .. } => Some(service),
+        }
     }
 
     /// Stops the probe server once the application has stopped serving.
     async fn stop(self) {
-        if let Some((stop, task)) = self.stop {
+        if let Self::OwnPort { stop, server, .. } = self {
             let _ = stop.send(());
-            let _ = task.await;
+            let _ = server.await;
         }
     }
 }

@@ -27,6 +27,15 @@ pub struct RequestRecord {
     pub completed: bool,
 }
 
+impl RequestRecord {
+    /// The target without its query string.
+    pub fn path(&self) -> &str {
+        self.target
+            .split_once('?')
+            .map_or(self.target.as_str(), |(path, _)| path)
+    }
+}
+
 /// Told about every request the server answers. The access log is one; metrics are another.
 ///
 /// Called on a tokio worker thread, so implementations must be quick and must not block.

@@ -256,11 +256,7 @@ impl RequestObserver for Metrics {
         self.requests.inc();
         self.response_time.observe(record.duration.as_secs_f64());
         self.response_size.observe(record.body_bytes as f64);
-        let path = record
-            .target
-            .split_once('?')
-            .map_or(record.target.as_str(), |(path, _)| path);
-        self.paths.count(&record.method, path);
+        self.paths.count(&record.method, record.path());
     }
 }
 

@@ -125,15 +125,7 @@ impl ProbeService {
             .metrics
             .set_probe_passing(Probe::Startup, inner.lifecycle.startup_seconds().is_some());
         match inner.metrics.render(self.queued()) {
-            Ok(text) => {
-                let mut response = text_response(StatusCode::OK, String::new(), request);
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(METRICS_CONTENT_TYPE),
-                );
-                set_body(&mut response, Bytes::from(text), request);
-                response
-            }
+            Ok(text) => response(StatusCode::OK, METRICS_CONTENT_TYPE, text.into(), request),
             Err(error) => {
                 tracing::error!(%error, "cannot render the metrics");
                 text_response(
@@ -328,30 +320,31 @@ fn text_response(
     body: String,
     request: &Request<Bytes>,
 ) -> Response<ResponseBody> {
+    response(status, PLAIN_TEXT, body.into(), request)
+}
+
+/// A probe service response: `body` (for HEAD only its length), uncacheable.
+fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+    request: &Request<Bytes>,
+) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::Empty);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAIN_TEXT));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     // A cached probe answer would tell the kubelet about the past.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    set_body(&mut response, Bytes::from(body), request);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    if request.method() != Method::HEAD {
+        *response.body_mut() = ResponseBody::full(body);
+    }
     response
-}
-
-/// Sets the body, or for HEAD only its length.
-fn set_body(response: &mut Response<ResponseBody>, body: Bytes, request: &Request<Bytes>) {
-    response
-        .headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    *response.body_mut() = if request.method() == Method::HEAD {
-        ResponseBody::Empty
-    } else {
-        ResponseBody::full(body)
-    };
 }
 
 /// Serves the probes ahead of an application on the same port (`--probe-port` equal to
@@ -401,11 +394,7 @@ impl RequestObserver for ExceptProbes {
     }
 
     fn on_request_end(&self, record: &RequestRecord) {
-        let path = record
-            .target
-            .split_once('?')
-            .map_or(record.target.as_str(), |(path, _)| path);
-        if !self.paths.matches(path) {
+        if !self.paths.matches(record.path()) {
             self.inner.on_request_end(record);
         }
     }

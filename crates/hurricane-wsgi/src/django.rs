@@ -11,7 +11,8 @@ use crate::{bootstrap, Application, BridgeOptions, Interpreter, LoadError, Pytho
 /// the start-up thread).
 #[derive(Debug)]
 pub struct DjangoProject {
-    settings_module: String,
+    /// Only [`Interpreter::setup_django`] makes one.
+    _set_up: (),
 }
 
 /// The value of a `HURRICANE_*` Django setting.
@@ -31,18 +32,12 @@ impl Interpreter {
         Python::attach(|py| {
             bootstrap::call(py, "setup_django", (settings_module,))
                 .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
-            Ok(DjangoProject {
-                settings_module: settings_module.to_owned(),
-            })
+            Ok(DjangoProject { _set_up: () })
         })
     }
 }
 
 impl DjangoProject {
-    pub fn settings_module(&self) -> &str {
-        &self.settings_module
-    }
-
     /// The project's `HURRICANE_*` settings (all but `HURRICANE_VERSION`), by name.
     pub fn hurricane_settings(&self) -> Result<Vec<(String, SettingValue)>, LoadError> {
         Python::attach(|py| {
