@@ -112,6 +112,22 @@ pub struct ServeArgs {
     #[arg(long, env = "HURRICANE_CHECK_MIGRATIONS_APPLY", value_parser = BoolishValueParser::new())]
     pub check_migrations_apply: bool,
 
+    /// Serve STATIC_URL from STATIC_ROOT, ahead of Django and without Python. With DEBUG
+    /// on and django.contrib.staticfiles installed, from the staticfiles finders'
+    /// directories instead, as runserver does (no collectstatic needed).
+    #[arg(long = "static", env = "HURRICANE_STATIC", value_parser = BoolishValueParser::new())]
+    pub serve_static: bool,
+
+    /// Serve MEDIA_URL from MEDIA_ROOT, ahead of Django and without Python.
+    #[arg(long = "media", env = "HURRICANE_MEDIA", value_parser = BoolishValueParser::new())]
+    pub serve_media: bool,
+
+    /// Seconds clients may cache a static file whose name carries no content hash
+    /// (names listed in STATIC_ROOT/staticfiles.json get a year, immutable)
+    /// [default: 60, or 0 with DEBUG on].
+    #[arg(long, value_name = "SECONDS", env = "HURRICANE_STATIC_MAX_AGE")]
+    pub static_max_age: Option<u32>,
+
     /// Port of the probes and metrics [default: --port + 1]. Equal to --port: the probe
     /// paths are served on the application port, ahead of the application.
     #[arg(long, value_name = "PORT", env = "HURRICANE_PROBE_PORT")]

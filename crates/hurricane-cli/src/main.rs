@@ -4,6 +4,7 @@
 //! the crates lives in [`serve`].
 
 mod cli;
+mod files;
 mod logging;
 mod options;
 mod serve;

@@ -34,6 +34,7 @@ use hurricane_wsgi::{
 };
 
 use crate::cli::ServeArgs;
+use crate::files::{self, FileOptions};
 use crate::options::{self, OptionsError};
 use crate::signals::{self, StopSignal, StopSignals};
 use crate::startup::{self, AppSource, ManagementCommand, Migrations, StartupError, StartupPlan};
@@ -124,6 +125,11 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
         },
         bridge: BridgeOptions {
             script_name: args.root_path.clone(),
+        },
+        files: FileOptions {
+            serve_static: args.serve_static,
+            serve_media: args.serve_media,
+            static_max_age: args.static_max_age,
         },
     };
 
@@ -227,8 +233,8 @@ async fn serve(
             Probes::OnAppPort(_) => Some(address.port()),
             Probes::OwnPort { port, .. } => Some(*port),
         },
-        serve_static: false,
-        serve_media: false,
+        serve_static: args.serve_static,
+        serve_media: args.serve_media,
         commands,
     });
     tracing::info!(
@@ -246,7 +252,7 @@ async fn serve(
         webhooks.send(Probe::Startup, WebhookStatus::Succeeded, None);
     }
 
-    let handler = WsgiHandler::new(started.application, pool);
+    let handler = files::in_front_of(started.files, WsgiHandler::new(started.application, pool));
     let StopSignals { first, second } = stop;
     let shutdown = drain_after(first, Arc::clone(&lifecycle), args.shutdown_delay);
     let integrated = match &probes {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::files::{self, FileOptions, Files, FilesError};
 use hurricane_wsgi::{
     Application, BridgeOptions, DjangoProject, Interpreter, LoadError, PythonError, PythonHealth,
 };
@@ -63,12 +64,16 @@ pub struct StartupPlan {
     pub commands: Vec<ManagementCommand>,
     pub migrations: Migrations,
     pub bridge: BridgeOptions,
+    /// `--static` and `--media`.
+    pub files: FileOptions,
 }
 
 /// Start-up is done: the application and its health checks.
 pub struct Started {
     pub application: Application,
     pub health: PythonHealth,
+    /// Served ahead of the application.
+    pub files: Files,
 }
 
 /// Why start-up failed.
@@ -81,12 +86,14 @@ pub enum StartupError {
         command: String,
         problem: &'static str,
     },
-    #[error("--command, --check-migrations and --check-migrations-apply need a Django project, not --app")]
+    #[error("--command, --check-migrations, --check-migrations-apply, --static and --media need a Django project, not --app")]
     NotDjango,
     #[error("management command {command:?} failed: {error}")]
     Command { command: String, error: PythonError },
     #[error("the migration check failed: {0}")]
     Migrations(PythonError),
+    #[error(transparent)]
+    Files(#[from] FilesError),
 }
 
 impl StartupError {
@@ -105,13 +112,17 @@ impl StartupError {
 pub fn run(interpreter: &Interpreter, plan: StartupPlan) -> Result<Started, StartupError> {
     let project = match plan.source {
         AppSource::Callable(target) => {
-            if !plan.commands.is_empty() || plan.migrations != Migrations::Ignore {
+            if !plan.commands.is_empty()
+                || plan.migrations != Migrations::Ignore
+                || plan.files.wanted()
+            {
                 return Err(StartupError::NotDjango);
             }
             let application = interpreter.load_callable(&target, plan.bridge)?;
             return Ok(Started {
                 application,
                 health: PythonHealth::interpreter(),
+                files: Files::default(),
             });
         }
         AppSource::Django(project) => project,
@@ -130,9 +141,16 @@ pub fn run(interpreter: &Interpreter, plan: StartupPlan) -> Result<Started, Star
             })?;
     }
     settle_migrations(&project, plan.migrations)?;
+    // After the commands: `--command "collectstatic --noinput"` may create STATIC_ROOT.
+    let files = if plan.files.wanted() {
+        files::from_settings(&plan.files, &project.file_settings()?)?
+    } else {
+        Files::default()
+    };
     Ok(Started {
         application,
         health: PythonHealth::django(),
+        files,
     })
 }
 

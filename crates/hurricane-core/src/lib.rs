@@ -9,14 +9,16 @@
 //! memory and bounded by [`ServerConfig::max_body_size`], to a [`Handler`], and writes the
 //! [`ResponseBody`] the handler returns.
 //!
-//! What it is not for: it knows nothing about Python, WSGI, Django, probes or files on disk.
-//! Those live in their own crates (`hurricane-wsgi`, and later `hurricane-probe` and
-//! `hurricane-static`) and plug in as handlers and observers.
+//! What it is not for: it knows nothing about Python, WSGI, Django, probes or which files
+//! to serve. Those live in their own crates (`hurricane-wsgi`, `hurricane-probe`,
+//! `hurricane-static`) and plug in as handlers and observers; [`send_file`] only streams a
+//! file they have opened.
 
 mod access;
 mod body;
 mod config;
 mod error;
+mod file;
 mod handler;
 mod linger;
 mod rejection;
@@ -28,5 +30,6 @@ pub use body::{
 };
 pub use config::ServerConfig;
 pub use error::ServerError;
+pub use file::{send_file, SendFileError};
 pub use handler::{ConnectionInfo, Handler};
 pub use server::{Server, ShutdownOutcome};

@@ -75,6 +75,71 @@ def version_setting():
     return None if version is None else str(version)
 
 
+def file_settings():
+    """Where the project keeps static and media files, for --static and --media, as a
+    tuple: STATIC_URL's and MEDIA_URL's paths ("" when unset), STATIC_ROOT and MEDIA_ROOT
+    as absolute paths (None when unset), the static files manifest's path, DEBUG, and,
+    when DEBUG is on and django.contrib.staticfiles is installed, the staticfiles
+    finders' directories as ``(prefix, directory)`` in search order with the names of
+    finders whose files cannot be listed that way (else None, None)."""
+    from urllib.parse import urlsplit
+
+    from django.apps import apps
+    from django.conf import settings
+
+    def url_path(url):
+        return urlsplit(str(url or "")).path
+
+    def directory(path):
+        return os.path.abspath(os.fspath(path)) if path else None
+
+    static_root = directory(getattr(settings, "STATIC_ROOT", None))
+    manifest = None
+    if static_root:
+        from django.contrib.staticfiles.storage import staticfiles_storage
+
+        name = getattr(staticfiles_storage, "manifest_name", None) or "staticfiles.json"
+        manifest = os.path.join(static_root, name)
+    finder_dirs = unlisted = None
+    if settings.DEBUG and apps.is_installed("django.contrib.staticfiles"):
+        finder_dirs, unlisted = _finder_directories()
+    return (
+        url_path(getattr(settings, "STATIC_URL", None)),
+        static_root,
+        url_path(getattr(settings, "MEDIA_URL", None)),
+        directory(getattr(settings, "MEDIA_ROOT", None)),
+        manifest,
+        bool(settings.DEBUG),
+        finder_dirs,
+        unlisted,
+    )
+
+
+def _finder_directories():
+    """The directories the staticfiles finders search, as runserver would: each finder's
+    file system storages (FileSystemFinder's with their STATICFILES_DIRS prefix, then
+    AppDirectoriesFinder's ``<app>/static``), in STATICFILES_FINDERS order."""
+    from django.contrib.staticfiles import finders
+    from django.core.files.storage import FileSystemStorage
+
+    found, unlisted = [], []
+    for finder in finders.get_finders():
+        storages = getattr(finder, "storages", None)
+        if not isinstance(storages, dict):
+            storage = getattr(finder, "storage", None)
+            storages = {None: storage} if storage is not None else {}
+        listed = False
+        for storage in storages.values():
+            if isinstance(storage, FileSystemStorage) and os.path.isdir(storage.location):
+                found.append((getattr(storage, "prefix", None) or "", storage.location))
+                listed = True
+        if not listed and not isinstance(
+            finder, (finders.FileSystemFinder, finders.AppDirectoriesFinder)
+        ):
+            unlisted.append(f"{type(finder).__module__}.{type(finder).__qualname__}")
+    return found, unlisted
+
+
 def run_system_checks():
     """As manage.py does before runserver: prints Django's report, and raises
     SystemCheckError (with the report as its message) on errors."""

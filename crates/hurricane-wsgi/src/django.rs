@@ -1,6 +1,8 @@
 //! A Django project in the embedded interpreter: settings, system checks, management
 //! commands, migrations and the WSGI application, each a step of start-up.
 
+use std::path::PathBuf;
+
 use pyo3::prelude::*;
 
 use crate::{bootstrap, Application, BridgeOptions, Interpreter, LoadError, PythonError};
@@ -24,6 +26,37 @@ pub enum SettingValue {
     Text(String),
     /// A list or tuple of strings (`HURRICANE_COMMAND = ["migrate --noinput"]`).
     List(Vec<String>),
+}
+
+/// Where a Django project keeps its static and media files, read once at start-up so
+/// that serving them never needs Python.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSettings {
+    /// The URL path of `STATIC_URL` (`"static/"` → `"/static/"`), `""` when unset.
+    pub static_url: String,
+    /// `STATIC_ROOT`, absolute.
+    pub static_root: Option<PathBuf>,
+    /// The URL path of `MEDIA_URL`, `""` when unset.
+    pub media_url: String,
+    /// `MEDIA_ROOT`, absolute.
+    pub media_root: Option<PathBuf>,
+    /// Where the static files storage's manifest (`staticfiles.json`) is, with a
+    /// `STATIC_ROOT`.
+    pub manifest: Option<PathBuf>,
+    pub debug: bool,
+    /// With `DEBUG` on and `django.contrib.staticfiles` installed: where `runserver`
+    /// would look for static files.
+    pub finders: Option<StaticFinders>,
+}
+
+/// The directories the staticfiles finders search, in their order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticFinders {
+    /// `(prefix, directory)`: a `STATICFILES_DIRS` entry `("vendor", "/x")` serves `/x`
+    /// under `STATIC_URL/vendor/`; the prefix is empty for the others.
+    pub directories: Vec<(String, PathBuf)>,
+    /// Finders whose files are not in a directory of theirs (their files are not served).
+    pub unlisted: Vec<String>,
 }
 
 impl Interpreter {
@@ -86,6 +119,39 @@ impl DjangoProject {
             let callable = bootstrap::call(py, "wsgi_application", ())
                 .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
             Application::new(py, callable, options)
+        })
+    }
+
+    /// Where static and media files are, for `--static` and `--media`.
+    pub fn file_settings(&self) -> Result<FileSettings, LoadError> {
+        type Found = (
+            String,
+            Option<PathBuf>,
+            String,
+            Option<PathBuf>,
+            Option<PathBuf>,
+            bool,
+            Option<Vec<(String, PathBuf)>>,
+            Option<Vec<String>>,
+        );
+        Python::attach(|py| {
+            let found: Found = bootstrap::call(py, "file_settings", ())
+                .and_then(|found| found.extract())
+                .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
+            let (static_url, static_root, media_url, media_root, manifest, debug, dirs, unlisted) =
+                found;
+            Ok(FileSettings {
+                static_url,
+                static_root,
+                media_url,
+                media_root,
+                manifest,
+                debug,
+                finders: dirs.map(|directories| StaticFinders {
+                    directories,
+                    unlisted: unlisted.unwrap_or_default(),
+                }),
+            })
         })
     }
 

@@ -2,13 +2,8 @@
 
 use std::io::{Seek, SeekFrom};
 
-use bytes::BytesMut;
-use hurricane_core::BodySender;
+use hurricane_core::{BodySender, SendFileError};
 use pyo3::prelude::*;
-use tokio::io::AsyncReadExt;
-
-/// Size of the reads that feed a file response.
-const READ_SIZE: usize = 64 * 1024;
 
 /// PEP 3333's `wsgi.file_wrapper(filelike, block_size=8192)`.
 ///
@@ -87,30 +82,15 @@ impl FileWrapper {
     }
 }
 
-/// Sends `file` from its current position to its end, or `limit` bytes of it.
+/// Sends `file` from its current position to its end, or `limit` bytes of it; a read
+/// error or a file shorter than `limit` aborts the response.
 pub(crate) async fn send_file(file: std::fs::File, limit: Option<u64>, body: BodySender) {
     let mut file = tokio::fs::File::from_std(file);
-    let mut left = limit.unwrap_or(u64::MAX);
-    while left > 0 {
-        let want = usize::try_from(left).unwrap_or(usize::MAX).min(READ_SIZE);
-        let mut buffer = BytesMut::with_capacity(want);
-        match (&mut file).take(want as u64).read_buf(&mut buffer).await {
-            Ok(0) => break,
-            Ok(n) => {
-                left -= n as u64;
-                if body.send(buffer.freeze()).await.is_err() {
-                    return;
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "reading a file response failed");
-                body.abort(error.into()).await;
-                return;
-            }
+    match hurricane_core::send_file(&mut file, limit, &body).await {
+        Ok(()) | Err(SendFileError::ClientGone) => {}
+        Err(error) => {
+            tracing::error!(%error, "sending a file response failed");
+            body.abort(error.into()).await;
         }
-    }
-    if limit.is_some() && left > 0 {
-        body.abort("the file is shorter than the response's Content-Length".into())
-            .await;
     }
 }

@@ -46,7 +46,7 @@ mod settings;
 mod start_response;
 
 pub use application::{Application, BridgeOptions};
-pub use django::{DjangoProject, SettingValue};
+pub use django::{DjangoProject, FileSettings, SettingValue, StaticFinders};
 pub use error::{InterpreterError, LoadError, PythonError};
 pub use handler::WsgiHandler;
 pub use health::PythonHealth;
