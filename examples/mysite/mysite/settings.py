@@ -1,11 +1,13 @@
 """
 Django settings for the mysite example project, served by hurricane.
 
-Deliberately small. Two values come from the environment so the same file
+Deliberately small. A few values come from the environment so the same file
 works for local development and in a container:
 
     DJANGO_SECRET_KEY   the secret key (an insecure default is used when unset)
     DJANGO_DEBUG        "1"/"true" turns DEBUG on (off by default)
+    DJANGO_STATIC_ROOT  where `manage.py collectstatic` puts the static files
+                        (default: staticfiles/ next to manage.py)
 
 See https://docs.djangoproject.com/en/5.2/ref/settings/
 """
@@ -80,6 +82,7 @@ USE_TZ = True
 # Static files (CSS, JavaScript, Images)
 
 STATIC_URL = "static/"
+STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

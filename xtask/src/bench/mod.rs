@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: two scenarios, both on by default.
+//! `cargo xtask bench`: three scenarios, all on by default.
 //!
 //! `hello`: hurricane, gunicorn (sync, 1 worker) and granian (WSGI, 1 worker)
 //! serving the example project's hello view one after another, each measured
@@ -6,6 +6,10 @@
 //!
 //! `probes` (see `probes.rs`): hurricane's and django-hurricane's liveness
 //! and readiness probe latency while wrk saturates the app.
+//!
+//! `static` (see `static_files.rs`): a small stylesheet and a 100 KB file
+//! from `STATIC_ROOT` through hurricane's `--static`, nginx (one worker) and
+//! whitenoise under gunicorn, measured with wrk.
 //!
 //! CPU placement: by default the OS schedules servers and wrk freely over all
 //! CPUs, as in a pod, so a server whose network I/O runs beside Python (as
@@ -18,6 +22,7 @@ mod inprocess;
 mod prober;
 mod probes;
 mod server;
+mod static_files;
 mod wrk;
 
 use std::ffi::OsStr;
@@ -33,18 +38,20 @@ use crate::{demo, paths, venv};
 
 use probes::{Load, ProbeServer};
 use server::Server;
+use static_files::StaticServer;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Scenarios to run, in order (comma separated): `hello` (req/s of
     /// /hello against gunicorn and granian), `probes` (probe latency under
-    /// load against django-hurricane).
+    /// load against django-hurricane), `static` (req/s of two static files
+    /// against nginx and whitenoise).
     #[arg(
         long,
         alias = "scenario",
         value_enum,
         value_delimiter = ',',
-        default_value = "hello,probes"
+        default_value = "hello,probes,static"
     )]
     scenarios: Vec<Scenario>,
     /// wrk connections (-c) of the hello scenario.
@@ -86,6 +93,17 @@ pub struct Args {
     /// wrk connections of the probes scenario's app load.
     #[arg(long, default_value_t = 64)]
     load_connections: u32,
+    /// Servers the static scenario measures, in order (comma separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "hurricane,nginx,whitenoise"
+    )]
+    static_servers: Vec<StaticServer>,
+    /// wrk connections of the static scenario.
+    #[arg(long, default_value_t = 32)]
+    static_connections: u32,
     /// Milliseconds between two probes of one path (each on a new connection).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     probe_interval_ms: u64,
@@ -105,6 +123,7 @@ pub struct Args {
 pub enum Scenario {
     Hello,
     Probes,
+    Static,
 }
 
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -218,13 +237,20 @@ struct Row {
 pub fn run(args: Args) -> Result<()> {
     let hello = args.scenarios.contains(&Scenario::Hello);
     let probes = args.scenarios.contains(&Scenario::Probes);
+    let statics = args.scenarios.contains(&Scenario::Static);
     let django_hurricane = probes && args.probe_servers.contains(&ProbeServer::DjangoHurricane);
     if (hello && args.servers.contains(&Peer::Hurricane))
         || (probes && args.probe_servers.contains(&ProbeServer::Hurricane))
+        || (statics && args.static_servers.contains(&StaticServer::Hurricane))
     {
         demo::build_release()?;
     }
     wrk::ensure_installed()?;
+    let nginx = if statics && args.static_servers.contains(&StaticServer::Nginx) {
+        Some(wrk::ensure_debian_program("nginx", "nginx")?)
+    } else {
+        None
+    };
     let venv = venv::ensure("bench.txt")?;
     let dh_venv = if django_hurricane {
         Some(venv::ensure(venv::DJANGO_HURRICANE)?)
@@ -249,6 +275,13 @@ pub fn run(args: Args) -> Result<()> {
                     django_hurricane: dh_venv.as_ref(),
                 };
                 probes::run(&args, &venvs, &pin, &logs)
+            }
+            Scenario::Static => {
+                let setup = static_files::Setup {
+                    venv: &venv,
+                    nginx: nginx.as_deref(),
+                };
+                static_files::run(&args, &setup, &pin, &logs)
             }
         };
         if let Err(e) = outcome {
