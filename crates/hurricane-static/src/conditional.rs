@@ -66,7 +66,7 @@ impl Validators<'_> {
                     .any(|tag| tag.matches(self.etag, Comparison::Strong))
             });
         }
-        httpdate::parse_http_date(text).is_ok_and(|date| date == self.modified)
+        http_date(text).is_some_and(|date| date == self.modified)
     }
 
     fn any_tag_matches(&self, value: &HeaderValue, comparison: Comparison) -> bool {
@@ -130,7 +130,21 @@ fn parse_tags(text: &str) -> Option<Vec<RequestTag<'_>>> {
 
 /// An HTTP-date header; a missing or unreadable one counts as absent (§13.1.3, §13.1.4).
 fn date(value: Option<&HeaderValue>) -> Option<SystemTime> {
-    httpdate::parse_http_date(value?.to_str().ok()?).ok()
+    http_date(value?.to_str().ok()?)
+}
+
+/// An HTTP-date. A wrong day name (`Fri, 11 Apr 2100`, a Sunday) is tolerated, as
+/// nginx and Python's `email.utils` tolerate it: the date itself is what counts.
+fn http_date(text: &str) -> Option<SystemTime> {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    if let Ok(date) = httpdate::parse_http_date(text) {
+        return Some(date);
+    }
+    let rest = text
+        .get(3..)
+        .filter(|_| DAYS.iter().any(|d| text.starts_with(d)))?;
+    DAYS.iter()
+        .find_map(|day| httpdate::parse_http_date(&format!("{day}{rest}")).ok())
 }
 
 #[cfg(test)]
@@ -156,7 +170,7 @@ mod tests {
         .evaluate(&headers)
     }
 
-    fn http_date(offset: i64) -> String {
+    fn date_at(offset: i64) -> String {
         let when = if offset >= 0 {
             modified() + Duration::from_secs(offset as u64)
         } else {
@@ -183,7 +197,7 @@ mod tests {
     fn if_none_match_overrules_if_modified_since() {
         let pairs = [
             (header::IF_NONE_MATCH, "\"other\""),
-            (header::IF_MODIFIED_SINCE, &*http_date(10)),
+            (header::IF_MODIFIED_SINCE, &*date_at(10)),
         ];
         assert_eq!(check(&pairs), Precondition::Proceed);
     }
@@ -191,11 +205,13 @@ mod tests {
     #[test]
     fn if_modified_since_exact_future_past_and_mangled() {
         use header::IF_MODIFIED_SINCE as IMS;
-        assert_eq!(check(&[(IMS, &http_date(0))]), Precondition::NotModified);
-        assert_eq!(check(&[(IMS, &http_date(3600))]), Precondition::NotModified);
-        assert_eq!(check(&[(IMS, &http_date(-1))]), Precondition::Proceed);
-        let mangled = format!("{} +0100", http_date(0));
+        assert_eq!(check(&[(IMS, &date_at(0))]), Precondition::NotModified);
+        assert_eq!(check(&[(IMS, &date_at(3600))]), Precondition::NotModified);
+        assert_eq!(check(&[(IMS, &date_at(-1))]), Precondition::Proceed);
+        let mangled = format!("{} +0100", date_at(0));
+        let wrong_day = format!("Fri{}", &date_at(7 * 86_400)[3..]);
         assert_eq!(check(&[(IMS, &mangled)]), Precondition::Proceed);
+        assert_eq!(check(&[(IMS, &wrong_day)]), Precondition::NotModified);
     }
 
     #[test]
@@ -210,10 +226,10 @@ mod tests {
     #[test]
     fn if_unmodified_since() {
         use header::IF_UNMODIFIED_SINCE as IUS;
-        assert_eq!(check(&[(IUS, &http_date(0))]), Precondition::Proceed);
-        assert_eq!(check(&[(IUS, &http_date(-10))]), Precondition::Failed);
+        assert_eq!(check(&[(IUS, &date_at(0))]), Precondition::Proceed);
+        assert_eq!(check(&[(IUS, &date_at(-10))]), Precondition::Failed);
         // If-Match present: If-Unmodified-Since is not looked at.
-        let pairs = [(header::IF_MATCH, ETAG), (IUS, &*http_date(-10))];
+        let pairs = [(header::IF_MATCH, ETAG), (IUS, &*date_at(-10))];
         assert_eq!(check(&pairs), Precondition::Proceed);
     }
 
@@ -232,8 +248,8 @@ mod tests {
         assert!(with(ETAG));
         assert!(!with("W/\"5f-1a\""));
         assert!(!with("\"other\""));
-        assert!(with(&http_date(0)));
-        assert!(!with(&http_date(1)));
+        assert!(with(&date_at(0)));
+        assert!(!with(&date_at(1)));
         assert!(!with("yesterday"));
     }
 

@@ -99,10 +99,14 @@ impl Directory {
 
 /// Errors that only mean "there is no such file for us to serve".
 fn is_absent(error: &io::Error) -> bool {
+    // Linux's ENAMETOOLONG and ELOOP (a symlink loop), which have no stable ErrorKind
+    // in the Rust version this workspace supports.
+    const NAME_TOO_LONG: i32 = 36;
+    const SYMLINK_LOOP: i32 = 40;
     matches!(
         error.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::PermissionDenied
-    ) || error.raw_os_error() == Some(40) // ELOOP: a symlink loop
+    ) || matches!(error.raw_os_error(), Some(NAME_TOO_LONG | SYMLINK_LOOP))
 }
 
 /// A URL prefix (`/static/`) and the directories its files come from, searched in order.
