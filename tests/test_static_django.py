@@ -1,4 +1,4 @@
-"""Static and media files with Django (issue 4, target/issue4-contract.md "Command line"):
+"""Static and media files with Django (README "Static and media files"):
 where the options come from (`--static`, `HURRICANE_STATIC`, the Django setting
 `HURRICANE_STATIC = True`, `--static-max-age` and its variable), STATIC_URL as a full
 URL, finder mode with DEBUG on (no collectstatic, STATICFILES_DIRS with and without a
@@ -105,8 +105,8 @@ def settings_server(start_server, mysite, roots):
 
 
 def test_static_and_media_from_django_settings(settings_server, roots):
-    """The Django settings HURRICANE_STATIC = True and HURRICANE_MEDIA = True (the contract
-    calls the first `STATIC = True`: every option's setting is `HURRICANE_<NAME>`)."""
+    """The Django settings HURRICANE_STATIC = True and HURRICANE_MEDIA = True (every
+    option's setting is `HURRICANE_<NAME>`)."""
     resp = get(settings_server.port, "/static/app.css")
     assert (resp.status, resp.body) == (200, CSS), resp
     assert resp.header("cache-control") == "public, max-age=3600", resp  # --static-max-age

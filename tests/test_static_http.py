@@ -1,4 +1,4 @@
-"""Static and media files over HTTP (issue 4, target/issue4-contract.md "Responses").
+"""Static and media files over HTTP (README "Static and media files").
 
 One server (`--static --media`, DEBUG off) over one prepared tree in a temporary
 directory answers every test here: headers, the Content-Type table, conditional
@@ -9,7 +9,7 @@ directories, methods, changes on disk, the access log and a view holding the GIL
 Cases ported from elsewhere carry the original's name in the test name or docstring:
 tower-http's `ServeDir` tests (tower-http/src/services/fs/serve_dir/tests.rs),
 whitenoise's tests/test_whitenoise.py, nginx-tests' range.t, range_if_range.t and
-not_modified.t. Where this contract deliberately differs from the original, the
+not_modified.t. Where hurricane deliberately differs from the original, the
 docstring says so.
 """
 
@@ -173,7 +173,7 @@ def assert_no_body(resp):
 
 
 def assert_file_headers(resp, content_type: str, length: int, cache_control: str = "public, max-age=60"):
-    """The headers every 200/206 for a file carries (contract "Responses", 200)."""
+    """The headers every 200/206 for a file carries."""
     assert resp.header("content-type") == content_type, resp
     assert resp.header("content-length") == str(length), resp
     etag = resp.header("etag")
@@ -682,7 +682,7 @@ def test_out_of_range_error(server):
 
 def test_read_partial_empty(server):
     """tower-http read_partial_empty asks `bytes=0-` of an empty file and expects 206 with
-    `bytes 0-0/0` (which claims one byte of none). Here, as the contract says (start >=
+    `bytes 0-0/0` (which claims one byte of none). Here, as nginx does (start >=
     size), 416 with `bytes */0`."""
     resp = get(server.port, "/static/empty.txt", Range="bytes=0-")
     assert resp.status == 416, resp
@@ -837,7 +837,7 @@ def test_precompressed_negotiation(server, accept, encoding):
 def test_get_accept_star(server):
     """whitenoise test_get_accept_star sends `Accept-Encoding: *` to a file with a gzip
     sibling and expects identity. RFC 9110 §12.5.3 makes `*` accept every coding not
-    listed; the contract breaks the tie br > gzip > identity, so the gzip sibling
+    listed; hurricane breaks the tie br > gzip > identity, so the gzip sibling
     is sent when there is no br one."""
     resp = get(server.port, "/static/gzonly.txt", Accept_Encoding="*")
     assert resp.status == 200, resp
