@@ -1,5 +1,6 @@
 //! `cargo xtask demo`: from a fresh checkout to the example project being
-//! served: venv with Django, release build, migrate, then `hurricane serve`.
+//! served: venv with Django, release build, migrate, then `hurricane serve`
+//! (which collects the static files and serves them too).
 
 use crate::cmd::Cmd;
 use crate::error::Result;
@@ -25,13 +26,17 @@ pub fn run(args: Args) -> Result<()> {
     let mut serve = Cmd::new(&bin);
     serve
         .args(["serve", "--port", &args.port.to_string()])
+        // The project's static files, collected into STATIC_ROOT at start-up and
+        // served by hurricane itself.
+        .args(["--command", "collectstatic --noinput", "--static"])
         .args(&args.extra)
         .dir(&project);
     venv.activate(&mut serve);
     println!(
-        "xtask: serving {} — try: curl http://127.0.0.1:{}/hello (Ctrl-C stops)",
+        "xtask: serving {} — try: curl http://127.0.0.1:{port}/hello or \
+         curl -I http://127.0.0.1:{port}/static/demo/site.css (Ctrl-C stops)",
         project.display(),
-        args.port
+        port = args.port
     );
     println!("xtask: $ {}", serve.display());
     Err(serve.exec())

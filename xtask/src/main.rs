@@ -42,7 +42,8 @@ enum Task {
     /// Run every check and test, as CI does.
     Ci,
     /// Benchmark hurricane against gunicorn, granian and Django in-process,
-    /// and its probe latency under load against django-hurricane.
+    /// its probe latency under load against django-hurricane, and its static
+    /// files against nginx and whitenoise.
     Bench(bench::Args),
     /// Build a release tarball in target/dist/.
     Dist,
