@@ -172,6 +172,26 @@ impl Peer {
     }
 }
 
+/// Fails, naming what is missing, when the hurricane binary has no `option`
+/// (a build from before the feature a scenario measures), instead of letting
+/// it fail on an unknown argument; `peers_only` is the command that measures
+/// the peers alone.
+fn check_hurricane_has(option: &str, missing: &str, peers_only: &str) -> Result<()> {
+    let bin = paths::hurricane_bin();
+    let help = Cmd::new(&bin)
+        .args(["serve", "--help"])
+        .hint("build it with `cargo build --release -p hurricane-cli`")
+        .read()?;
+    if !help.contains(option) {
+        bail!(
+            "{} has no `{option}` option: this build {missing}\n  \
+             hint: rebuild, or measure the peers alone: `{peers_only}`",
+            bin.display()
+        );
+    }
+    Ok(())
+}
+
 /// `program`, under `taskset -c <cpus>` when pinning.
 pub fn pinned(cpus: Option<&str>, program: impl AsRef<OsStr>) -> Cmd {
     match cpus {

@@ -124,7 +124,11 @@ pub fn run(args: &Args, venvs: &Venvs, pin: &Pinning, logs: &Path) -> Result<()>
         .collect();
     for run in runs.iter_mut() {
         if run.server == ProbeServer::Hurricane {
-            if let Err(e) = check_hurricane_has_probes() {
+            if let Err(e) = super::check_hurricane_has(
+                "--probe-port",
+                "serves no probes (issue 3 is not in it)",
+                "cargo xtask bench --scenarios probes --probe-servers django-hurricane",
+            ) {
                 eprintln!("xtask bench: hurricane probes FAILED: {e}");
                 run.outcome = Err(e.to_string());
             }
@@ -154,25 +158,6 @@ pub fn run(args: &Args, venvs: &Venvs, pin: &Pinning, logs: &Path) -> Result<()>
         bail!(
             "could not measure the probes of: {} (see above)",
             failed.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// `hurricane serve` without `--probe-port` is a build from before issue 3:
-/// say so instead of failing on an unknown argument.
-fn check_hurricane_has_probes() -> Result<()> {
-    let bin = paths::hurricane_bin();
-    let help = Cmd::new(&bin)
-        .args(["serve", "--help"])
-        .hint("build it with `cargo build --release -p hurricane-cli`")
-        .read()?;
-    if !help.contains("--probe-port") {
-        bail!(
-            "{} has no `--probe-port` option: this build serves no probes (issue 3 is not in it)\n  \
-             hint: rebuild with probes, or measure django-hurricane alone: \
-             `cargo xtask bench --scenarios probes --probe-servers django-hurricane`",
-            bin.display()
         );
     }
     Ok(())

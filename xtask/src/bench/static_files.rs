@@ -161,7 +161,11 @@ pub fn run(args: &Args, setup: &Setup, pin: &Pinning, logs: &Path) -> Result<()>
         .collect();
     for run in runs.iter_mut() {
         if run.server == StaticServer::Hurricane {
-            if let Err(e) = check_hurricane_serves_static() {
+            if let Err(e) = super::check_hurricane_has(
+                "--static-max-age",
+                "serves no static files (issue 4 is not in it)",
+                "cargo xtask bench --scenarios static --static-servers nginx,whitenoise",
+            ) {
                 eprintln!("xtask bench: hurricane static FAILED: {e}");
                 run.outcome = Err(e.to_string());
             }
@@ -269,25 +273,6 @@ fn bench_js(len: usize) -> Vec<u8> {
     out.extend(std::iter::repeat_n(b'-', pad));
     out.push(b'\n');
     out
-}
-
-/// A hurricane build from before issue 4 has no `--static`: say so instead
-/// of failing on an unknown argument.
-fn check_hurricane_serves_static() -> Result<()> {
-    let bin = paths::hurricane_bin();
-    let help = Cmd::new(&bin)
-        .args(["serve", "--help"])
-        .hint("build it with `cargo build --release -p hurricane-cli`")
-        .read()?;
-    if !help.contains("--static-max-age") {
-        bail!(
-            "{} has no `--static` options: this build serves no static files (issue 4 is not in \
-             it)\n  hint: rebuild, or measure the peers alone: \
-             `cargo xtask bench --scenarios static --static-servers nginx,whitenoise`",
-            bin.display()
-        );
-    }
-    Ok(())
 }
 
 /// Where nginx keeps its generated configuration, pid file and temp dirs.
