@@ -29,9 +29,10 @@ pub async fn respond(
     method: &Method,
     headers: &HeaderMap,
 ) -> Response<ResponseBody> {
-    let encoding = match file.compressed.is_empty() {
-        true => Encoding::Identity,
-        false => negotiate(headers.get(header::ACCEPT_ENCODING), file.encodings()),
+    let encoding = if file.compressed.is_empty() {
+        Encoding::Identity
+    } else {
+        negotiate(headers.get(header::ACCEPT_ENCODING), file.encodings())
     };
     let chosen = file.representation(encoding);
     // A file too large to keep in memory is opened now, and described by the handle
@@ -52,37 +53,12 @@ pub async fn respond(
         etag: representation.etag.to_str().unwrap_or_default(),
         modified: representation.modified,
     };
-    let varies = !file.compressed.is_empty();
     match validators.evaluate(headers) {
         Precondition::Proceed => {}
         Precondition::Failed => return status(StatusCode::PRECONDITION_FAILED),
-        Precondition::NotModified => {
-            let mut response = status(StatusCode::NOT_MODIFIED);
-            let h = response.headers_mut();
-            h.insert(header::ETAG, representation.etag.clone());
-            h.insert(header::LAST_MODIFIED, representation.last_modified.clone());
-            h.insert(header::CACHE_CONTROL, file.cache_control.clone());
-            if varies {
-                h.insert(header::VARY, ACCEPT_ENCODING);
-            }
-            return response;
-        }
+        Precondition::NotModified => return not_modified(file, representation),
     }
-
-    let mut response = Response::new(ResponseBody::Empty);
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, file.content_type.clone());
-    h.insert(header::ETAG, representation.etag.clone());
-    h.insert(header::LAST_MODIFIED, representation.last_modified.clone());
-    h.insert(header::CACHE_CONTROL, file.cache_control.clone());
-    h.insert(header::ACCEPT_RANGES, BYTES);
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
-    if let Some(content_encoding) = representation.encoding.header() {
-        h.insert(header::CONTENT_ENCODING, content_encoding);
-    }
-    if varies {
-        h.insert(header::VARY, ACCEPT_ENCODING);
-    }
+    let mut response = full_headers(file, representation);
 
     // Range is defined for GET only (RFC 9110 §14.2); HEAD gets the 200 headers.
     let ranges = match headers.get(header::RANGE) {
@@ -132,6 +108,41 @@ pub async fn respond(
         (None, Some(disk)) => stream(disk, segments),
         (None, None) => ResponseBody::Empty,
     };
+    response
+}
+
+/// 304: the validators and caching headers a 200 would carry (RFC 9110 §15.4.5), no
+/// representation metadata.
+fn not_modified(file: &StaticFile, representation: &Representation) -> Response<ResponseBody> {
+    let mut response = status(StatusCode::NOT_MODIFIED);
+    let h = response.headers_mut();
+    h.insert(header::ETAG, representation.etag.clone());
+    h.insert(header::LAST_MODIFIED, representation.last_modified.clone());
+    h.insert(header::CACHE_CONTROL, file.cache_control.clone());
+    if !file.compressed.is_empty() {
+        h.insert(header::VARY, ACCEPT_ENCODING);
+    }
+    response
+}
+
+/// A 200 with every header but the length; the body is set by the caller.
+fn full_headers(file: &StaticFile, representation: &Representation) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::Empty);
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, file.content_type.clone());
+    h.insert(header::ETAG, representation.etag.clone());
+    h.insert(header::LAST_MODIFIED, representation.last_modified.clone());
+    h.insert(header::CACHE_CONTROL, file.cache_control.clone());
+    h.insert(header::ACCEPT_RANGES, BYTES);
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    if let Some(content_encoding) = representation.encoding.header() {
+        h.insert(header::CONTENT_ENCODING, content_encoding);
+    }
+    if !file.compressed.is_empty() {
+        // Identity too: a cache must not hand the plain file to a client that asked
+        // for brotli, or the reverse.
+        h.insert(header::VARY, ACCEPT_ENCODING);
+    }
     response
 }
 
