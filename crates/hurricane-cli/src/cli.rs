@@ -25,7 +25,7 @@ pub enum Command {
 #[command(
     after_help = "Every option can also come from the environment (HURRICANE_PORT=9000, HURRICANE_NO_METRICS=true) \
 or from a Django setting of the same name (HURRICANE_PORT = 9000). Precedence: command line, then environment, \
-then Django settings, then the default. --settings, --pythonpath, --app and --log-level cannot come from Django settings."
+then Django settings, then the default. --settings, --pythonpath, --app, --log-level and the --autoreload options cannot come from Django settings."
 )]
 pub struct ServeArgs {
     /// Address to listen on (the application and the probes).
@@ -127,6 +127,69 @@ pub struct ServeArgs {
     /// [default: 60, or 0 with DEBUG on].
     #[arg(long, value_name = "SECONDS", env = "HURRICANE_STATIC_MAX_AGE")]
     pub static_max_age: Option<u32>,
+
+    /// Restart the server when the project's code changes: a supervisor process keeps the
+    /// ports open and runs the server in a child process, replaced on every change
+    /// without refusing a connection. For development; not with the debuggers.
+    #[arg(long, env = "HURRICANE_AUTORELOAD", value_parser = BoolishValueParser::new(),
+        conflicts_with_all = ["debugger", "pycharm_host"])]
+    pub autoreload: bool,
+
+    /// With --autoreload, also reload for files matching GLOB (repeatable; relative to the
+    /// watched directory; a pattern without "/" matches in any directory, e.g. "*.css").
+    #[arg(
+        long,
+        value_name = "GLOB",
+        env = "HURRICANE_RELOAD_INCLUDE",
+        value_delimiter = ','
+    )]
+    pub reload_include: Vec<String>,
+
+    /// With --autoreload, never reload for files matching GLOB (repeatable).
+    #[arg(
+        long,
+        value_name = "GLOB",
+        env = "HURRICANE_RELOAD_EXCLUDE",
+        value_delimiter = ','
+    )]
+    pub reload_exclude: Vec<String>,
+
+    /// With --autoreload, watch PATH too; a change under it runs `collectstatic --noinput`
+    /// before the new code serves (repeatable).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "HURRICANE_STATIC_WATCH",
+        value_delimiter = ':'
+    )]
+    pub static_watch: Vec<PathBuf>,
+
+    /// Let a debugger (VS Code, any Debug Adapter Protocol client) attach: debugpy listens
+    /// on --debugger-port inside the server.
+    #[arg(long, env = "HURRICANE_DEBUGGER", value_parser = BoolishValueParser::new())]
+    pub debugger: bool,
+
+    /// Port debugpy listens on.
+    #[arg(
+        long,
+        default_value_t = 5678,
+        value_name = "PORT",
+        env = "HURRICANE_DEBUGGER_PORT"
+    )]
+    pub debugger_port: u16,
+
+    /// Connect to a PyCharm debug server on HOST (with --pycharm-port).
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "HURRICANE_PYCHARM_HOST",
+        requires = "pycharm_port"
+    )]
+    pub pycharm_host: Option<String>,
+
+    /// Port of the PyCharm debug server.
+    #[arg(long, value_name = "PORT", env = "HURRICANE_PYCHARM_PORT")]
+    pub pycharm_port: Option<u16>,
 
     /// Port of the probes and metrics [default: --port + 1]. Equal to --port: the probe
     /// paths are served on the application port, ahead of the application.

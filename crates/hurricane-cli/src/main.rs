@@ -1,12 +1,13 @@
 //! `hurricane`: a Kubernetes-native application server for Django.
 //!
 //! This file only parses the command line and hands over to the subcommand; the wiring of
-//! the crates lives in [`serve`].
+//! the crates lives in [`serve`] (and, for `--autoreload`, the supervisor in [`reload`]).
 
 mod cli;
 mod files;
 mod logging;
 mod options;
+mod reload;
 mod serve;
 mod signals;
 mod startup;
@@ -30,7 +31,11 @@ fn main() -> ExitCode {
                 .subcommand_matches("serve")
                 .cloned()
                 .unwrap_or_default();
-            let outcome = serve::run(args, &serve_matches);
+            let outcome = if args.autoreload {
+                reload::supervise(&args).map_err(|e| e.to_string())
+            } else {
+                serve::run(args, &serve_matches).map_err(|e| e.to_string())
+            };
             drop(log_guard);
             match outcome {
                 Ok(()) => ExitCode::SUCCESS,

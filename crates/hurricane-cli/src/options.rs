@@ -18,7 +18,16 @@ use hurricane_wsgi::SettingValue;
 use crate::cli::{Cli, ServeArgs};
 
 /// Options needed before Django is loaded: they cannot come from its settings.
-const NOT_FROM_SETTINGS: [&str; 3] = ["pythonpath", "app", "log_level"];
+const NOT_FROM_SETTINGS: [&str; 7] = [
+    "pythonpath",
+    "app",
+    "log_level",
+    // Read by the --autoreload supervisor, which never loads Django.
+    "autoreload",
+    "reload_include",
+    "reload_exclude",
+    "static_watch",
+];
 
 /// A bad value in the environment or in the Django settings.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@
 //! `--shutdown-delay`, then drains (`--graceful-timeout`); the probes answer until the
 //! drain is over. SIGINT skips the delay; a second signal exits at once.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +36,7 @@ use hurricane_wsgi::{
 use crate::cli::ServeArgs;
 use crate::files::{self, FileOptions};
 use crate::options::{self, OptionsError};
+use crate::reload;
 use crate::signals::{self, StopSignal, StopSignals};
 use crate::startup::{self, AppSource, ManagementCommand, Migrations, StartupError, StartupPlan};
 
@@ -75,6 +76,8 @@ enum Target {
 }
 
 pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
+    // Before any other thread starts: reading the sockets clears their variables.
+    let inherited = reload::inherited();
     let lifecycle = Arc::new(Lifecycle::new());
     let project_dir = std::env::current_dir().map_err(ServeError::WorkingDirectory)?;
     let target = match &args.app {
@@ -107,6 +110,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
             (args, AppSource::Django(project), version)
         }
     };
+    start_debuggers(&args, &interpreter);
     let commands = args
         .command
         .iter()
@@ -140,7 +144,14 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
         .thread_name("hurricane-io")
         .build()
         .map_err(ServeError::Runtime)?;
-    let outcome = runtime.block_on(serve(&args, interpreter, plan, lifecycle, version_setting));
+    let outcome = runtime.block_on(serve(
+        &args,
+        interpreter,
+        plan,
+        lifecycle,
+        version_setting,
+        inherited,
+    ));
     // Python threads never finish (a request may be stuck in user code): do not wait.
     runtime.shutdown_background();
     outcome
@@ -152,7 +163,9 @@ async fn serve(
     plan: StartupPlan,
     lifecycle: Arc<Lifecycle>,
     version_setting: Option<String>,
+    inherited: reload::Inherited,
 ) -> Result<(), ServeError> {
+    let supervised = inherited.is_supervised();
     let mut stop = signals::watch();
     let webhooks = args
         .webhook_url
@@ -166,7 +179,14 @@ async fn serve(
         .join("; ");
 
     let metrics = Arc::new(Metrics::new()?);
-    let probes = Probes::start(args, &lifecycle, &metrics, webhooks.clone()).await?;
+    let probes = Probes::start(
+        args,
+        &lifecycle,
+        &metrics,
+        webhooks.clone(),
+        inherited.probes,
+    )
+    .await?;
 
     // Start-up work runs on its own thread; the probes answer meanwhile.
     let (started_tx, started_rx) = oneshot::channel();
@@ -218,7 +238,13 @@ async fn serve(
         graceful_timeout: Duration::from_secs_f64(args.graceful_timeout),
         ..ServerConfig::new(SocketAddr::new(args.host, args.port))
     };
-    let mut server = Server::bind(config).await?;
+    let mut server = match inherited.app {
+        Some(listener) => Server::from_listener(listener, config)?,
+        None => Server::bind(config).await?,
+    };
+    // Under --autoreload the probe socket is shared with the server being replaced:
+    // this one answers probes only once it serves, so probes never see it starting.
+    let probes = if supervised { probes.open() } else { probes };
     for observer in app_observers(args, &probes, &metrics) {
         server = server.with_observer(observer);
     }
@@ -231,7 +257,7 @@ async fn serve(
         probe_port: match &probes {
             Probes::Off => None,
             Probes::OnAppPort(_) => Some(address.port()),
-            Probes::OwnPort { port, .. } => Some(*port),
+            Probes::Deferred { port, .. } | Probes::OwnPort { port, .. } => Some(*port),
         },
         serve_static: args.serve_static,
         serve_media: args.serve_media,
@@ -251,6 +277,7 @@ async fn serve(
     if let Some(webhooks) = &webhooks {
         webhooks.send(Probe::Startup, WebhookStatus::Succeeded, None);
     }
+    reload::notify_ready();
 
     let handler = files::in_front_of(started.files, WsgiHandler::new(started.application, pool));
     let StopSignals { first, second } = stop;
@@ -321,7 +348,7 @@ fn app_observers(
     let counted: Arc<dyn RequestObserver> = Arc::clone(metrics) as Arc<dyn RequestObserver>;
     let service = match probes {
         Probes::Off => return vec![access],
-        Probes::OwnPort { .. } => return vec![access, counted],
+        Probes::Deferred { .. } | Probes::OwnPort { .. } => return vec![access, counted],
         Probes::OnAppPort(service) => service,
     };
     let paths = service.paths().clone();
@@ -339,6 +366,12 @@ enum Probes {
     Off,
     /// `--probe-port` equal to `--port`: ahead of the application, on its port.
     OnAppPort(ProbeService),
+    /// On a server of their own, not yet accepting (see [`Probes::open`]).
+    Deferred {
+        service: ProbeService,
+        port: u16,
+        server: Server,
+    },
     /// On a server of their own.
     OwnPort {
         service: ProbeService,
@@ -356,6 +389,7 @@ impl Probes {
         lifecycle: &Arc<Lifecycle>,
         metrics: &Arc<Metrics>,
         webhooks: Option<Webhooks>,
+        inherited: Option<TcpListener>,
     ) -> Result<Self, ServeError> {
         if args.no_probe {
             tracing::info!("No probe server (--no-probe)");
@@ -397,7 +431,11 @@ impl Probes {
             graceful_timeout: Duration::from_secs(1),
             ..ServerConfig::new(SocketAddr::new(args.host, probe_port))
         };
-        let mut server = Server::bind(config).await?;
+        let supervised = inherited.is_some();
+        let mut server = match inherited {
+            Some(listener) => Server::from_listener(listener, config)?,
+            None => Server::bind(config).await?,
+        };
         if args.log_probes {
             server = server.with_observer(Arc::new(AccessLog));
         }
@@ -411,22 +449,46 @@ impl Probes {
             metrics = paths.metrics.as_deref().unwrap_or("(off)"),
             "Starting probe server on port {port}"
         );
+        let deferred = Self::Deferred {
+            service,
+            port,
+            server,
+        };
+        Ok(if supervised {
+            deferred
+        } else {
+            deferred.open()
+        })
+    }
+
+    /// Starts accepting on a deferred probe server.
+    fn open(self) -> Self {
+        let Self::Deferred {
+            service,
+            port,
+            server,
+        } = self
+        else {
+            return self;
+        };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(server.serve(service.clone(), async {
             let _ = stop_rx.await;
         }));
-        Ok(Self::OwnPort {
+        Self::OwnPort {
             service,
             port,
             stop: stop_tx,
             server,
-        })
+        }
     }
 
     fn service(&self) -> Option<&ProbeService> {
         match self {
             Self::Off => None,
-            Self::OnAppPort(service) | Self::OwnPort { service, .. } => Some(service),
+            Self::OnAppPort(service)
+            | Self::Deferred { service, .. }
+            | Self::OwnPort { service, .. } => Some(service),
         }
     }
 
@@ -435,6 +497,28 @@ impl Probes {
         if let Self::OwnPort { stop, server, .. } = self {
             let _ = stop.send(());
             let _ = server.await;
+        }
+    }
+}
+
+/// `--debugger` and `--pycharm-host`: a debugger that cannot start is a warning.
+fn start_debuggers(args: &ServeArgs, interpreter: &Interpreter) {
+    if args.debugger {
+        match interpreter.start_debugger(args.debugger_port) {
+            Ok(()) => tracing::info!(
+                port = args.debugger_port,
+                "Listening for debug clients at port {}",
+                args.debugger_port
+            ),
+            Err(warning) => tracing::warn!("{warning}"),
+        }
+    }
+    if let (Some(host), Some(port)) = (&args.pycharm_host, args.pycharm_port) {
+        match interpreter.connect_pycharm(host, port) {
+            Ok(()) => {
+                tracing::info!(%host, port, "Connected to the PyCharm debug server at {host}:{port}")
+            }
+            Err(warning) => tracing::warn!("{warning}"),
         }
     }
 }

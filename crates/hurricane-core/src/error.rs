@@ -10,6 +10,9 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// A socket handed over by another process could not be used.
+    #[error("cannot serve on the listening socket handed over by the supervisor: {0}")]
+    Adopt(#[source] std::io::Error),
     /// The listening socket's own address could not be read.
     #[error("cannot read the address of the listening socket: {0}")]
     LocalAddr(#[source] std::io::Error),

@@ -54,6 +54,24 @@ impl Server {
         })
     }
 
+    /// Serves on a socket that is already listening: one inherited from a supervisor
+    /// (`LISTEN_FDS`) or shared with other processes. `config.addr` is then only
+    /// reported, never bound.
+    pub fn from_listener(
+        listener: std::net::TcpListener,
+        config: ServerConfig,
+    ) -> Result<Self, ServerError> {
+        listener
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(listener))
+            .map(|listener| Self {
+                listener,
+                config,
+                observers: Vec::new(),
+            })
+            .map_err(ServerError::Adopt)
+    }
+
     /// The address the server listens on (useful with port 0).
     pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
         self.listener.local_addr().map_err(ServerError::LocalAddr)

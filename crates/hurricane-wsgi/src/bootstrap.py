@@ -140,6 +140,37 @@ def _finder_directories():
     return found, unlisted
 
 
+def start_debugger(port):
+    """debugpy listening on 0.0.0.0:port, for VS Code and other DAP clients. Returns a
+    warning (str) instead of failing: a debugger is a convenience, not a reason to stop."""
+    try:
+        import debugpy
+    except ImportError:
+        return "debugpy is not installed in this Python environment; pip install debugpy to use --debugger"
+    try:
+        # The adapter debugpy starts is a Python process: never this server's binary.
+        python = os.path.join(sys.prefix, "bin", "python")
+        if os.path.exists(python):
+            debugpy.configure(python=python)
+        debugpy.listen(("0.0.0.0", port))
+    except Exception as error:  # noqa: BLE001 - reported as a warning
+        return f"debugpy could not listen on port {port}: {error}"
+    return None
+
+
+def connect_pycharm(host, port):
+    """pydevd-pycharm connecting to a PyCharm debug server. Returns a warning or None."""
+    try:
+        import pydevd_pycharm
+    except ImportError:
+        return "pydevd-pycharm is not installed in this Python environment; pip install pydevd-pycharm to use --pycharm-host"
+    try:
+        pydevd_pycharm.settrace(host, port=port, stdoutToServer=True, stderrToServer=True, suspend=False)
+    except BaseException as error:  # noqa: BLE001 - pydevd raises SystemExit on refusal
+        return f"Could not connect to debug server at {host}:{port}: {error!r}"
+    return None
+
+
 def run_system_checks():
     """As manage.py does before runserver: prints Django's report, and raises
     SystemCheckError (with the report as its message) on errors."""

@@ -14,10 +14,13 @@
 //!
 //! # Where the GIL is taken
 //! Only on threads that never run tokio tasks, in four places:
-//! 1. [`Interpreter::start`], [`Interpreter::setup_django`] and
-//!    [`DjangoProject::hurricane_settings`], once, on the main thread at start-up.
+//! 1. [`Interpreter::start`], [`Interpreter::setup_django`],
+//!    [`DjangoProject::hurricane_settings`] and the debuggers
+//!    ([`Interpreter::start_debugger`], [`Interpreter::connect_pycharm`]), once, on the
+//!    main thread at start-up.
 //! 2. The rest of start-up ([`DjangoProject`]'s system checks, application, management
-//!    commands and migrations, or [`Interpreter::load_callable`]), on the CLI's
+//!    commands, migrations and [`DjangoProject::file_settings`], or
+//!    [`Interpreter::load_callable`]), on the CLI's
 //!    start-up thread, while the probes already answer from Rust.
 //! 3. The threads of [`PythonPool`]: each attaches to the interpreter once for its
 //!    lifetime and releases the GIL while it waits to be let in to run, and while it waits
@@ -32,6 +35,7 @@
 
 mod application;
 mod bootstrap;
+mod debugger;
 mod django;
 mod environ;
 mod error;

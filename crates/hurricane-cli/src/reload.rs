@@ -1,0 +1,227 @@
+//! `--autoreload`: the supervisor side (this process binds the ports, watches the project
+//! and runs `hurricane serve` children) and the child side (sockets inherited from the
+//! supervisor, readiness reported to it). Cargo feature `reload`.
+
+use std::net::TcpListener;
+
+use crate::cli::ServeArgs;
+
+/// Why the supervisor cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    #[error("cannot read the working directory: {0}")]
+    WorkingDirectory(#[source] std::io::Error),
+    #[error("cannot listen on {addr}: {source} (is another process using the port?)")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--port {0} leaves no port for the probes; set --probe-port")]
+    NoProbePort(u16),
+    #[error("cannot start the I/O runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[cfg(feature = "reload")]
+    #[error(transparent)]
+    Reload(#[from] hurricane_reload::ReloadError),
+    #[cfg(not(feature = "reload"))]
+    #[error("--autoreload needs a hurricane built with the cargo feature `reload`")]
+    NotBuilt,
+}
+
+/// The sockets a supervisor handed to this process: the application's, then the
+/// probes' (when they have a port of their own).
+#[derive(Debug, Default)]
+pub struct Inherited {
+    pub app: Option<TcpListener>,
+    pub probes: Option<TcpListener>,
+}
+
+impl Inherited {
+    pub fn is_supervised(&self) -> bool {
+        self.app.is_some()
+    }
+}
+
+#[cfg(feature = "reload")]
+pub use enabled::{inherited, notify_ready, supervise};
+
+#[cfg(not(feature = "reload"))]
+pub use disabled::{inherited, notify_ready, supervise};
+
+#[cfg(feature = "reload")]
+mod enabled {
+    use std::ffi::OsString;
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use hurricane_reload::{ChangeWatcher, Supervisor, WatchFilter, WatchRoot};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::signals;
+
+    /// How long a replaced server may take to finish its requests before it is killed.
+    const REPLACED_GRACE: Duration = Duration::from_secs(5);
+
+    /// Sockets from `LISTEN_FDS`, if a supervisor started this process.
+    pub fn inherited() -> Inherited {
+        let mut listeners = hurricane_reload::inherited_listeners()
+            .unwrap_or_default()
+            .into_iter();
+        Inherited {
+            app: listeners.next(),
+            probes: listeners.next(),
+        }
+    }
+
+    pub fn notify_ready() {
+        hurricane_reload::notify_ready();
+    }
+
+    /// Runs the supervisor until SIGTERM or SIGINT. Never loads Python.
+    pub fn supervise(args: &ServeArgs) -> Result<(), SuperviseError> {
+        let project = std::env::current_dir().map_err(SuperviseError::WorkingDirectory)?;
+        let listeners = bind(args)?;
+        let mut roots: Vec<WatchRoot> = std::iter::once(project.clone())
+            .chain(args.pythonpath.iter().map(|p| project.join(p)))
+            .filter(|p| p.is_dir())
+            .map(|path| WatchRoot {
+                path,
+                is_static: false,
+            })
+            .collect();
+        for path in &args.static_watch {
+            let path = project.join(path);
+            if path.exists() {
+                roots.push(WatchRoot {
+                    path,
+                    is_static: true,
+                });
+            } else {
+                tracing::error!(path = %path.display(), "Tried to watch {}, but it does not exist", path.display());
+            }
+        }
+        let mut filter = WatchFilter::new(&args.reload_include, &args.reload_exclude)?;
+        for dir in virtualenvs(&roots) {
+            filter.ignore_dir(dir);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(SuperviseError::Runtime)?;
+        runtime.block_on(async {
+            let (changes_tx, changes) = mpsc::unbounded_channel();
+            let directories = roots.len();
+            let _watcher = ChangeWatcher::start(roots, filter, changes_tx)?;
+            tracing::info!(
+                directories,
+                "Watching for changes in {directories} directories (autoreload)"
+            );
+            let supervisor = Supervisor::new(listeners, child_command(), REPLACED_GRACE);
+            let stop = signals::watch();
+            let stopped = async move {
+                if let Ok(signal) = stop.first.await {
+                    tracing::info!(
+                        signal = signal.name(),
+                        "stopping the server and the supervisor"
+                    );
+                }
+            };
+            supervisor.run(changes, stopped).await?;
+            Ok(())
+        })
+    }
+
+    /// The application's socket, and the probes' when they have a port of their own:
+    /// the same choice `serve` makes.
+    fn bind(args: &ServeArgs) -> Result<Vec<TcpListener>, SuperviseError> {
+        let listen = |port: u16| {
+            let addr = SocketAddr::new(args.host, port);
+            TcpListener::bind(addr).map_err(|source| SuperviseError::Bind { addr, source })
+        };
+        let app = listen(args.port)?;
+        if args.no_probe {
+            return Ok(vec![app]);
+        }
+        let probe_port = match args.probe_port {
+            Some(port) => port,
+            None if args.port == 0 => 0,
+            None => args
+                .port
+                .checked_add(1)
+                .ok_or(SuperviseError::NoProbePort(args.port))?,
+        };
+        if probe_port == args.port && args.port != 0 {
+            // Probes on the application's port: one socket.
+            return Ok(vec![app]);
+        }
+        Ok(vec![app, listen(probe_port)?])
+    }
+
+    /// `hurricane serve` with this process's arguments, minus `--autoreload`.
+    fn child_command() -> hurricane_reload::ChildCommand {
+        let program = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("hurricane"));
+        let args: Vec<OsString> = std::env::args_os()
+            .skip(1)
+            .filter(|arg| {
+                let text = arg.to_string_lossy();
+                text != "--autoreload" && !text.starts_with("--autoreload=")
+            })
+            .collect();
+        Box::new(move |collect_static| {
+            let mut command = std::process::Command::new(&program);
+            command.args(&args).env_remove("HURRICANE_AUTORELOAD");
+            if collect_static {
+                command.args(["--command", "collectstatic --noinput"]);
+            }
+            command
+        })
+    }
+
+    /// Virtualenvs inside the watched directories (`pyvenv.cfg` up to two levels down),
+    /// and the active one.
+    fn virtualenvs(roots: &[WatchRoot]) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::env::var_os("VIRTUAL_ENV")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        let subdirs = |dir: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for root in roots {
+            for child in subdirs(&root.path) {
+                for dir in std::iter::once(child.clone()).chain(subdirs(&child)) {
+                    if dir.join("pyvenv.cfg").is_file() {
+                        found.push(dir);
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+#[cfg(not(feature = "reload"))]
+mod disabled {
+    use super::*;
+
+    pub fn inherited() -> Inherited {
+        Inherited::default()
+    }
+
+    pub fn notify_ready() {}
+
+    pub fn supervise(_: &ServeArgs) -> Result<(), SuperviseError> {
+        Err(SuperviseError::NotBuilt)
+    }
+}
