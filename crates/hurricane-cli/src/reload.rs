@@ -8,6 +8,7 @@ use crate::cli::ServeArgs;
 
 /// Why the supervisor cannot run.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(not(feature = "reload"), allow(dead_code))]
 pub enum SuperviseError {
     #[error("cannot read the working directory: {0}")]
     WorkingDirectory(#[source] std::io::Error),
