@@ -77,8 +77,10 @@ mod enabled {
         }
     }
 
-    pub fn notify_ready() {
-        hurricane_reload::notify_ready();
+    /// Tells the supervisor (if any) that this server serves; changes under `media_root`
+    /// (uploads) must not reload it.
+    pub fn notify_ready(media_root: Option<&Path>) {
+        hurricane_reload::notify_ready(&media_root.into_iter().collect::<Vec<_>>());
     }
 
     /// Runs the supervisor until SIGTERM or SIGINT. Never loads Python.
@@ -104,10 +106,11 @@ mod enabled {
                 tracing::error!(path = %path.display(), "Tried to watch {}, but it does not exist", path.display());
             }
         }
-        let mut filter = WatchFilter::new(&args.reload_include, &args.reload_exclude)?;
+        let filter = WatchFilter::new(&args.reload_include, &args.reload_exclude)?;
         for dir in virtualenvs(&roots) {
             filter.ignore_dir(dir);
         }
+        let ignored = filter.ignored_dirs();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -120,7 +123,7 @@ mod enabled {
                 directories,
                 "Watching for changes in {directories} directories (autoreload)"
             );
-            let supervisor = Supervisor::new(listeners, child_command(), REPLACED_GRACE);
+            let supervisor = Supervisor::new(listeners, child_command(), ignored, REPLACED_GRACE);
             let stop = signals::watch();
             let stopped = async move {
                 if let Ok(signal) = stop.first.await {
@@ -220,7 +223,7 @@ mod disabled {
         Inherited::default()
     }
 
-    pub fn notify_ready() {}
+    pub fn notify_ready(_: Option<&std::path::Path>) {}
 
     pub fn supervise(_: &ServeArgs) -> Result<(), SuperviseError> {
         Err(SuperviseError::NotBuilt)

@@ -277,7 +277,7 @@ async fn serve(
     if let Some(webhooks) = &webhooks {
         webhooks.send(Probe::Startup, WebhookStatus::Succeeded, None);
     }
-    reload::notify_ready();
+    reload::notify_ready(started.media_root.as_deref());
 
     let handler = files::in_front_of(started.files, WsgiHandler::new(started.application, pool));
     let StopSignals { first, second } = stop;

@@ -2,6 +2,7 @@
 //! commands and migrations. It runs on a thread of its own ("hurricane-startup") while
 //! the probe server already answers (startup probe 400), and it takes the GIL there.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::files::{self, FileOptions, Files, FilesError};
@@ -74,6 +75,8 @@ pub struct Started {
     pub health: PythonHealth,
     /// Served ahead of the application.
     pub files: Files,
+    /// Where uploads go: an `--autoreload` supervisor must not reload for them.
+    pub media_root: Option<PathBuf>,
 }
 
 /// Why start-up failed.
@@ -123,6 +126,7 @@ pub fn run(interpreter: &Interpreter, plan: StartupPlan) -> Result<Started, Star
                 application,
                 health: PythonHealth::interpreter(),
                 files: Files::default(),
+                media_root: None,
             });
         }
         AppSource::Django(project) => project,
@@ -142,15 +146,22 @@ pub fn run(interpreter: &Interpreter, plan: StartupPlan) -> Result<Started, Star
     }
     settle_migrations(&project, plan.migrations)?;
     // After the commands: `--command "collectstatic --noinput"` may create STATIC_ROOT.
-    let files = if plan.files.wanted() {
-        files::from_settings(&plan.files, &project.file_settings()?)?
+    // Read even without --static/--media, for MEDIA_ROOT; only fatal when needed.
+    let (files, media_root) = if plan.files.wanted() {
+        let settings = project.file_settings()?;
+        (
+            files::from_settings(&plan.files, &settings)?,
+            settings.media_root,
+        )
     } else {
-        Files::default()
+        let media_root = project.file_settings().ok().and_then(|s| s.media_root);
+        (Files::default(), media_root)
     };
     Ok(Started {
         application,
         health: PythonHealth::django(),
         files,
+        media_root,
     })
 }
 

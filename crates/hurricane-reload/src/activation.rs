@@ -98,13 +98,21 @@ impl HandedSockets {
     }
 }
 
+/// Readiness line naming a directory whose changes should not reload (MEDIA_ROOT);
+/// systemd ignores variables it does not know.
+pub(crate) const IGNORE_KEY: &str = "X_HURRICANE_IGNORE=";
+
 /// The readiness message `READY=1`, sent to `$NOTIFY_SOCKET` when set (else nothing),
-/// with this process's id so the supervisor knows which child is ready.
-pub fn notify_ready() {
+/// with this process's id so the supervisor knows which child is ready, and the
+/// directories whose changes are the server's own doing (uploads) to `ignore`.
+pub fn notify_ready(ignore: &[&Path]) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
-    let message = format!("READY=1\nMAINPID={}\n", std::process::id());
+    let mut message = format!("READY=1\nMAINPID={}\n", std::process::id());
+    for dir in ignore {
+        message.push_str(&format!("{IGNORE_KEY}{}\n", dir.display()));
+    }
     let sent = UnixDatagram::unbound()
         .and_then(|socket| socket.send_to(message.as_bytes(), Path::new(&path)));
     if let Err(error) = sent {

@@ -1,6 +1,7 @@
 //! Which changed files count.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
@@ -47,8 +48,9 @@ pub struct WatchFilter {
     user_include: GlobSet,
     default_exclude: GlobSet,
     default_include: GlobSet,
-    /// Absolute directories never watched: virtualenvs, MEDIA_ROOT.
-    ignored_dirs: Vec<PathBuf>,
+    /// Absolute directories never watched: virtualenvs, and what the server reports
+    /// (MEDIA_ROOT). Shared with the supervisor, which hears of the latter.
+    ignored_dirs: IgnoredDirs,
 }
 
 impl WatchFilter {
@@ -58,13 +60,18 @@ impl WatchFilter {
             user_include: glob_set(include.iter().map(String::as_str))?,
             default_exclude: glob_set(DEFAULT_EXCLUDE.iter().copied())?,
             default_include: glob_set(DEFAULT_INCLUDE.iter().copied())?,
-            ignored_dirs: Vec::new(),
+            ignored_dirs: IgnoredDirs::default(),
         })
     }
 
     /// Never reload for anything under `dir`.
-    pub fn ignore_dir(&mut self, dir: PathBuf) {
-        self.ignored_dirs.push(dir);
+    pub fn ignore_dir(&self, dir: PathBuf) {
+        self.ignored_dirs.add(dir);
+    }
+
+    /// A handle that adds ignored directories while the filter is in use.
+    pub fn ignored_dirs(&self) -> IgnoredDirs {
+        self.ignored_dirs.clone()
     }
 
     /// Whether a change to `path` (absolute, under `root`) reloads. Files under a
@@ -79,12 +86,28 @@ impl WatchFilter {
         if self.user_include.is_match(relative) {
             return true;
         }
-        if self.ignored_dirs.iter().any(|dir| path.starts_with(dir))
-            || self.default_exclude.is_match(relative)
-        {
+        if self.ignored_dirs.contain(path) || self.default_exclude.is_match(relative) {
             return false;
         }
         everything || self.default_include.is_match(relative)
+    }
+}
+
+/// Directories whose changes never count, shared between the watcher and the supervisor.
+#[derive(Debug, Clone, Default)]
+pub struct IgnoredDirs(Arc<RwLock<Vec<PathBuf>>>);
+
+impl IgnoredDirs {
+    pub fn add(&self, dir: PathBuf) {
+        let mut dirs = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+
+    fn contain(&self, path: &Path) -> bool {
+        let dirs = self.0.read().unwrap_or_else(|p| p.into_inner());
+        dirs.iter().any(|dir| path.starts_with(dir))
     }
 }
 
@@ -178,7 +201,7 @@ mod tests {
 
     #[test]
     fn ignored_directories() {
-        let mut filter = WatchFilter::new(&[], &[]).unwrap();
+        let filter = WatchFilter::new(&[], &[]).unwrap();
         filter.ignore_dir(PathBuf::from("/p/media"));
         assert!(!wants(&filter, "media/upload.py"));
         assert!(filter.wants(Path::new("/s"), Path::new("/s/app.js"), true));

@@ -28,6 +28,6 @@ mod watcher;
 
 pub use activation::{inherited_listeners, notify_ready, HandedSockets};
 pub use error::ReloadError;
-pub use filter::WatchFilter;
+pub use filter::{IgnoredDirs, WatchFilter};
 pub use supervisor::{ChildCommand, Supervisor};
 pub use watcher::{Change, ChangeWatcher, WatchRoot, QUIET};

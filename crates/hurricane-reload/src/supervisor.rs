@@ -28,7 +28,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixDatagram;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::activation::HandedSockets;
+use crate::activation::{HandedSockets, IGNORE_KEY};
+use crate::filter::IgnoredDirs;
 use crate::watcher::Change;
 use crate::ReloadError;
 
@@ -42,16 +43,26 @@ pub type ChildCommand = Box<dyn Fn(bool) -> std::process::Command + Send>;
 pub struct Supervisor {
     listeners: Vec<TcpListener>,
     command: ChildCommand,
+    /// Where directories reported by children as not worth a reload go.
+    ignored: IgnoredDirs,
     /// How long a replaced child may take to finish its requests before it is killed.
     grace: Duration,
 }
 
 impl Supervisor {
     /// `listeners` are handed to every child as descriptors 3, 4, ... in this order.
-    pub fn new(listeners: Vec<TcpListener>, command: ChildCommand, grace: Duration) -> Self {
+    /// Directories a child reports in its readiness message (MEDIA_ROOT) are added to
+    /// `ignored`.
+    pub fn new(
+        listeners: Vec<TcpListener>,
+        command: ChildCommand,
+        ignored: IgnoredDirs,
+        grace: Duration,
+    ) -> Self {
         Self {
             listeners,
             command,
+            ignored,
             grace,
         }
     }
@@ -79,7 +90,10 @@ impl Supervisor {
                     }
                     pending = Some(self.spawn(&sockets, &ready, collect_static, Some(change))?);
                 }
-                pid = ready.next() => {
+                (pid, ignore) = ready.next() => {
+                    for dir in ignore {
+                        self.ignored.add(dir);
+                    }
                     if pending.as_ref().is_some_and(|child| child.pid == pid) {
                         let Some(child) = pending.take() else { continue };
                         child.log_ready();
@@ -274,8 +288,9 @@ impl ReadySocket {
         })
     }
 
-    /// The pid of the next child that says `READY=1`.
-    async fn next(&self) -> u32 {
+    /// The pid of the next child that says `READY=1`, and the directories it asks not
+    /// to watch.
+    async fn next(&self) -> (u32, Vec<PathBuf>) {
         let mut buffer = [0u8; 4096];
         loop {
             let Ok(len) = self.socket.recv(&mut buffer).await else {
@@ -287,8 +302,13 @@ impl ReadySocket {
                 .lines()
                 .find_map(|line| line.strip_prefix("MAINPID="))
                 .and_then(|pid| pid.parse().ok());
+            let ignore = message
+                .lines()
+                .filter_map(|line| line.strip_prefix(IGNORE_KEY))
+                .map(PathBuf::from)
+                .collect();
             if let (true, Some(pid)) = (ready, pid) {
-                return pid;
+                return (pid, ignore);
             }
         }
     }
