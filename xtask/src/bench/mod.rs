@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: three scenarios, all on by default.
+//! `cargo xtask bench`: four scenarios, all on by default.
 //!
 //! `hello`: hurricane, gunicorn (sync, 1 worker) and granian (WSGI, 1 worker)
 //! serving the example project's hello view one after another, each measured
@@ -11,6 +11,10 @@
 //! from `STATIC_ROOT` through hurricane's `--static`, nginx (one worker) and
 //! whitenoise under gunicorn, measured with wrk.
 //!
+//! `reload` (see `reload.rs`): the time from saving a view of a copy of the
+//! example project to the first response with the new code, for `hurricane
+//! serve --autoreload` and Django's `runserver` (about 40 s in all).
+//!
 //! CPU placement: by default the OS schedules servers and wrk freely over all
 //! CPUs, as in a pod, so a server whose network I/O runs beside Python (as
 //! hurricane's and granian's do) can use the second core. `--pin` (when
@@ -21,6 +25,7 @@
 mod inprocess;
 mod prober;
 mod probes;
+mod reload;
 mod server;
 mod static_files;
 mod wrk;
@@ -37,6 +42,7 @@ use crate::venv::Venv;
 use crate::{demo, paths, venv};
 
 use probes::{Load, ProbeServer};
+use reload::ReloadServer;
 use server::Server;
 use static_files::StaticServer;
 
@@ -45,13 +51,14 @@ pub struct Args {
     /// Scenarios to run, in order (comma separated): `hello` (req/s of
     /// /hello against gunicorn and granian), `probes` (probe latency under
     /// load against django-hurricane), `static` (req/s of two static files
-    /// against nginx and whitenoise).
+    /// against nginx and whitenoise), `reload` (save-to-new-answer time of
+    /// `serve --autoreload` against Django's runserver).
     #[arg(
         long,
         alias = "scenario",
         value_enum,
         value_delimiter = ',',
-        default_value = "hello,probes,static"
+        default_value = "hello,probes,static,reload"
     )]
     scenarios: Vec<Scenario>,
     /// wrk connections (-c) of the hello scenario.
@@ -104,6 +111,17 @@ pub struct Args {
     /// wrk connections of the static scenario.
     #[arg(long, default_value_t = 32)]
     static_connections: u32,
+    /// Servers the reload scenario measures, in order (comma separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "hurricane,runserver"
+    )]
+    reload_servers: Vec<ReloadServer>,
+    /// Edits of the view (each one reload) per server in the reload scenario.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    reload_edits: u32,
     /// Milliseconds between two probes of one path (each on a new connection).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     probe_interval_ms: u64,
@@ -124,6 +142,7 @@ pub enum Scenario {
     Hello,
     Probes,
     Static,
+    Reload,
 }
 
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -258,14 +277,18 @@ pub fn run(args: Args) -> Result<()> {
     let hello = args.scenarios.contains(&Scenario::Hello);
     let probes = args.scenarios.contains(&Scenario::Probes);
     let statics = args.scenarios.contains(&Scenario::Static);
+    let reload = args.scenarios.contains(&Scenario::Reload);
     let django_hurricane = probes && args.probe_servers.contains(&ProbeServer::DjangoHurricane);
     if (hello && args.servers.contains(&Peer::Hurricane))
         || (probes && args.probe_servers.contains(&ProbeServer::Hurricane))
         || (statics && args.static_servers.contains(&StaticServer::Hurricane))
+        || (reload && args.reload_servers.contains(&ReloadServer::Hurricane))
     {
         demo::build_release()?;
     }
-    wrk::ensure_installed()?;
+    if hello || probes || statics {
+        wrk::ensure_installed()?;
+    }
     let nginx = if statics && args.static_servers.contains(&StaticServer::Nginx) {
         Some(wrk::ensure_debian_program("nginx", "nginx")?)
     } else {
@@ -303,6 +326,7 @@ pub fn run(args: Args) -> Result<()> {
                 };
                 static_files::run(&args, &setup, &pin, &logs)
             }
+            Scenario::Reload => reload::run(&args, &venv, &logs),
         };
         if let Err(e) = outcome {
             failures.push(e.to_string());
