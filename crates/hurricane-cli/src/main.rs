@@ -24,6 +24,17 @@ fn main() -> ExitCode {
     }
     let matches = cli::Cli::command().get_matches();
     let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let cli::Command::Serve(args) = &cli.command;
+    if args.autoreload && (args.debugger || args.pycharm_host.is_some()) {
+        // Each reload would end the debugging session; django-hurricane refuses it too.
+        cli::Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--autoreload cannot be combined with a debugger (--debugger, --pycharm-host): \
+                 every reload would end the debugging session",
+            )
+            .exit();
+    }
     match cli.command {
         cli::Command::Serve(args) => {
             let log_guard = logging::init(&args.log_level);

@@ -242,14 +242,14 @@ async fn serve(
         Some(listener) => Server::from_listener(listener, config)?,
         None => Server::bind(config).await?,
     };
-    // Under --autoreload the probe socket is shared with the server being replaced:
-    // this one answers probes only once it serves, so probes never see it starting.
-    let probes = if supervised { probes.open() } else { probes };
     for observer in app_observers(args, &probes, &metrics) {
         server = server.with_observer(observer);
     }
     let address = server.local_addr()?;
     let startup_seconds = lifecycle.mark_started();
+    // Under --autoreload the probe socket is shared with the server being replaced:
+    // this one answers probes only once it has started, so probes never see it starting.
+    let probes = if supervised { probes.open() } else { probes };
     metrics.set_info(&ServerInfo {
         version: env!("CARGO_PKG_VERSION").into(),
         startup_seconds,

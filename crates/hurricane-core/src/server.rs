@@ -1,6 +1,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::access::{ObservedBody, Observers, PendingRecord};
 use crate::linger::LingeringStream;
@@ -105,7 +106,10 @@ impl Server {
             .max_header_size(config.max_header_size)
             .keep_alive(true);
 
-        let graceful = GracefulShutdown::new();
+        // Every connection task holds a clone of `alive`; once the server stops, the
+        // receiver sees the channel close when the last connection has ended.
+        let (alive, mut connections_ended) = mpsc::channel::<()>(1);
+        let (stopping_tx, stopping) = watch::channel(false);
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -130,16 +134,23 @@ impl Server {
                 info,
                 max_body_size: config.max_body_size,
             });
+            let first_request = Arc::new(FirstRequest::default());
+            let seen = Arc::clone(&first_request);
             let service = service_fn(move |request| {
+                seen.arrived();
                 let context = Arc::clone(&context);
                 async move { Ok::<_, Infallible>(context.respond(request).await) }
             });
-            let connection = graceful
-                .watch(http.serve_connection(TokioIo::new(LingeringStream::new(stream)), service));
+            let connection =
+                http.serve_connection(TokioIo::new(LingeringStream::new(stream)), service);
+            let alive = alive.clone();
+            let stopping = stopping.clone();
             tokio::spawn(async move {
-                if let Err(error) = connection.await {
+                let result = drain_on_stop(connection, stopping, &first_request).await;
+                if let Err(error) = result {
                     log_connection_error(&error, peer);
                 }
+                drop(alive);
             });
         }
         drop(listener);
@@ -147,9 +158,82 @@ impl Server {
             timeout_s = config.graceful_timeout.as_secs_f64(),
             "stopped accepting connections; waiting for in-flight requests"
         );
+        let _ = stopping_tx.send(true);
+        drop(alive);
         tokio::select! {
-            () = graceful.shutdown() => ShutdownOutcome::Drained,
+            _ = connections_ended.recv() => ShutdownOutcome::Drained,
             () = tokio::time::sleep(config.graceful_timeout) => ShutdownOutcome::TimedOut,
+        }
+    }
+}
+
+/// A connection accepted just before the server stopped accepting may not have sent its
+/// first request yet; it gets this long to do so, and an answer, rather than being
+/// closed unanswered (a failed request for a client that did nothing wrong).
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
+/// Runs `connection` until it ends; once the server stops, closes it gracefully: a
+/// request in progress is finished, an idle keep-alive connection is closed, and a
+/// connection that has not had its first request yet waits up to
+/// [`FIRST_REQUEST_GRACE`] for it.
+async fn drain_on_stop<C>(
+    connection: C,
+    mut stopping: watch::Receiver<bool>,
+    first_request: &FirstRequest,
+) -> Result<(), hyper::Error>
+where
+    C: Future<Output = Result<(), hyper::Error>> + GracefulConnection,
+{
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => return result,
+        _ = stopping.wait_for(|stop| *stop) => {}
+    }
+    tokio::select! {
+        result = connection.as_mut() => return result,
+        () = first_request.wait() => {}
+        () = tokio::time::sleep(FIRST_REQUEST_GRACE) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    connection.await
+}
+
+/// Connections that can be asked to finish their current request and close.
+trait GracefulConnection {
+    fn graceful_shutdown(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S> GracefulConnection for http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: http_body::Body + 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
+        http1::Connection::graceful_shutdown(self);
+    }
+}
+
+/// Whether a connection has had a request yet.
+#[derive(Debug, Default)]
+struct FirstRequest {
+    seen: AtomicBool,
+    arrived: Notify,
+}
+
+impl FirstRequest {
+    fn arrived(&self) {
+        if !self.seen.swap(true, Ordering::AcqRel) {
+            self.arrived.notify_one();
+        }
+    }
+
+    /// Completes once a request has arrived (at once if one has).
+    async fn wait(&self) {
+        if !self.seen.load(Ordering::Acquire) {
+            self.arrived.notified().await;
         }
     }
 }

@@ -71,9 +71,12 @@ impl ChangeWatcher {
                 return;
             }
             for path in event.paths {
+                // The innermost root decides: a --static-watch directory inside the
+                // project counts all its files, not only the project's patterns.
                 let root = handler_roots
                     .iter()
-                    .find(|root| path.starts_with(&root.path));
+                    .filter(|root| path.starts_with(&root.path))
+                    .max_by_key(|root| root.path.components().count());
                 if let Some(root) =
                     root.filter(|root| filter.wants(&root.path, &path, root.is_static))
                 {

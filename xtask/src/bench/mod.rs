@@ -13,7 +13,7 @@
 //!
 //! `reload` (see `reload.rs`): the time from saving a view of a copy of the
 //! example project to the first response with the new code, for `hurricane
-//! serve --autoreload` and Django's `runserver` (about 40 s in all).
+//! serve --autoreload` and Django's `runserver` (about 50 s in all).
 //!
 //! CPU placement: by default the OS schedules servers and wrk freely over all
 //! CPUs, as in a pod, so a server whose network I/O runs beside Python (as
