@@ -42,8 +42,8 @@ enum Task {
     /// Run every check and test, as CI does.
     Ci,
     /// Benchmark hurricane against gunicorn, granian and Django in-process,
-    /// its probe latency under load against django-hurricane, and its static
-    /// files against nginx and whitenoise.
+    /// its probe latency under load against django-hurricane, its static
+    /// files against nginx and whitenoise, and its autoreload against runserver.
     Bench(bench::Args),
     /// Build a release tarball in target/dist/.
     Dist,
