@@ -191,6 +191,85 @@ impl Peer {
     }
 }
 
+/// A server a scenario compares.
+pub trait BenchServer: Copy + PartialEq {
+    /// hurricane itself, whose build is checked before it is measured.
+    const HURRICANE: Self;
+    fn name(self) -> &'static str;
+}
+
+/// One server of a scenario: what its rounds measured, or why it could not be measured.
+pub struct ServerRuns<S, T> {
+    pub server: S,
+    pub outcome: Result<T, String>,
+}
+
+/// What hurricane's build must have for a scenario (see [`check_hurricane_has`]).
+pub struct NeedsOption {
+    pub option: &'static str,
+    pub missing: &'static str,
+    pub peers_only: &'static str,
+}
+
+/// Measures every server in every round, in order, with `measure` adding to what the
+/// server's earlier rounds measured (`initial` at first). A server that fails is
+/// reported and not measured again; `what` names the measure in messages.
+pub fn measure_rounds<S: BenchServer, T>(
+    what: &str,
+    servers: &[S],
+    rounds: u32,
+    needs: &NeedsOption,
+    initial: impl Fn() -> T,
+    mut measure: impl FnMut(S, &mut T) -> Result<()>,
+) -> Vec<ServerRuns<S, T>> {
+    let mut runs: Vec<ServerRuns<S, T>> = servers
+        .iter()
+        .map(|&server| {
+            let checked = if server == S::HURRICANE {
+                check_hurricane_has(needs.option, needs.missing, needs.peers_only)
+            } else {
+                Ok(())
+            };
+            let outcome = checked.map(|()| initial()).map_err(|e| {
+                eprintln!("xtask bench: {} {what} FAILED: {e}", server.name());
+                e.to_string()
+            });
+            ServerRuns { server, outcome }
+        })
+        .collect();
+    for round in 1..=rounds {
+        if rounds > 1 {
+            println!("xtask bench: {what} round {round}/{rounds}");
+        }
+        for run in runs.iter_mut() {
+            let Ok(measured) = &mut run.outcome else {
+                continue;
+            };
+            if let Err(e) = measure(run.server, measured) {
+                eprintln!("xtask bench: {} {what} FAILED: {e}", run.server.name());
+                run.outcome = Err(e.to_string());
+            }
+        }
+    }
+    runs
+}
+
+/// Fails naming the servers that could not be measured.
+pub fn all_measured<S: BenchServer, T>(what: &str, runs: &[ServerRuns<S, T>]) -> Result<()> {
+    let failed: Vec<&str> = runs
+        .iter()
+        .filter(|r| r.outcome.is_err())
+        .map(|r| r.server.name())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "could not measure the {what} of: {} (see above)",
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Fails, naming what is missing, when the hurricane binary has no `option`
 /// (a build from before the feature a scenario measures), instead of letting
 /// it fail on an unknown argument; `peers_only` is the command that measures

@@ -22,6 +22,7 @@
 //! Both servers run with their default flags; only the ports are chosen:
 //! `--port P --probe-port Q` with two free ports.
 
+use super::BenchServer;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -51,8 +52,10 @@ pub enum ProbeServer {
     DjangoHurricane,
 }
 
-impl ProbeServer {
-    pub fn name(self) -> &'static str {
+impl super::BenchServer for ProbeServer {
+    const HURRICANE: Self = ProbeServer::Hurricane;
+
+    fn name(self) -> &'static str {
         match self {
             ProbeServer::Hurricane => "hurricane",
             ProbeServer::DjangoHurricane => "django-hurricane",
@@ -106,61 +109,26 @@ struct Measured {
     samples: BTreeMap<&'static str, Vec<Sample>>,
 }
 
-struct ServerRuns {
-    server: ProbeServer,
-    outcome: Result<BTreeMap<Load, Measured>, String>,
-}
+type ServerRuns = super::ServerRuns<ProbeServer, BTreeMap<Load, Measured>>;
 
 /// Run the scenario and print its table; an error names what could not be
 /// measured (the table is printed anyway).
 pub fn run(args: &Args, venvs: &Venvs, pin: &Pinning, logs: &Path) -> Result<()> {
-    let mut runs: Vec<ServerRuns> = args
-        .probe_servers
-        .iter()
-        .map(|&server| ServerRuns {
-            server,
-            outcome: Ok(BTreeMap::new()),
-        })
-        .collect();
-    for run in runs.iter_mut() {
-        if run.server == ProbeServer::Hurricane {
-            if let Err(e) = super::check_hurricane_has(
-                "--probe-port",
-                "serves no probes (issue 3 is not in it)",
-                "cargo xtask bench --scenarios probes --probe-servers django-hurricane",
-            ) {
-                eprintln!("xtask bench: hurricane probes FAILED: {e}");
-                run.outcome = Err(e.to_string());
-            }
-        }
-    }
-    for round in 1..=args.rounds {
-        if args.rounds > 1 {
-            println!("xtask bench: probes round {round}/{}", args.rounds);
-        }
-        for run in runs.iter_mut() {
-            let Ok(by_load) = &mut run.outcome else {
-                continue;
-            };
-            if let Err(e) = measure_server(run.server, args, venvs, pin, logs, by_load) {
-                eprintln!("xtask bench: {} probes FAILED: {e}", run.server.name());
-                run.outcome = Err(e.to_string());
-            }
-        }
-    }
+    let needs = super::NeedsOption {
+        option: "--probe-port",
+        missing: "serves no probes (issue 3 is not in it)",
+        peers_only: "cargo xtask bench --scenarios probes --probe-servers django-hurricane",
+    };
+    let runs = super::measure_rounds(
+        "probes",
+        &args.probe_servers,
+        args.rounds,
+        &needs,
+        BTreeMap::new,
+        |server, by_load| measure_server(server, args, venvs, pin, logs, by_load),
+    );
     report(args, venvs, pin, &runs);
-    let failed: Vec<&str> = runs
-        .iter()
-        .filter(|r| r.outcome.is_err())
-        .map(|r| r.server.name())
-        .collect();
-    if !failed.is_empty() {
-        bail!(
-            "could not measure the probes of: {} (see above)",
-            failed.join(", ")
-        );
-    }
-    Ok(())
+    super::all_measured("probes", &runs)
 }
 
 fn command(

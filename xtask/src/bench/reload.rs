@@ -31,6 +31,7 @@
 //! its log (hurricane's `Reloaded in` lines, runserver's starts), polls
 //! and failed polls; then the ratio of the medians and the PASS/FAIL lines.
 
+use super::BenchServer;
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -73,14 +74,18 @@ pub enum ReloadServer {
     Runserver,
 }
 
-impl ReloadServer {
-    pub fn name(self) -> &'static str {
+impl super::BenchServer for ReloadServer {
+    const HURRICANE: Self = ReloadServer::Hurricane;
+
+    fn name(self) -> &'static str {
         match self {
             ReloadServer::Hurricane => "hurricane",
             ReloadServer::Runserver => "runserver",
         }
     }
+}
 
+impl ReloadServer {
     /// How many times the server restarted after a change, from its log:
     /// hurricane's `Reloaded in` lines; one less than runserver's `Starting
     /// development server at` lines (its `changed, reloading` line is logged
@@ -108,10 +113,7 @@ struct Measured {
     restarts: usize,
 }
 
-struct ServerRuns {
-    server: ReloadServer,
-    outcome: Result<Measured, String>,
-}
+type ServerRuns = super::ServerRuns<ReloadServer, Measured>;
 
 /// Median, p90 and max of a list of delays.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -138,54 +140,22 @@ impl Summary {
 /// Run the scenario and print its table; an error names what could not be
 /// measured (the table is printed anyway).
 pub fn run(args: &Args, venv: &Venv, logs: &Path) -> Result<()> {
-    let mut runs: Vec<ServerRuns> = args
-        .reload_servers
-        .iter()
-        .map(|&server| ServerRuns {
-            server,
-            outcome: Ok(Measured::default()),
-        })
-        .collect();
-    for run in runs.iter_mut() {
-        if run.server == ReloadServer::Hurricane {
-            if let Err(e) = super::check_hurricane_has(
-                "--reload-include",
-                "has no autoreload (issue 5 is not in it)",
-                "cargo xtask bench --scenarios reload --reload-servers runserver",
-            ) {
-                eprintln!("xtask bench: hurricane reload FAILED: {e}");
-                run.outcome = Err(e.to_string());
-            }
-        }
-    }
     let site = logs.join("reload-site");
-    for round in 1..=args.rounds {
-        if args.rounds > 1 {
-            println!("xtask bench: reload round {round}/{}", args.rounds);
-        }
-        for run in runs.iter_mut() {
-            let Ok(m) = &mut run.outcome else {
-                continue;
-            };
-            if let Err(e) = measure_server(run.server, args, venv, &site, logs, m) {
-                eprintln!("xtask bench: {} reload FAILED: {e}", run.server.name());
-                run.outcome = Err(e.to_string());
-            }
-        }
-    }
+    let needs = super::NeedsOption {
+        option: "--reload-include",
+        missing: "has no autoreload (issue 5 is not in it)",
+        peers_only: "cargo xtask bench --scenarios reload --reload-servers runserver",
+    };
+    let runs = super::measure_rounds(
+        "reload time",
+        &args.reload_servers,
+        args.rounds,
+        &needs,
+        Measured::default,
+        |server, measured| measure_server(server, args, venv, &site, logs, measured),
+    );
     report(args, venv, &site, &runs);
-    let failed: Vec<&str> = runs
-        .iter()
-        .filter(|r| r.outcome.is_err())
-        .map(|r| r.server.name())
-        .collect();
-    if !failed.is_empty() {
-        bail!(
-            "could not measure the reload time of: {} (see above)",
-            failed.join(", ")
-        );
-    }
-    Ok(())
+    super::all_measured("reload time", &runs)
 }
 
 fn command(server: ReloadServer, venv: &Venv, port: u16, site: &Path) -> Cmd {

@@ -26,6 +26,7 @@
 //! - whitenoise: `gunicorn -w 1` (sync worker, as in the hello scenario) with
 //!   `mysite.settings_whitenoise`, which adds WhiteNoiseMiddleware.
 
+use super::BenchServer;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{Read, Write};
@@ -77,8 +78,10 @@ pub enum StaticServer {
     Whitenoise,
 }
 
-impl StaticServer {
-    pub fn name(self) -> &'static str {
+impl super::BenchServer for StaticServer {
+    const HURRICANE: Self = StaticServer::Hurricane;
+
+    fn name(self) -> &'static str {
         match self {
             StaticServer::Hurricane => "hurricane",
             StaticServer::Nginx => "nginx",
@@ -133,10 +136,7 @@ struct StaticRoot {
 }
 
 /// One server's medians per file (in `FILES` order), or why it failed.
-struct ServerRuns {
-    server: StaticServer,
-    outcome: Result<Vec<Vec<wrk::Report>>, String>,
-}
+type ServerRuns = super::ServerRuns<StaticServer, Vec<Vec<wrk::Report>>>;
 
 impl ServerRuns {
     fn median(&self, file: BenchFile) -> Option<wrk::Report> {
@@ -151,60 +151,27 @@ impl ServerRuns {
 /// measured (the table is printed anyway).
 pub fn run(args: &Args, setup: &Setup, pin: &Pinning, logs: &Path) -> Result<()> {
     let root = prepare_static_root(setup.venv, &logs.join("staticfiles"))?;
-    let mut runs: Vec<ServerRuns> = args
-        .static_servers
-        .iter()
-        .map(|&server| ServerRuns {
-            server,
-            outcome: Ok(vec![Vec::new(); FILES.len()]),
-        })
-        .collect();
-    for run in runs.iter_mut() {
-        if run.server == StaticServer::Hurricane {
-            if let Err(e) = super::check_hurricane_has(
-                "--static-max-age",
-                "serves no static files (issue 4 is not in it)",
-                "cargo xtask bench --scenarios static --static-servers nginx,whitenoise",
-            ) {
-                eprintln!("xtask bench: hurricane static FAILED: {e}");
-                run.outcome = Err(e.to_string());
+    let needs = super::NeedsOption {
+        option: "--static-max-age",
+        missing: "serves no static files (issue 4 is not in it)",
+        peers_only: "cargo xtask bench --scenarios static --static-servers nginx,whitenoise",
+    };
+    let runs = super::measure_rounds(
+        "static files",
+        &args.static_servers,
+        args.rounds,
+        &needs,
+        || vec![Vec::new(); FILES.len()],
+        |server, per_file| {
+            let reports = measure_server(server, args, setup, &root, pin, logs)?;
+            for (list, report) in per_file.iter_mut().zip(reports) {
+                list.push(report);
             }
-        }
-    }
-    for round in 1..=args.rounds {
-        if args.rounds > 1 {
-            println!("xtask bench: static round {round}/{}", args.rounds);
-        }
-        for run in runs.iter_mut() {
-            let Ok(per_file) = &mut run.outcome else {
-                continue;
-            };
-            match measure_server(run.server, args, setup, &root, pin, logs) {
-                Ok(reports) => {
-                    for (list, r) in per_file.iter_mut().zip(reports) {
-                        list.push(r);
-                    }
-                }
-                Err(e) => {
-                    eprintln!("xtask bench: {} static FAILED: {e}", run.server.name());
-                    run.outcome = Err(e.to_string());
-                }
-            }
-        }
-    }
+            Ok(())
+        },
+    );
     report(args, setup, pin, &root, &runs);
-    let failed: Vec<&str> = runs
-        .iter()
-        .filter(|r| r.outcome.is_err())
-        .map(|r| r.server.name())
-        .collect();
-    if !failed.is_empty() {
-        bail!(
-            "could not measure the static files of: {} (see above)",
-            failed.join(", ")
-        );
-    }
-    Ok(())
+    super::all_measured("static files", &runs)
 }
 
 /// `collectstatic --clear` into `dir`, then the 100 KB file next to what it
