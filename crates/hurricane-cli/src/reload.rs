@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 
-use crate::cli::ServeArgs;
+use crate::cli::{NoProbePort, ServeArgs};
 
 /// Why the supervisor cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +18,8 @@ pub enum SuperviseError {
         #[source]
         source: std::io::Error,
     },
-    #[error("--port {0} leaves no port for the probes; set --probe-port")]
-    NoProbePort(u16),
+    #[error(transparent)]
+    NoProbePort(#[from] NoProbePort),
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[cfg(feature = "reload")]
@@ -61,6 +61,7 @@ mod enabled {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::cli::ProbePlacement;
     use crate::signals;
 
     /// How long a replaced server may take to finish its requests before it is killed.
@@ -146,22 +147,10 @@ mod enabled {
             TcpListener::bind(addr).map_err(|source| SuperviseError::Bind { addr, source })
         };
         let app = listen(args.port)?;
-        if args.no_probe {
-            return Ok(vec![app]);
-        }
-        let probe_port = match args.probe_port {
-            Some(port) => port,
-            None if args.port == 0 => 0,
-            None => args
-                .port
-                .checked_add(1)
-                .ok_or(SuperviseError::NoProbePort(args.port))?,
-        };
-        if probe_port == args.port && args.port != 0 {
-            // Probes on the application's port: one socket.
-            return Ok(vec![app]);
-        }
-        Ok(vec![app, listen(probe_port)?])
+        Ok(match args.probe_placement()? {
+            ProbePlacement::Off | ProbePlacement::OnAppPort => vec![app],
+            ProbePlacement::Port(port) => vec![app, listen(port)?],
+        })
     }
 
     /// `hurricane serve` with this process's arguments, minus `--autoreload`.

@@ -33,7 +33,7 @@ use hurricane_wsgi::{
     PythonEnvironment, PythonPool, SettingsError, WsgiHandler,
 };
 
-use crate::cli::ServeArgs;
+use crate::cli::{NoProbePort, ProbePlacement, ServeArgs};
 use crate::files::{self, FileOptions};
 use crate::options::{self, OptionsError};
 use crate::reload;
@@ -55,8 +55,8 @@ pub enum ServeError {
     Load(#[from] LoadError),
     #[error(transparent)]
     Startup(#[from] StartupError),
-    #[error("--port {0} leaves no port for the probes; set --probe-port")]
-    NoProbePort(u16),
+    #[error(transparent)]
+    NoProbePort(#[from] NoProbePort),
     #[error("cannot start a thread: {0}")]
     Threads(#[source] std::io::Error),
     #[error("cannot start the I/O runtime: {0}")]
@@ -391,7 +391,8 @@ impl Probes {
         webhooks: Option<Webhooks>,
         inherited: Option<TcpListener>,
     ) -> Result<Self, ServeError> {
-        if args.no_probe {
+        let placement = args.probe_placement()?;
+        if placement == ProbePlacement::Off {
             tracing::info!("No probe server (--no-probe)");
             return Ok(Self::Off);
         }
@@ -411,21 +412,13 @@ impl Probes {
         if let Some(webhooks) = webhooks {
             service.send_webhooks(webhooks);
         }
-        let probe_port = match args.probe_port {
-            Some(port) => port,
-            None if args.port == 0 => 0,
-            None => args
-                .port
-                .checked_add(1)
-                .ok_or(ServeError::NoProbePort(args.port))?,
-        };
-        if probe_port == args.port && args.port != 0 {
+        let ProbePlacement::Port(probe_port) = placement else {
             tracing::info!(
                 port = args.port,
                 "Probes will be served on the application port once start-up is over"
             );
             return Ok(Self::OnAppPort(service));
-        }
+        };
         let config = ServerConfig {
             // Probes and scrapes are small and quick; a stuck one must not hold up exit.
             graceful_timeout: Duration::from_secs(1),
