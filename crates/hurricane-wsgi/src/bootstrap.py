@@ -148,11 +148,9 @@ def start_debugger(port):
     except ImportError:
         return "debugpy is not installed in this Python environment; pip install debugpy to use --debugger"
     try:
-        # The adapter debugpy starts is a Python process: never this server's binary.
-        python = os.path.join(sys.prefix, "bin", "python")
-        if os.path.exists(python):
-            debugpy.configure(python=python)
-        debugpy.listen(("0.0.0.0", port))
+        # The adapter runs in this process: a separate adapter process would be started
+        # with sys.executable and outlive the server when it is killed.
+        debugpy.listen(("0.0.0.0", port), in_process_debug_adapter=True)
     except Exception as error:  # noqa: BLE001 - reported as a warning
         return f"debugpy could not listen on port {port}: {error}"
     return None
