@@ -73,7 +73,9 @@ pub struct Args {
     /// Seconds of Django's in-process loop.
     #[arg(long, default_value = "5", value_parser = parse_secs)]
     inprocess_seconds: u64,
-    /// Servers the hello scenario measures, in order (comma separated).
+    /// Servers the hello scenario measures, in order (comma separated); also
+    /// granian-st (`--blocking-threads 1 --runtime-mode st`, granian's best for
+    /// CPU-bound views) and granian-bt32 (`--blocking-threads 32`, its best for I/O).
     #[arg(
         long,
         value_enum,
@@ -150,6 +152,11 @@ pub enum Peer {
     Hurricane,
     Gunicorn,
     Granian,
+    /// granian's best configuration for CPU-bound views: one blocking thread on a
+    /// single-threaded runtime (no GIL hand-offs).
+    GranianSt,
+    /// granian's best configuration for views that wait on I/O: 32 blocking threads.
+    GranianBt32,
 }
 
 impl Peer {
@@ -158,6 +165,8 @@ impl Peer {
             Peer::Hurricane => "hurricane",
             Peer::Gunicorn => "gunicorn",
             Peer::Granian => "granian",
+            Peer::GranianSt => "granian-st",
+            Peer::GranianBt32 => "granian-bt32",
         }
     }
 
@@ -177,10 +186,19 @@ impl Peer {
                 c.args(["-w", "1", "-b", &format!("127.0.0.1:{port}"), "mysite.wsgi"]);
                 c
             }
-            Peer::Granian => {
+            Peer::Granian | Peer::GranianSt | Peer::GranianBt32 => {
                 let mut c = pinned(cpus, venv.bin("granian"));
-                c.args(["--interface", "wsgi", "--workers", "1"])
-                    .args(["--host", "127.0.0.1", "--port", &port_s])
+                c.args(["--interface", "wsgi", "--workers", "1"]);
+                match self {
+                    Peer::GranianSt => {
+                        c.args(["--blocking-threads", "1", "--runtime-mode", "st"]);
+                    }
+                    Peer::GranianBt32 => {
+                        c.args(["--blocking-threads", "32"]);
+                    }
+                    _ => {}
+                }
+                c.args(["--host", "127.0.0.1", "--port", &port_s])
                     .arg("mysite.wsgi:application");
                 c
             }
