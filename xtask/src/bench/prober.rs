@@ -51,8 +51,21 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// One probe: `GET path` on a new connection to `addr`; the status code.
+/// One probe: `GET path` on a new connection to `addr`, as the kubelet sends it
+/// (Go's net/http with keep-alive disabled); the status code.
 pub fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, ProbeError> {
+    let headers = "User-Agent: kube-probe/1.31\r\nAccept: */*\r\n";
+    get(addr, path, headers, timeout).map(|(status, _)| status)
+}
+
+/// `GET path` on a new connection (`Connection: close`, plus `headers`, each ending in
+/// CRLF) with a deadline for the whole exchange: status and body.
+pub fn get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &str,
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>), ProbeError> {
     let deadline = Instant::now() + timeout;
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
         if is_timeout(&e) {
@@ -69,40 +82,33 @@ pub fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<u16, Pro
             ProbeError::Io(e)
         }
     };
-    let left = |deadline: Instant| {
+    let left = || {
         let d = deadline.saturating_duration_since(Instant::now());
         // A zero timeout means "none" to set_*_timeout.
         (!d.is_zero()).then_some(d).ok_or(ProbeError::Timeout)
     };
-    stream
-        .set_write_timeout(Some(left(deadline)?))
-        .map_err(io_err)?;
-    // What the kubelet sends (Go's net/http with keep-alive disabled).
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: kube-probe/1.31\r\n\
-         Accept: */*\r\nConnection: close\r\n\r\n"
-    );
+    stream.set_write_timeout(Some(left()?)).map_err(io_err)?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).map_err(io_err)?;
 
-    let mut buf = Vec::with_capacity(512);
+    let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     let mut head: Option<Head> = None;
     loop {
-        if let Some(h) = &head {
+        if let Some(h) = head {
             if let Some(len) = h.content_length {
                 if buf.len() >= h.head_len + len {
-                    return Ok(h.status);
+                    return Ok((h.status, buf[h.head_len..h.head_len + len].to_vec()));
                 }
             }
         }
-        stream
-            .set_read_timeout(Some(left(deadline)?))
-            .map_err(io_err)?;
+        stream.set_read_timeout(Some(left()?)).map_err(io_err)?;
         let n = stream.read(&mut chunk).map_err(io_err)?;
         if n == 0 {
             // EOF: fine once the head is in and the body had no length.
             return match head {
-                Some(h) if h.content_length.is_none() => Ok(h.status),
+                Some(h) if h.content_length.is_none() => Ok((h.status, buf[h.head_len..].to_vec())),
                 _ => Err(ProbeError::Closed),
             };
         }

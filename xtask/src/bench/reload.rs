@@ -34,15 +34,15 @@
 use super::BenchServer;
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
 
-use super::prober::{parse_head, percentile, Head, ProbeError};
+use super::prober::{self, percentile, ProbeError};
 use super::server::{self, Server};
 use super::{median, Args};
 use crate::cmd::Cmd;
@@ -203,7 +203,7 @@ fn measure_server(
     let mut srv = Server::start(name, port, command(server, venv, port, site), log)?;
     srv.wait_ready(PATH, Duration::from_secs(60))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    match get(addr, PATH, POLL_TIMEOUT) {
+    match prober::get(addr, PATH, "", POLL_TIMEOUT) {
         Ok((200, body)) if body == ORIGINAL_TEXT.as_bytes() => {}
         other => bail!(
             "{name}: GET {PATH} does not answer {ORIGINAL_TEXT:?} before the first edit: {}",
@@ -403,7 +403,7 @@ fn wait_for(
             sleep(next - now);
         }
         next += POLL_INTERVAL;
-        let outcome = get(addr, PATH, POLL_TIMEOUT);
+        let outcome = prober::get(addr, PATH, "", POLL_TIMEOUT);
         let done = Instant::now();
         next = next.max(done);
         polls += 1;
@@ -436,67 +436,6 @@ fn wait_for(
                 srv.log().display(),
                 srv.log_tail()
             );
-        }
-    }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-/// `GET path` on a new connection (`Connection: close`) with a deadline for
-/// the whole exchange: status and body.
-fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, Vec<u8>), ProbeError> {
-    let deadline = Instant::now() + timeout;
-    let io_err = |e: io::Error| {
-        if is_timeout(&e) {
-            ProbeError::Timeout
-        } else {
-            ProbeError::Io(e)
-        }
-    };
-    let left = || {
-        let d = deadline.saturating_duration_since(Instant::now());
-        // A zero timeout means "none" to set_*_timeout.
-        (!d.is_zero()).then_some(d).ok_or(ProbeError::Timeout)
-    };
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
-        if is_timeout(&e) {
-            ProbeError::Timeout
-        } else {
-            ProbeError::Connect(e)
-        }
-    })?;
-    let _ = stream.set_nodelay(true);
-    stream.set_write_timeout(Some(left()?)).map_err(io_err)?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).map_err(io_err)?;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let mut head: Option<Head> = None;
-    loop {
-        if let Some(h) = head {
-            if let Some(len) = h.content_length {
-                if buf.len() >= h.head_len + len {
-                    return Ok((h.status, buf[h.head_len..h.head_len + len].to_vec()));
-                }
-            }
-        }
-        stream.set_read_timeout(Some(left()?)).map_err(io_err)?;
-        let n = stream.read(&mut chunk).map_err(io_err)?;
-        if n == 0 {
-            // EOF: fine once the head is in and the body had no length.
-            return match head {
-                Some(h) if h.content_length.is_none() => Ok((h.status, buf[h.head_len..].to_vec())),
-                _ => Err(ProbeError::Closed),
-            };
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if head.is_none() {
-            head = parse_head(&buf).map_err(ProbeError::Malformed)?;
         }
     }
 }
@@ -625,6 +564,7 @@ fn display_rel(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     const EXAMPLE_VIEWS: &str = include_str!("../../../examples/mysite/demo/views.py");
 
@@ -797,15 +737,18 @@ mod tests {
         let t = Duration::from_secs(2);
         let addr = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
         assert_eq!(
-            get(addr, "/hello", t).expect("answer"),
+            prober::get(addr, "/hello", "", t).expect("answer"),
             (200, b"hello".to_vec())
         );
         let addr = serve(b"HTTP/1.0 503 Unavailable\r\n\r\nbroken");
         assert_eq!(
-            get(addr, "/hello", t).expect("answer"),
+            prober::get(addr, "/hello", "", t).expect("answer"),
             (503, b"broken".to_vec())
         );
         let addr = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhel");
-        assert!(matches!(get(addr, "/hello", t), Err(ProbeError::Closed)));
+        assert!(matches!(
+            prober::get(addr, "/hello", "", t),
+            Err(ProbeError::Closed)
+        ));
     }
 }
