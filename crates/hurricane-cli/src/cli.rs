@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hurricane_wsgi::Concurrency;
 
 /// A Kubernetes-native application server for Django.
 #[derive(Debug, Parser)]
@@ -54,11 +55,18 @@ pub struct ServeArgs {
     pub app: Option<String>,
 
     /// Most Python threads running requests at once. Each Django thread holds its own
-    /// database connection, so this is also the most database connections the process
-    /// opens. Only as many run as the load needs: one while requests compute, more while
-    /// they wait on the database or the network (see hurricane-wsgi's `PythonPool`).
-    #[arg(long, default_value_t = 8, env = "HURRICANE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=512))]
+    /// database connection while it runs a request, so this is also the most database
+    /// connections the process opens. With `--concurrency adaptive` only as many run as
+    /// the load can use: one while requests compute, more while they wait on the database
+    /// or the network (see hurricane-wsgi's `PythonPool`).
+    #[arg(long, default_value_t = 64, env = "HURRICANE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=512))]
     pub workers: u16,
+
+    /// How many of the `--workers` threads run at once: `adaptive` (one while requests
+    /// compute, more while they wait outside the GIL) or `fixed` (all of them, like
+    /// gunicorn's `--threads`).
+    #[arg(long, value_enum, default_value_t = ConcurrencyMode::Adaptive, env = "HURRICANE_CONCURRENCY")]
+    pub concurrency: ConcurrencyMode,
 
     /// Threads doing network I/O [default: one less than the CPU count, at least 1, so
     /// one core stays free for the Python thread holding the GIL].
@@ -280,6 +288,24 @@ pub struct ServeArgs {
         env = "HURRICANE_LOG_LEVEL"
     )]
     pub log_level: String,
+}
+
+/// `--concurrency`: how many Python threads run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConcurrencyMode {
+    /// As many as the load can use, up to `--workers`.
+    Adaptive,
+    /// All `--workers` threads.
+    Fixed,
+}
+
+impl From<ConcurrencyMode> for Concurrency {
+    fn from(mode: ConcurrencyMode) -> Self {
+        match mode {
+            ConcurrencyMode::Adaptive => Concurrency::Adaptive,
+            ConcurrencyMode::Fixed => Concurrency::Fixed,
+        }
+    }
 }
 
 /// Where the probes listen, as the options say.

@@ -225,7 +225,7 @@ async fn serve(
         }
     };
 
-    let pool = PythonPool::start(usize::from(args.workers)).map_err(ServeError::Threads)?;
+    let pool = PythonPool::start(usize::from(args.workers), args.concurrency.into()).map_err(ServeError::Threads)?;
     if let Some(service) = probes.service() {
         let checks = CheckRunner::start(Arc::new(started.health)).map_err(ServeError::Threads)?;
         service.attach_application(checks, pool.stats());
@@ -267,6 +267,7 @@ async fn serve(
         host = %address.ip(),
         port = address.port(),
         workers = args.workers,
+        concurrency = ?args.concurrency,
         "Starting HTTP server on port {}",
         address.port()
     );

@@ -1,0 +1,433 @@
+//! How many Python threads may run requests at once: the adaptive policy.
+//!
+//! The policy is pure (numbers in, a number out) so that it can be tested without Python
+//! or threads; [`super::PythonPool`]'s watcher thread feeds it what it observes.
+//!
+//! # Signals
+//! - **GIL use** of a [`WINDOW`]: the CPU time plus run-queue delay of the threads let in
+//!   to run, summed and divided by the window's length (see [`super::clock`]). About 1 when
+//!   the running requests compute (only the GIL's holder runs), well below 1 when they
+//!   wait outside the GIL for the database, the network or `time.sleep`.
+//! - **Blocked threads**: threads let in that used less than a tenth of the window. When
+//!   the GIL is mostly idle they are waiting outside it, not for it.
+//! - **Stall**: no request has started for [`STALL`] while requests are queued.
+//!
+//! # Rules
+//! - **Grow** (requests wait on I/O): requests are queued and the GIL was in use less than
+//!   [`GROW_BELOW`] of the window: let in as many more threads as would bring its use to
+//!   [`TARGET_USE`] if each used it as the running ones do, but at most one more per
+//!   blocked thread (at least one): the number running at most doubles per window. A GIL that is idle while requests wait is unambiguous: nobody was waiting for
+//!   it, or they would have taken it.
+//! - **Shrink** (requests compute): the GIL was in use [`SATURATED_AT`] or more for a few
+//!   windows in a row: allow a quarter fewer (at least one fewer). Past saturation more
+//!   threads add nothing but waiting for the GIL, which, unlike the pool's queue, is not
+//!   first come, first served: the tail latency grows. A busy GIL is ambiguous: the threads may be
+//!   fighting over it (computing requests, where one thread does as much with no
+//!   hand-offs), or just enough of them may be waiting on I/O to keep it busy (where fewer
+//!   threads do less). So a shrink is a trial: when the GIL goes idle with requests queued
+//!   soon after ([`REGRET`]), the threads grow back and the next trial waits twice as
+//!   long (up to [`MAX_SHRINK_AFTER`] windows, about a second); a shrink that holds makes
+//!   the next one as quick as the first. A thread above the limit finishes its request and
+//!   then waits; no request is interrupted. One thread is always allowed.
+//! - **Fairness**: a stall lets one more thread in, whatever the GIL does. A request that
+//!   computes for long (or a C call holding the GIL) therefore holds up the queue behind
+//!   it for about a stall plus CPython's switch interval (5 ms), not for its whole length.
+//!
+//! So a CPU-bound load runs on one thread with no GIL hand-offs, an I/O-bound load gets
+//! as many threads as it can use within a few windows (and loses them for a window or two
+//! about once a second while the policy checks that it still needs them), and a mixed
+//! load settles where the GIL is busy but not fought over.
+
+use std::time::Duration;
+
+use super::clock::Usage;
+
+/// How long the queue may go without a request starting before one more thread is let
+/// in: CPython's default switch interval, the soonest a new thread gets the GIL from a
+/// thread that computes.
+pub const STALL: Duration = Duration::from_millis(5);
+
+/// How often the threads' clocks are read. Longer than the kernel's scheduler tick at
+/// 250 Hz, so that a preempted thread's run-queue delay is mostly counted in the window
+/// it happened in.
+pub const WINDOW: Duration = Duration::from_millis(4);
+
+/// GIL use below which queued requests get more threads.
+pub const GROW_BELOW: f64 = 0.7;
+
+/// GIL use at or above which (for a few windows in a row) fewer threads are allowed.
+pub const SATURATED_AT: f64 = 0.9;
+
+/// The GIL use growing aims at: busy, with room for the GIL's holder to be preempted.
+pub const TARGET_USE: f64 = 0.8;
+
+/// Saturated windows before the first shrink, and after a shrink that held.
+pub const MIN_SHRINK_AFTER: u32 = 2;
+
+/// The longest wait, in saturated windows, between two shrinks that were undone.
+pub const MAX_SHRINK_AFTER: u32 = 256;
+
+/// Windows after a shrink within which growing again means the shrink was a mistake.
+pub const REGRET: u32 = 12;
+
+/// The weight of the newest window in the smoothed GIL use (an exponential moving
+/// average over about three windows).
+const SMOOTHING: f64 = 1.0 / 3.0;
+
+/// A thread that used less than this share of a window counts as blocked.
+const BLOCKED_BELOW: f64 = 0.1;
+
+/// Whether the pool adapts how many threads run, or runs all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Concurrency {
+    /// Run one thread while requests compute and more while they wait outside the GIL,
+    /// up to the pool's size (see the module docs of `pool::admission`).
+    #[default]
+    Adaptive,
+    /// Let every thread of the pool run at once, as a thread pool of a fixed size does
+    /// (gunicorn's `--threads`, granian's `--blocking-threads`).
+    Fixed,
+}
+
+/// What the watcher saw over one window.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Window {
+    pub length: Duration,
+    /// Requests waiting for a thread at the end of the window.
+    pub queued: usize,
+    /// Threads let in to run at the end of the window.
+    pub running: usize,
+    /// CPU time and run-queue delay of each thread that was let in during the window.
+    pub usage: Vec<Usage>,
+}
+
+impl Window {
+    /// The share of the window the GIL was in use: the threads' CPU time, or the demand
+    /// of the busiest thread if that is more (the GIL's holder, preempted for part of
+    /// the window). Run-queue delay is not summed over all threads: threads woken from
+    /// I/O on a busy machine wait in the run queue together, for a CPU and then for the
+    /// GIL, and their waits overlap.
+    pub fn gil_use(&self) -> f64 {
+        let cpu: Duration = self.usage.iter().map(|u| u.cpu).sum();
+        let busiest = self
+            .usage
+            .iter()
+            .map(|u| u.demand())
+            .max()
+            .unwrap_or_default();
+        cpu.max(busiest).as_secs_f64() / self.length.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// Threads that hardly ran in the window.
+    pub fn blocked(&self) -> usize {
+        let floor = self.length.mul_f64(BLOCKED_BELOW);
+        self.usage.iter().filter(|u| u.demand() < floor).count()
+    }
+}
+
+/// The number of threads allowed to run, and the rules that move it.
+#[derive(Debug, Clone)]
+pub(crate) struct Admission {
+    size: usize,
+    allowed: usize,
+    concurrency: Concurrency,
+    /// Windows seen so far.
+    windows: u64,
+    /// Saturated windows in a row.
+    saturated_windows: u32,
+    /// Saturated windows in a row that trigger a shrink.
+    shrink_after: u32,
+    /// The window of the last shrink, while it may still be regretted.
+    shrunk_at: Option<u64>,
+    /// GIL use, smoothed over the last few windows.
+    gil_use: Option<f64>,
+}
+
+impl Admission {
+    pub fn new(size: usize, concurrency: Concurrency) -> Self {
+        let size = size.max(1);
+        Self {
+            size,
+            allowed: match concurrency {
+                Concurrency::Adaptive => 1,
+                Concurrency::Fixed => size,
+            },
+            concurrency,
+            windows: 0,
+            saturated_windows: 0,
+            shrink_after: MIN_SHRINK_AFTER,
+            shrunk_at: None,
+            gil_use: None,
+        }
+    }
+
+    pub fn allowed(&self) -> usize {
+        self.allowed
+    }
+
+    /// Requests are queued and none started for [`STALL`].
+    pub fn on_stall(&mut self) {
+        if self.concurrency == Concurrency::Adaptive {
+            self.allowed = (self.allowed + 1).min(self.size);
+        }
+    }
+
+    /// A window ended; see the module docs for the rules.
+    pub fn on_window(&mut self, window: &Window) {
+        if self.concurrency == Concurrency::Fixed {
+            return;
+        }
+        self.windows += 1;
+        if let Some(shrunk_at) = self.shrunk_at {
+            if self.windows - shrunk_at > u64::from(REGRET) {
+                // The shrink held: the threads were not needed.
+                self.shrunk_at = None;
+                self.shrink_after = MIN_SHRINK_AFTER;
+            }
+        }
+        // One window is a dozen requests or so: its GIL use swings with the requests'
+        // own rhythm (a burst of them back from a 10 ms sleep), so smooth it.
+        let gil_use = match self.gil_use {
+            Some(smoothed) => smoothed + SMOOTHING * (window.gil_use() - smoothed),
+            None => window.gil_use(),
+        };
+        self.gil_use = Some(gil_use);
+        if gil_use >= SATURATED_AT {
+            self.saturated_windows += 1;
+            if self.saturated_windows >= self.shrink_after && self.allowed > 1 {
+                self.allowed = (self.allowed * 3 / 4).clamp(1, self.allowed - 1);
+                self.saturated_windows = 0;
+                self.shrunk_at = Some(self.windows);
+            }
+            return;
+        }
+        self.saturated_windows = 0;
+        if window.queued > 0 && gil_use < GROW_BELOW {
+            // As many as would keep the GIL in use TARGET_USE of the time if each
+            // thread used it as much as now, but at most one more per blocked thread.
+            let to_target = (window.running as f64 * TARGET_USE / gil_use.max(0.01)).ceil();
+            let wanted = (window.running + window.blocked().max(1)).min(to_target as usize);
+            self.allowed = self.allowed.max(wanted).min(self.size);
+            if self.shrunk_at.take().is_some() {
+                self.shrink_after = (self.shrink_after * 2).min(MAX_SHRINK_AFTER);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: f64) -> Duration {
+        Duration::from_secs_f64(n / 1000.0)
+    }
+
+    /// A window in which each running thread ran for the given milliseconds (of 4).
+    fn window(queued: usize, cpu_ms: &[f64]) -> Window {
+        Window {
+            length: WINDOW,
+            queued,
+            running: cpu_ms.len(),
+            usage: cpu_ms
+                .iter()
+                .map(|&d| Usage {
+                    cpu: ms(d),
+                    waited: Duration::ZERO,
+                })
+                .collect(),
+        }
+    }
+
+    /// `threads` threads waiting on I/O with requests queued: each used 0.05 ms of the
+    /// GIL (32 of them use 40% of it).
+    fn io_bound(threads: usize) -> Window {
+        window(60, &vec![0.05; threads])
+    }
+
+    /// `threads` threads fighting over the GIL: in use all the time.
+    fn cpu_bound(threads: usize) -> Window {
+        window(20, &vec![4.0 / threads as f64; threads])
+    }
+
+    /// Feeds windows made by `make` (from the threads allowed) until `done` or 1000
+    /// windows; returns how many it took.
+    fn windows_until(
+        admission: &mut Admission,
+        make: impl Fn(usize) -> Window,
+        done: impl Fn(&Admission) -> bool,
+    ) -> u32 {
+        let mut windows = 0;
+        while !done(admission) {
+            admission.on_window(&make(admission.allowed()));
+            windows += 1;
+            assert!(windows < 1000, "stuck at {} threads", admission.allowed());
+        }
+        windows
+    }
+
+    #[test]
+    fn starts_with_one_thread_or_all_when_fixed() {
+        assert_eq!(Admission::new(32, Concurrency::Adaptive).allowed(), 1);
+        assert_eq!(Admission::new(32, Concurrency::Fixed).allowed(), 32);
+        assert_eq!(Admission::new(0, Concurrency::Fixed).allowed(), 1);
+    }
+
+    #[test]
+    fn a_computing_thread_stays_alone() {
+        let mut admission = Admission::new(64, Concurrency::Adaptive);
+        for _ in 0..100 {
+            // busy for the whole window: part on the CPU, part preempted
+            admission.on_window(&Window {
+                length: WINDOW,
+                queued: 15,
+                running: 1,
+                usage: vec![Usage {
+                    cpu: ms(2.5),
+                    waited: ms(1.5),
+                }],
+            });
+        }
+        assert_eq!(admission.allowed(), 1);
+    }
+
+    #[test]
+    fn threads_waiting_on_io_at_most_double_per_window_until_the_pool_is_full() {
+        let mut admission = Admission::new(32, Concurrency::Adaptive);
+        let mut seen = vec![admission.allowed()];
+        while admission.allowed() < 32 {
+            admission.on_window(&io_bound(admission.allowed()));
+            seen.push(admission.allowed());
+            assert!(seen.len() < 10, "did not fill the pool: {seen:?}");
+        }
+        assert_eq!(seen, [1, 2, 4, 8, 16, 32]);
+    }
+
+    #[test]
+    fn growth_aims_at_the_target_gil_use() {
+        let mut admission = Admission::new(64, Concurrency::Adaptive);
+        for _ in 0..9 {
+            admission.on_stall();
+        }
+        // ten blocked threads keep the GIL 62.5% busy: thirteen would keep it 80% busy
+        // (doubling to twenty would overshoot)
+        admission.on_window(&window(30, &[0.25; 10]));
+        assert_eq!(admission.allowed(), 13);
+    }
+
+    #[test]
+    fn no_growth_without_a_queue() {
+        let mut admission = Admission::new(32, Concurrency::Adaptive);
+        admission.on_window(&window(0, &[0.0]));
+        assert_eq!(admission.allowed(), 1);
+    }
+
+    #[test]
+    fn a_busy_but_unsaturated_gil_keeps_the_threads() {
+        let mut admission = Admission::new(32, Concurrency::Adaptive);
+        for _ in 0..2 {
+            admission.on_stall();
+        }
+        // three threads, GIL in use 80% of the time: neither grow nor shrink
+        for _ in 0..50 {
+            admission.on_window(&window(10, &[3.2 / 3.0; 3]));
+        }
+        assert_eq!(admission.allowed(), 3);
+    }
+
+    #[test]
+    fn a_saturated_gil_brings_the_threads_back_to_one() {
+        let mut admission = Admission::new(32, Concurrency::Adaptive);
+        windows_until(&mut admission, io_bound, |a| a.allowed() == 32);
+        // the load turns CPU-bound: 32 threads fight over the GIL
+        admission.on_window(&cpu_bound(32));
+        assert_eq!(admission.allowed(), 32, "one window is not enough");
+        let windows = windows_until(&mut admission, cpu_bound, |a| a.allowed() == 1);
+        // nine cuts of a quarter, each after two saturated windows, after the smoothed
+        // GIL use climbed past the threshold
+        assert!((18..=24).contains(&windows), "took {windows} windows");
+    }
+
+    #[test]
+    fn an_undone_shrink_makes_the_next_one_wait_longer() {
+        let mut admission = Admission::new(32, Concurrency::Adaptive);
+        windows_until(&mut admission, io_bound, |a| a.allowed() == 32);
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            let wait = windows_until(&mut admission, |_| cpu_bound(32), |a| a.allowed() < 32);
+            waits.push(wait);
+            assert_eq!(admission.allowed(), 24);
+            // 24 threads leave the GIL mostly idle with requests queued: they were needed
+            windows_until(&mut admission, io_bound, |a| a.allowed() == 32);
+        }
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "waits {waits:?}");
+        assert!(waits[9] >= MAX_SHRINK_AFTER, "waits {waits:?}");
+    }
+
+    #[test]
+    fn a_shrink_that_holds_makes_the_next_one_quick() {
+        let mut admission = Admission::new(32, Concurrency::Adaptive);
+        windows_until(&mut admission, io_bound, |a| a.allowed() == 32);
+        for _ in 0..3 {
+            windows_until(&mut admission, |_| cpu_bound(32), |a| a.allowed() < 32);
+            windows_until(&mut admission, io_bound, |a| a.allowed() == 32);
+        }
+        let slow = windows_until(&mut admission, |_| cpu_bound(32), |a| a.allowed() < 32);
+        // the GIL stays busy on 24 threads past the regret horizon: the shrink held
+        for _ in 0..=REGRET {
+            admission.on_window(&window(30, &[3.4 / 24.0; 24]));
+        }
+        assert_eq!(admission.allowed(), 24);
+        let quick = windows_until(&mut admission, cpu_bound, |a| a.allowed() < 24);
+        assert!(quick < slow, "{quick} windows after a shrink that held, {slow} before");
+        assert!(quick <= 6, "{quick} windows");
+    }
+
+    #[test]
+    fn stalls_add_one_thread_each_up_to_the_size() {
+        let mut admission = Admission::new(3, Concurrency::Adaptive);
+        for _ in 0..5 {
+            admission.on_stall();
+        }
+        assert_eq!(admission.allowed(), 3);
+    }
+
+    #[test]
+    fn fixed_concurrency_never_moves() {
+        let mut admission = Admission::new(4, Concurrency::Fixed);
+        for _ in 0..10 {
+            admission.on_window(&cpu_bound(4));
+        }
+        admission.on_stall();
+        assert_eq!(admission.allowed(), 4);
+    }
+
+    #[test]
+    fn gil_use_counts_cpu_time_or_the_busiest_threads_demand() {
+        let w = window(1, &[2.0, 0.2, 0.0]);
+        assert!((w.gil_use() - 2.2 / 4.0).abs() < 1e-9);
+        assert_eq!(w.blocked(), 2);
+        // one thread on the CPU 2 ms and preempted 1.5 ms: the GIL was held 3.5 ms;
+        // the others' run-queue waits overlap and are not added up
+        let preempted = Window {
+            length: WINDOW,
+            queued: 1,
+            running: 3,
+            usage: vec![
+                Usage {
+                    cpu: ms(2.0),
+                    waited: ms(1.5),
+                },
+                Usage {
+                    cpu: ms(0.1),
+                    waited: ms(2.0),
+                },
+                Usage {
+                    cpu: ms(0.1),
+                    waited: ms(2.0),
+                },
+            ],
+        };
+        assert!((preempted.gil_use() - 3.5 / 4.0).abs() < 1e-9);
+    }
+}

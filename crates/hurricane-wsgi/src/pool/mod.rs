@@ -1,0 +1,371 @@
+//! The pool of long-lived Python threads that run the application, and how many of
+//! them may run at once ([`admission`]).
+
+mod admission;
+mod clock;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+
+pub use admission::{Concurrency, GROW_BELOW, SATURATED_AT, STALL, WINDOW};
+use admission::{Admission, Window};
+use clock::{ThreadClock, Usage};
+
+/// A unit of Python work: runs on a pool thread with the GIL held.
+pub(crate) type Job = Box<dyn FnOnce(Python<'_>) + Send>;
+
+/// How often the watcher looks for a stalled queue.
+const TICK: Duration = Duration::from_millis(1);
+
+/// Live counters of a [`PythonPool`], readable without the GIL (for probes and metrics).
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    queued: AtomicUsize,
+    busy: AtomicUsize,
+    threads: AtomicUsize,
+    allowed: AtomicUsize,
+}
+
+impl PoolStats {
+    /// Requests waiting for a Python thread.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+    /// Python threads running a request.
+    pub fn busy(&self) -> usize {
+        self.busy.load(Ordering::Relaxed)
+    }
+    /// Python threads in the pool.
+    pub fn threads(&self) -> usize {
+        self.threads.load(Ordering::Relaxed)
+    }
+    /// Python threads currently allowed to run requests at once.
+    pub fn allowed(&self) -> usize {
+        self.allowed.load(Ordering::Relaxed)
+    }
+}
+
+/// A fixed set of OS threads, each attached to the interpreter once for its whole life.
+///
+/// Work waits in a FIFO queue: a request waiting for a thread costs a queue entry, not a
+/// thread, and the queue's length is measured ([`PoolStats::queued`], which readiness
+/// reads).
+///
+/// # How many threads run
+/// Only a thread that holds the GIL takes work from the queue: a running thread takes the
+/// next request without releasing the GIL, and a woken thread first acquires the GIL and
+/// only then looks at the queue. No request waits for the GIL inside a thread while
+/// another thread could have run it.
+///
+/// How many threads may run at once is decided by [`Concurrency`]: all of them
+/// ([`Concurrency::Fixed`]), or, by default, as many as the load can use
+/// ([`Concurrency::Adaptive`]). A watcher thread (`python-pool-watch`, no Python) then
+/// reads the running threads' CPU clocks every [`WINDOW`] and the queue every
+/// millisecond, and applies the rules documented in the `admission` module:
+/// - while requests compute, one thread drains the queue back to back with no GIL
+///   hand-offs: the throughput of a single-threaded server;
+/// - while they wait outside the GIL (database, network, `time.sleep`), the number of
+///   running threads doubles per window until the GIL is busy or the pool is full;
+/// - a queue that does not move for [`STALL`] lets one more thread in, so a long
+///   computation holds up the requests behind it for a few milliseconds, not its length.
+///
+/// The watcher sleeps while nothing is queued and at most one thread runs, so an idle
+/// server does no work.
+#[derive(Debug, Clone)]
+pub struct PythonPool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<Schedule>,
+    wake: Condvar,
+    stats: Arc<PoolStats>,
+    /// One per thread of the pool, by index.
+    slots: Vec<ThreadSlot>,
+    /// When a request last started, in microseconds since `epoch`.
+    last_start_us: AtomicU64,
+    epoch: Instant,
+    /// The watcher, unparked when work arrives while it sleeps.
+    watcher: OnceLock<Thread>,
+    watcher_asleep: AtomicBool,
+}
+
+/// What the watcher knows of one pool thread.
+#[derive(Default)]
+struct ThreadSlot {
+    /// Set by the thread itself when it starts.
+    clock: OnceLock<ThreadClock>,
+    /// Let in to run (holding or waiting for the GIL, or running a request).
+    running: AtomicBool,
+    /// Let in or stopped since the watcher last read its clock.
+    ran_since_sample: AtomicBool,
+}
+
+/// The queue and who may take from it; guarded by one lock.
+#[derive(Default)]
+struct Schedule {
+    queue: VecDeque<Job>,
+    /// Threads not waiting to be woken.
+    running: usize,
+    /// Threads allowed to run at once.
+    allowed: usize,
+    /// Threads in the pool.
+    size: usize,
+    /// Wake-ups granted but not yet taken by a waiting thread.
+    wake_tokens: usize,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn schedule(&self) -> MutexGuard<'_, Schedule> {
+        // No user code runs under the lock, so a poisoned lock still holds consistent
+        // state.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// The next request for a running thread (which holds the GIL), or `None` when the
+    /// thread should stop running: the queue is empty, or fewer threads are allowed.
+    fn next_job(&self, slot: &ThreadSlot) -> Option<Job> {
+        let mut schedule = self.schedule();
+        let job = if schedule.running > schedule.allowed {
+            None
+        } else {
+            schedule.queue.pop_front()
+        };
+        match job {
+            Some(job) => {
+                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                self.last_start_us.store(self.now_us(), Ordering::Relaxed);
+                Some(job)
+            }
+            None => {
+                schedule.running -= 1;
+                slot.running.store(false, Ordering::Relaxed);
+                // Its time up to now belongs to the current window.
+                slot.ran_since_sample.store(true, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Blocks (call it with the GIL released) until this thread is let in to run.
+    fn wait_to_run(&self, slot: &ThreadSlot) {
+        let mut schedule = self.schedule();
+        while schedule.wake_tokens == 0 {
+            schedule = self
+                .wake
+                .wait(schedule)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        schedule.wake_tokens -= 1;
+        schedule.running += 1;
+        slot.running.store(true, Ordering::Relaxed);
+        slot.ran_since_sample.store(true, Ordering::Relaxed);
+    }
+
+    /// Lets threads in while requests are queued and more may run. Called with the lock
+    /// held.
+    fn let_in(&self, schedule: &mut Schedule) {
+        loop {
+            let coming = schedule.running + schedule.wake_tokens;
+            let waiting = schedule.size - coming;
+            if waiting == 0 || coming >= schedule.allowed || schedule.queue.len() <= schedule.wake_tokens {
+                return;
+            }
+            schedule.wake_tokens += 1;
+            self.wake.notify_one();
+        }
+    }
+
+    fn set_allowed(&self, schedule: &mut Schedule, allowed: usize) {
+        if schedule.allowed != allowed {
+            tracing::trace!(from = schedule.allowed, to = allowed, "python threads allowed");
+            schedule.allowed = allowed;
+            self.stats.allowed.store(allowed, Ordering::Relaxed);
+        }
+        self.let_in(schedule);
+    }
+
+    /// The watcher thread's loop: feeds [`Admission`] what the queue and the clocks say.
+    fn watch(&self, mut admission: Admission) {
+        let mut last_usage = vec![Usage::default(); self.slots.len()];
+        let mut window_start = Instant::now();
+        loop {
+            let asleep_ok = {
+                let schedule = self.schedule();
+                schedule.queue.is_empty() && schedule.running <= 1
+            };
+            if asleep_ok {
+                self.watcher_asleep.store(true, Ordering::SeqCst);
+                // Work queued between the check above and this flag wakes us up below.
+                // SeqCst on both sides (here and in `submit`): either this load sees the
+                // new work, or `submit` sees the flag and unparks.
+                if self.stats.queued.load(Ordering::SeqCst) == 0 {
+                    std::thread::park();
+                }
+                self.watcher_asleep.store(false, Ordering::SeqCst);
+                // The clocks advanced while nobody watched: start a fresh window.
+                self.sample(&mut last_usage);
+                window_start = Instant::now();
+                continue;
+            }
+            std::thread::park_timeout(TICK);
+            let stalled_for = self
+                .now_us()
+                .saturating_sub(self.last_start_us.load(Ordering::Relaxed));
+            let stalled = stalled_for >= STALL.as_micros() as u64;
+            let window_ended = window_start.elapsed() >= WINDOW;
+            if !stalled && !window_ended {
+                continue;
+            }
+            let usage = if window_ended {
+                self.sample(&mut last_usage)
+            } else {
+                Vec::new()
+            };
+            let mut schedule = self.schedule();
+            if stalled && !schedule.queue.is_empty() {
+                admission.on_stall();
+                // Count the wake-up as progress, so one stall lets in one thread.
+                self.last_start_us.store(self.now_us(), Ordering::Relaxed);
+            }
+            if window_ended {
+                let window = Window {
+                    length: window_start.elapsed(),
+                    queued: schedule.queue.len(),
+                    running: schedule.running,
+                    usage,
+                };
+                tracing::trace!(
+                    gil_use = window.gil_use(),
+                    cpu = window.usage.iter().map(|u| u.cpu.as_secs_f64()).sum::<f64>() / window.length.as_secs_f64(),
+                    max = window.usage.iter().map(|u| u.demand().as_secs_f64()).fold(0.0, f64::max) / window.length.as_secs_f64(),
+                    blocked = window.blocked(),
+                    running = window.running,
+                    queued = window.queued,
+                    "window"
+                );
+                admission.on_window(&window);
+                window_start = Instant::now();
+            }
+            self.set_allowed(&mut schedule, admission.allowed());
+        }
+    }
+
+    /// How much each thread let in since the last sample ran or wanted to run since then.
+    fn sample(&self, last_usage: &mut [Usage]) -> Vec<Usage> {
+        let mut usage = Vec::new();
+        for (slot, last) in self.slots.iter().zip(last_usage.iter_mut()) {
+            let ran = slot.ran_since_sample.swap(false, Ordering::Relaxed);
+            if !(ran || slot.running.load(Ordering::Relaxed)) {
+                continue;
+            }
+            let Some(clock) = slot.clock.get() else {
+                continue;
+            };
+            let now = clock.usage();
+            usage.push(now.since(*last));
+            *last = now;
+        }
+        usage
+    }
+}
+
+impl PythonPool {
+    /// Starts `threads` Python threads (at least one), of which `concurrency` decides how
+    /// many run at once.
+    pub fn start(threads: usize, concurrency: Concurrency) -> std::io::Result<Self> {
+        let size = threads.max(1);
+        let admission = Admission::new(size, concurrency);
+        let stats = Arc::new(PoolStats::default());
+        stats.allowed.store(admission.allowed(), Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Schedule {
+                size,
+                allowed: admission.allowed(),
+                ..Schedule::default()
+            }),
+            wake: Condvar::new(),
+            stats,
+            slots: (0..size).map(|_| ThreadSlot::default()).collect(),
+            last_start_us: AtomicU64::new(0),
+            epoch: Instant::now(),
+            watcher: OnceLock::new(),
+            watcher_asleep: AtomicBool::new(false),
+        });
+        if concurrency == Concurrency::Adaptive {
+            let watcher = Arc::clone(&shared);
+            let watcher = std::thread::Builder::new()
+                .name("python-pool-watch".into())
+                .spawn(move || watcher.watch(admission))?;
+            let _ = shared.watcher.set(watcher.thread().clone());
+        }
+        for index in 0..size {
+            let worker = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("python-{index}"))
+                .spawn(move || run_worker(&worker, index))?;
+            shared.stats.threads.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Self { shared })
+    }
+
+    /// The pool's live counters.
+    pub fn stats(&self) -> Arc<PoolStats> {
+        Arc::clone(&self.shared.stats)
+    }
+
+    /// Queues `job` for the next Python thread that holds the GIL.
+    pub(crate) fn submit(&self, job: Job) {
+        let shared = &self.shared;
+        shared.stats.queued.fetch_add(1, Ordering::SeqCst);
+        let mut schedule = shared.schedule();
+        schedule.queue.push_back(job);
+        shared.let_in(&mut schedule);
+        if shared.watcher_asleep.load(Ordering::SeqCst) {
+            drop(schedule);
+            if let Some(watcher) = shared.watcher.get() {
+                watcher.unpark();
+            }
+        }
+    }
+}
+
+fn run_worker(shared: &Shared, index: usize) {
+    let stats = &shared.stats;
+    let slot = &shared.slots[index];
+    if let Some(clock) = ThreadClock::of_current_thread() {
+        let _ = slot.clock.set(clock);
+    }
+    Python::attach(|py| loop {
+        // Returns once this thread is let in and holds the GIL again.
+        py.detach(|| shared.wait_to_run(slot));
+        while let Some(job) = shared.next_job(slot) {
+            stats.busy.fetch_add(1, Ordering::Relaxed);
+            // A bug in one request must not take a Python thread down with it; the
+            // request's reply channel is dropped with the job, so its client gets a 503.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py))).is_err() {
+                tracing::error!("a request panicked on a Python thread; the thread goes on");
+            }
+            stats.busy.fetch_sub(1, Ordering::Relaxed);
+        }
+    });
+}
