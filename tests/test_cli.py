@@ -220,6 +220,8 @@ def test_import_error_in_installed_apps(mysite):
         (["--no-such-flag"], "--no-such-flag"),
         (["--port", "not-a-port"], "port"),
         (["--workers", "many"], "workers"),
+        (["--workers", "0"], "workers"),
+        (["--concurrency", "sometimes"], "[possible values: adaptive, fixed]"),
         (["--max-body-size=lots"], "max-body-size"),
     ],
 )

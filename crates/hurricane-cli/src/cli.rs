@@ -299,6 +299,16 @@ pub enum ConcurrencyMode {
     Fixed,
 }
 
+impl ConcurrencyMode {
+    /// The option's value, as it is written on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConcurrencyMode::Adaptive => "adaptive",
+            ConcurrencyMode::Fixed => "fixed",
+        }
+    }
+}
+
 impl From<ConcurrencyMode> for Concurrency {
     fn from(mode: ConcurrencyMode) -> Self {
         match mode {

@@ -267,7 +267,7 @@ async fn serve(
         host = %address.ip(),
         port = address.port(),
         workers = args.workers,
-        concurrency = ?args.concurrency,
+        concurrency = %args.concurrency.as_str(),
         "Starting HTTP server on port {}",
         address.port()
     );

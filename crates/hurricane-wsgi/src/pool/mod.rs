@@ -83,7 +83,6 @@ pub struct PythonPool {
 
 struct Shared {
     state: Mutex<Schedule>,
-    wake: Condvar,
     stats: Arc<PoolStats>,
     /// One per thread of the pool, by index.
     slots: Vec<ThreadSlot>,
@@ -95,9 +94,11 @@ struct Shared {
     watcher_asleep: AtomicBool,
 }
 
-/// What the watcher knows of one pool thread.
+/// One pool thread: how it is woken, and what the watcher knows of it.
 #[derive(Default)]
 struct ThreadSlot {
+    /// Signalled (under the schedule's lock) when the thread is let in.
+    wake: Condvar,
     /// Set by the thread itself when it starts.
     clock: OnceLock<ThreadClock>,
     /// Let in to run (holding or waiting for the GIL, or running a request).
@@ -114,10 +115,14 @@ struct Schedule {
     running: usize,
     /// Threads allowed to run at once.
     allowed: usize,
-    /// Threads in the pool.
-    size: usize,
-    /// Wake-ups granted but not yet taken by a waiting thread.
-    wake_tokens: usize,
+    /// Waiting threads, by slot index, the most recently stopped last: the next one let
+    /// in is the one whose caches are warmest, and a load that needs one thread at a time
+    /// keeps running on the same thread.
+    idle: Vec<usize>,
+    /// Per slot: let in, but not yet running.
+    let_in: Vec<bool>,
+    /// How many of `let_in` are set.
+    coming: usize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -167,15 +172,20 @@ impl Shared {
     }
 
     /// Blocks (call it with the GIL released) until this thread is let in to run.
-    fn wait_to_run(&self, slot: &ThreadSlot) {
+    fn wait_to_run(&self, index: usize) {
+        let slot = &self.slots[index];
         let mut schedule = self.schedule();
-        while schedule.wake_tokens == 0 {
-            schedule = self
+        schedule.idle.push(index);
+        // Work may have been queued before this thread was ready to take it.
+        self.let_in(&mut schedule);
+        while !schedule.let_in[index] {
+            schedule = slot
                 .wake
                 .wait(schedule)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
-        schedule.wake_tokens -= 1;
+        schedule.let_in[index] = false;
+        schedule.coming -= 1;
         schedule.running += 1;
         slot.running.store(true, Ordering::Relaxed);
         slot.ran_since_sample.store(true, Ordering::Relaxed);
@@ -184,14 +194,15 @@ impl Shared {
     /// Lets threads in while requests are queued and more may run. Called with the lock
     /// held.
     fn let_in(&self, schedule: &mut Schedule) {
-        loop {
-            let coming = schedule.running + schedule.wake_tokens;
-            let waiting = schedule.size - coming;
-            if waiting == 0 || coming >= schedule.allowed || schedule.queue.len() <= schedule.wake_tokens {
+        while schedule.running + schedule.coming < schedule.allowed
+            && schedule.queue.len() > schedule.coming
+        {
+            let Some(index) = schedule.idle.pop() else {
                 return;
-            }
-            schedule.wake_tokens += 1;
-            self.wake.notify_one();
+            };
+            schedule.let_in[index] = true;
+            schedule.coming += 1;
+            self.slots[index].wake.notify_one();
         }
     }
 
@@ -299,11 +310,10 @@ impl PythonPool {
         stats.allowed.store(admission.allowed(), Ordering::Relaxed);
         let shared = Arc::new(Shared {
             state: Mutex::new(Schedule {
-                size,
                 allowed: admission.allowed(),
+                let_in: vec![false; size],
                 ..Schedule::default()
             }),
-            wake: Condvar::new(),
             stats,
             slots: (0..size).map(|_| ThreadSlot::default()).collect(),
             last_start_us: AtomicU64::new(0),
@@ -357,7 +367,7 @@ fn run_worker(shared: &Shared, index: usize) {
     }
     Python::attach(|py| loop {
         // Returns once this thread is let in and holds the GIL again.
-        py.detach(|| shared.wait_to_run(slot));
+        py.detach(|| shared.wait_to_run(index));
         while let Some(job) = shared.next_job(slot) {
             stats.busy.fetch_add(1, Ordering::Relaxed);
             // A bug in one request must not take a Python thread down with it; the
