@@ -51,7 +51,8 @@ def flags(tmp_path_factory):
 def checks_server(start_server, mysite, flags, tmp_path_factory):
     """mysite + probetest (flag-controlled checks, a flaky second database, /wedge)."""
     env = probes_env(flags, PROBETEST_FLAKY_DB=tmp_path_factory.mktemp("flaky") / "other.sqlite3")
-    server = start_server("probes-checks", [*PROBES_SETTINGS, "--max-memory", "100000"], mysite, env)
+    # --workers 8: eight sleeping requests take every Python thread
+    server = start_server("probes-checks", [*PROBES_SETTINGS, "--max-memory", "100000", "--workers", "8"], mysite, env)
     server.launched_at = time.time()
     return server
 
@@ -331,7 +332,7 @@ def test_database_unreachable(checks_server, clean_flags):
 
 def test_probes_answer_quickly_while_every_thread_sleeps(checks_server):
     out = []
-    threads = in_threads(fetch_into, [(out, checks_server.port, "/sleep?ms=2000")] * 8)  # default --workers 8
+    threads = in_threads(fetch_into, [(out, checks_server.port, "/sleep?ms=2000")] * 8)  # --workers 8
     time.sleep(0.4)
     timings = []
     for i in range(10):

@@ -225,7 +225,8 @@ async fn serve(
         }
     };
 
-    let pool = PythonPool::start(usize::from(args.workers), args.concurrency.into()).map_err(ServeError::Threads)?;
+    let pool = PythonPool::start(usize::from(args.workers), args.concurrency.into())
+        .map_err(ServeError::Threads)?;
     if let Some(service) = probes.service() {
         let checks = CheckRunner::start(Arc::new(started.health)).map_err(ServeError::Threads)?;
         service.attach_application(checks, pool.stats());

@@ -55,5 +55,5 @@ pub use error::{InterpreterError, LoadError, PythonError};
 pub use handler::WsgiHandler;
 pub use health::PythonHealth;
 pub use interpreter::{Interpreter, PythonEnvironment};
-pub use pool::{Concurrency, PoolStats, PythonPool, GROW_BELOW, SATURATED_AT, STALL, WINDOW};
+pub use pool::{admission, Concurrency, PoolStats, PythonPool};
 pub use settings::{resolve_settings_module, SettingsError};

@@ -1,42 +1,48 @@
 //! How many Python threads may run requests at once: the adaptive policy.
 //!
 //! The policy is pure (numbers in, a number out) so that it can be tested without Python
-//! or threads; [`super::PythonPool`]'s watcher thread feeds it what it observes.
+//! or threads; [`PythonPool`](super::PythonPool)'s watcher thread feeds it what it observes.
 //!
 //! # Signals
-//! - **GIL use** of a [`WINDOW`]: the CPU time plus run-queue delay of the threads let in
-//!   to run, summed and divided by the window's length (see [`super::clock`]). About 1 when
-//!   the running requests compute (only the GIL's holder runs), well below 1 when they
-//!   wait outside the GIL for the database, the network or `time.sleep`.
-//! - **Blocked threads**: threads let in that used less than a tenth of the window. When
-//!   the GIL is mostly idle they are waiting outside it, not for it.
+//! - **GIL use** over a [`WINDOW`] of 4 ms: the CPU time of the threads let in to run,
+//!   summed and divided by the window's length, or, if more, the CPU time plus run-queue
+//!   delay of the busiest one (the GIL's holder, preempted on a busy machine: the clocks
+//!   are `CLOCK_THREAD_CPUTIME_ID` and `/proc/thread-self/schedstat`). About 1 when the running requests compute (only the GIL's holder
+//!   runs), well below 1 when they wait outside the GIL for the database, the network or
+//!   `time.sleep`. It is smoothed over about three windows: one window holds a dozen
+//!   requests or so, and its GIL use swings with their rhythm.
+//! - **Blocked threads**: threads let in that used less than a tenth of the window.
 //! - **Stall**: no request has started for [`STALL`] while requests are queued.
 //!
 //! # Rules
-//! - **Grow** (requests wait on I/O): requests are queued and the GIL was in use less than
-//!   [`GROW_BELOW`] of the window: let in as many more threads as would bring its use to
-//!   [`TARGET_USE`] if each used it as the running ones do, but at most one more per
-//!   blocked thread (at least one): the number running at most doubles per window. A GIL that is idle while requests wait is unambiguous: nobody was waiting for
-//!   it, or they would have taken it.
-//! - **Shrink** (requests compute): the GIL was in use [`SATURATED_AT`] or more for a few
+//! - **Grow** (requests wait on I/O): requests are queued and the GIL is in use less than
+//!   [`GROW_BELOW`] of the time. A GIL that is idle while requests wait is unambiguous:
+//!   the blocked threads wait outside it, not for it, or they would have taken it. Let in
+//!   as many threads as would bring its use to [`TARGET_USE`] if each used it as the
+//!   running ones do, but at most one more per blocked thread (at least one): the number
+//!   running at most doubles per window.
+//! - **Shrink** (requests compute): the GIL is in use [`SATURATED_AT`] or more for a few
 //!   windows in a row: allow a quarter fewer (at least one fewer). Past saturation more
 //!   threads add nothing but waiting for the GIL, which, unlike the pool's queue, is not
-//!   first come, first served: the tail latency grows. A busy GIL is ambiguous: the threads may be
-//!   fighting over it (computing requests, where one thread does as much with no
-//!   hand-offs), or just enough of them may be waiting on I/O to keep it busy (where fewer
-//!   threads do less). So a shrink is a trial: when the GIL goes idle with requests queued
-//!   soon after ([`REGRET`]), the threads grow back and the next trial waits twice as
-//!   long (up to [`MAX_SHRINK_AFTER`] windows, about a second); a shrink that holds makes
-//!   the next one as quick as the first. A thread above the limit finishes its request and
-//!   then waits; no request is interrupted. One thread is always allowed.
+//!   first come, first served, so the tail latency grows. But a busy GIL is ambiguous:
+//!   the threads may be fighting over it (computing requests, where one thread does as
+//!   much with no hand-offs), or just enough of them may wait on I/O to keep it busy
+//!   (where fewer threads do less). So a shrink is a trial: when the GIL goes idle with
+//!   requests queued within [`REGRET`] windows, the threads grow back and the next trial
+//!   waits twice as long (up to [`MAX_SHRINK_AFTER`] windows, about a second); a shrink
+//!   that holds makes the next one as quick as the first ([`MIN_SHRINK_AFTER`]). A thread
+//!   above the limit finishes its request and then waits; no request is interrupted. One
+//!   thread is always allowed.
 //! - **Fairness**: a stall lets one more thread in, whatever the GIL does. A request that
 //!   computes for long (or a C call holding the GIL) therefore holds up the queue behind
 //!   it for about a stall plus CPython's switch interval (5 ms), not for its whole length.
+//!   The queue itself is first come, first served.
 //!
 //! So a CPU-bound load runs on one thread with no GIL hand-offs, an I/O-bound load gets
-//! as many threads as it can use within a few windows (and loses them for a window or two
-//! about once a second while the policy checks that it still needs them), and a mixed
-//! load settles where the GIL is busy but not fought over.
+//! as many threads as keep the GIL busy within a few windows (and loses a quarter of them
+//! for a few windows now and then, at most about once a second once the load is steady,
+//! while the policy checks that it still needs them), and a mixed load settles where the
+//! GIL is busy but not fought over.
 
 use std::time::Duration;
 
@@ -379,7 +385,10 @@ mod tests {
         }
         assert_eq!(admission.allowed(), 24);
         let quick = windows_until(&mut admission, cpu_bound, |a| a.allowed() < 24);
-        assert!(quick < slow, "{quick} windows after a shrink that held, {slow} before");
+        assert!(
+            quick < slow,
+            "{quick} windows after a shrink that held, {slow} before"
+        );
         assert!(quick <= 6, "{quick} windows");
     }
 

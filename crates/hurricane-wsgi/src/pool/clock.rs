@@ -147,7 +147,10 @@ mod tests {
         stop_tx.send(()).expect("the spinner is running");
         spinner.join().expect("the spinner ends");
         // It ran or waited to run for (nearly) all of the 50 ms, even on a busy machine.
-        assert!(spun >= Duration::from_millis(35), "demand {spun:?} over 50 ms");
+        assert!(
+            spun >= Duration::from_millis(35),
+            "demand {spun:?} over 50 ms"
+        );
     }
 
     #[test]
@@ -169,6 +172,9 @@ mod tests {
         let slept = clock.usage().since(before).demand();
         stop_tx.send(()).expect("the sleeper is waiting");
         sleeper.join().expect("the sleeper ends");
-        assert!(slept < Duration::from_millis(5), "demand {slept:?} while asleep");
+        assert!(
+            slept < Duration::from_millis(5),
+            "demand {slept:?} while asleep"
+        );
     }
 }

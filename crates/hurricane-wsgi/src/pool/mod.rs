@@ -1,7 +1,7 @@
 //! The pool of long-lived Python threads that run the application, and how many of
 //! them may run at once ([`admission`]).
 
-mod admission;
+pub mod admission;
 mod clock;
 
 use std::collections::VecDeque;
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
-pub use admission::{Concurrency, GROW_BELOW, SATURATED_AT, STALL, WINDOW};
-use admission::{Admission, Window};
+pub use admission::Concurrency;
+use admission::{Admission, Window, STALL, WINDOW};
 use clock::{ThreadClock, Usage};
 
 /// A unit of Python work: runs on a pool thread with the GIL held.
@@ -65,17 +65,19 @@ impl PoolStats {
 /// How many threads may run at once is decided by [`Concurrency`]: all of them
 /// ([`Concurrency::Fixed`]), or, by default, as many as the load can use
 /// ([`Concurrency::Adaptive`]). A watcher thread (`python-pool-watch`, no Python) then
-/// reads the running threads' CPU clocks every [`WINDOW`] and the queue every
-/// millisecond, and applies the rules documented in the `admission` module:
+/// reads the queue every millisecond and the running threads' clocks every [`WINDOW`],
+/// and applies the rules documented in the `admission` module:
 /// - while requests compute, one thread drains the queue back to back with no GIL
 ///   hand-offs: the throughput of a single-threaded server;
-/// - while they wait outside the GIL (database, network, `time.sleep`), the number of
-///   running threads doubles per window until the GIL is busy or the pool is full;
+/// - while they wait outside the GIL (database, network, `time.sleep`), more threads are
+///   let in, at most twice as many per window, until the GIL is busy or the pool is full;
 /// - a queue that does not move for [`STALL`] lets one more thread in, so a long
 ///   computation holds up the requests behind it for a few milliseconds, not its length.
 ///
-/// The watcher sleeps while nothing is queued and at most one thread runs, so an idle
-/// server does no work.
+/// The thread let in next is the one that stopped last (its caches are warm), so a load
+/// that needs one thread at a time runs on one thread, as `top -H` shows. The watcher
+/// sleeps while nothing is queued and at most one thread runs, so an idle server does no
+/// work.
 #[derive(Debug, Clone)]
 pub struct PythonPool {
     shared: Arc<Shared>,
@@ -208,7 +210,11 @@ impl Shared {
 
     fn set_allowed(&self, schedule: &mut Schedule, allowed: usize) {
         if schedule.allowed != allowed {
-            tracing::trace!(from = schedule.allowed, to = allowed, "python threads allowed");
+            tracing::trace!(
+                from = schedule.allowed,
+                to = allowed,
+                "python threads allowed"
+            );
             schedule.allowed = allowed;
             self.stats.allowed.store(allowed, Ordering::Relaxed);
         }
@@ -233,9 +239,11 @@ impl Shared {
                     std::thread::park();
                 }
                 self.watcher_asleep.store(false, Ordering::SeqCst);
-                // The clocks advanced while nobody watched: start a fresh window.
+                // The clocks advanced while nobody watched, and no request had to start
+                // then: start a fresh window, and measure stalls from now.
                 self.sample(&mut last_usage);
                 window_start = Instant::now();
+                self.last_start_us.store(self.now_us(), Ordering::Relaxed);
                 continue;
             }
             std::thread::park_timeout(TICK);
@@ -267,12 +275,10 @@ impl Shared {
                 };
                 tracing::trace!(
                     gil_use = window.gil_use(),
-                    cpu = window.usage.iter().map(|u| u.cpu.as_secs_f64()).sum::<f64>() / window.length.as_secs_f64(),
-                    max = window.usage.iter().map(|u| u.demand().as_secs_f64()).fold(0.0, f64::max) / window.length.as_secs_f64(),
                     blocked = window.blocked(),
                     running = window.running,
                     queued = window.queued,
-                    "window"
+                    "python pool window"
                 );
                 admission.on_window(&window);
                 window_start = Instant::now();
