@@ -19,8 +19,9 @@
 //!   [`GROW_BELOW`] of the time. A GIL that is idle while requests wait is unambiguous:
 //!   the blocked threads wait outside it, not for it, or they would have taken it. Let in
 //!   as many threads as would bring its use to [`TARGET_USE`] if each used it as the
-//!   running ones do, but at most one more per blocked thread (at least one): the number
-//!   running at most doubles per window.
+//!   running ones do, but at most one more per blocked thread and half as many again as
+//!   run (at least one more): the number running grows by at most half per window,
+//!   because one window's GIL use is a noisy estimate.
 //! - **Shrink** (requests compute): the GIL is in use [`SATURATED_AT`] or more for a few
 //!   windows in a row: allow a quarter fewer (at least one fewer). Past saturation more
 //!   threads add nothing but waiting for the GIL, which, unlike the pool's queue, is not
@@ -59,13 +60,13 @@ pub const STALL: Duration = Duration::from_millis(5);
 pub const WINDOW: Duration = Duration::from_millis(4);
 
 /// GIL use below which queued requests get more threads.
-pub const GROW_BELOW: f64 = 0.7;
+pub const GROW_BELOW: f64 = 0.75;
 
 /// GIL use at or above which (for a few windows in a row) fewer threads are allowed.
-pub const SATURATED_AT: f64 = 0.9;
+pub const SATURATED_AT: f64 = 0.92;
 
 /// The GIL use growing aims at: busy, with room for the GIL's holder to be preempted.
-pub const TARGET_USE: f64 = 0.8;
+pub const TARGET_USE: f64 = 0.87;
 
 /// Saturated windows before the first shrink, and after a shrink that held.
 pub const MIN_SHRINK_AFTER: u32 = 2;
@@ -212,7 +213,8 @@ impl Admission {
             // As many as would keep the GIL in use TARGET_USE of the time if each
             // thread used it as much as now, but at most one more per blocked thread.
             let to_target = (window.running as f64 * TARGET_USE / gil_use.max(0.01)).ceil();
-            let wanted = (window.running + window.blocked().max(1)).min(to_target as usize);
+            let step = window.blocked().min(window.running / 2).max(1);
+            let wanted = (window.running + step).min(to_target as usize);
             self.allowed = self.allowed.max(wanted).min(self.size);
             if self.shrunk_at.take().is_some() {
                 self.shrink_after = (self.shrink_after * 2).min(MAX_SHRINK_AFTER);
@@ -298,15 +300,15 @@ mod tests {
     }
 
     #[test]
-    fn threads_waiting_on_io_at_most_double_per_window_until_the_pool_is_full() {
+    fn threads_waiting_on_io_grow_by_half_per_window_until_the_pool_is_full() {
         let mut admission = Admission::new(32, Concurrency::Adaptive);
         let mut seen = vec![admission.allowed()];
         while admission.allowed() < 32 {
             admission.on_window(&io_bound(admission.allowed()));
             seen.push(admission.allowed());
-            assert!(seen.len() < 10, "did not fill the pool: {seen:?}");
+            assert!(seen.len() < 20, "did not fill the pool: {seen:?}");
         }
-        assert_eq!(seen, [1, 2, 4, 8, 16, 32]);
+        assert_eq!(seen, [1, 2, 3, 4, 6, 9, 13, 19, 28, 32]);
     }
 
     #[test]
@@ -315,9 +317,9 @@ mod tests {
         for _ in 0..9 {
             admission.on_stall();
         }
-        // ten blocked threads keep the GIL 62.5% busy: thirteen would keep it 80% busy
-        // (doubling to twenty would overshoot)
-        admission.on_window(&window(30, &[0.25; 10]));
+        // ten blocked threads keep the GIL 70% busy: thirteen would keep it 87% busy
+        // (adding half as many again, fifteen, would overshoot)
+        admission.on_window(&window(30, &[0.28; 10]));
         assert_eq!(admission.allowed(), 13);
     }
 

@@ -70,7 +70,8 @@ impl PoolStats {
 /// - while requests compute, one thread drains the queue back to back with no GIL
 ///   hand-offs: the throughput of a single-threaded server;
 /// - while they wait outside the GIL (database, network, `time.sleep`), more threads are
-///   let in, at most twice as many per window, until the GIL is busy or the pool is full;
+///   let in, at most half as many again per window, until the GIL is busy or the pool
+///   is full;
 /// - a queue that does not move for [`STALL`] lets one more thread in, so a long
 ///   computation holds up the requests behind it for a few milliseconds, not its length.
 ///
