@@ -44,7 +44,7 @@ enum Task {
     /// Benchmark hurricane against gunicorn, granian and Django in-process,
     /// its probe latency under load against django-hurricane, its static
     /// files against nginx and whitenoise, and its autoreload against runserver.
-    Bench(bench::Args),
+    Bench(Box<bench::Args>),
     /// Build a release tarball in target/dist/.
     Dist,
 }
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         }),
         Task::Demo(args) => demo::run(args),
         Task::Ci => ci::run(),
-        Task::Bench(args) => bench::run(args),
+        Task::Bench(args) => bench::run(*args),
         Task::Dist => dist::run(),
     };
     match result {

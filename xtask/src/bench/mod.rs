@@ -1,8 +1,10 @@
 //! `cargo xtask bench`: four scenarios, all on by default.
 //!
-//! `hello`: hurricane, gunicorn (sync, 1 worker) and granian (WSGI, 1 worker)
-//! serving the example project's hello view one after another, each measured
-//! with wrk, plus Django's in-process rate.
+//! `hello` (see `hello.rs`): hurricane, granian (WSGI, 1 worker; its
+//! defaults and its best configuration for each workload) and gunicorn (sync,
+//! 1 worker) serving two views of the example project one after another, each
+//! measured with wrk: `/hello` (CPU-bound) and `/sleep?ms=10` (waits outside
+//! the GIL); plus Django's in-process rate.
 //!
 //! `probes` (see `probes.rs`): hurricane's and django-hurricane's liveness
 //! and readiness probe latency while wrk saturates the app.
@@ -22,6 +24,7 @@
 //! and the in-process loop on every CPU but the last and wrk on the last one:
 //! more repeatable, but it measures one-core servers.
 
+mod hello;
 mod inprocess;
 mod prober;
 mod probes;
@@ -32,7 +35,6 @@ mod wrk;
 
 use std::ffi::OsStr;
 use std::fs;
-use std::time::Duration;
 
 use clap::ValueEnum;
 
@@ -43,13 +45,12 @@ use crate::{demo, paths, venv};
 
 use probes::{Load, ProbeServer};
 use reload::ReloadServer;
-use server::Server;
 use static_files::StaticServer;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Scenarios to run, in order (comma separated): `hello` (req/s of
-    /// /hello against gunicorn and granian), `probes` (probe latency under
+    /// Scenarios to run, in order (comma separated): `hello` (req/s of a
+    /// CPU-bound and an I/O-bound view against granian and gunicorn), `probes` (probe latency under
     /// load against django-hurricane), `static` (req/s of two static files
     /// against nginx and whitenoise), `reload` (save-to-new-answer time of
     /// `serve --autoreload` against Django's runserver).
@@ -61,9 +62,17 @@ pub struct Args {
         default_value = "hello,probes,static,reload"
     )]
     scenarios: Vec<Scenario>,
-    /// wrk connections (-c) of the hello scenario.
+    /// Workloads of the hello scenario, in order (comma separated): cpu
+    /// (`--path`, CPU-bound, `-c` connections), io (`--io-path`, waits
+    /// outside the GIL, `--io-connections`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu,io")]
+    workloads: Vec<hello::Workload>,
+    /// wrk connections (-c) of the hello scenario's cpu workload.
     #[arg(short = 'c', long, default_value_t = 16)]
     connections: u32,
+    /// wrk connections of the hello scenario's io workload.
+    #[arg(long, default_value_t = 64)]
+    io_connections: u32,
     /// Seconds of each measured wrk run (-d); "10" or "10s".
     #[arg(short = 'd', long, default_value = "10", value_parser = parse_secs)]
     duration: u64,
@@ -73,19 +82,23 @@ pub struct Args {
     /// Seconds of Django's in-process loop.
     #[arg(long, default_value = "5", value_parser = parse_secs)]
     inprocess_seconds: u64,
-    /// Servers the hello scenario measures, in order (comma separated); also
-    /// granian-st (`--blocking-threads 1 --runtime-mode st`, granian's best for
-    /// CPU-bound views) and granian-bt32 (`--blocking-threads 32`, its best for I/O).
+    /// Servers the hello scenario measures, in order (comma separated):
+    /// granian-st (`--blocking-threads 1 --runtime-mode st`) is granian's best
+    /// configuration for CPU-bound views, granian-bt32 (`--blocking-threads
+    /// 32`) its best for views that wait on I/O, granian its defaults.
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "hurricane,gunicorn,granian"
+        default_value = "hurricane,granian-st,granian-bt32,granian,gunicorn"
     )]
     servers: Vec<Peer>,
-    /// URL path the hello scenario requests.
+    /// URL path of the hello scenario's cpu workload.
     #[arg(long, default_value = "/hello")]
     path: String,
+    /// URL path of the hello scenario's io workload: a view that sleeps 10 ms.
+    #[arg(long, default_value = "/sleep?ms=10")]
+    io_path: String,
     /// Servers the probes scenario measures, in order (comma separated).
     #[arg(
         long,
@@ -330,10 +343,10 @@ fn parse_secs(s: &str) -> Result<u64, String> {
     }
 }
 
-struct Pinning {
-    server: Option<String>,
-    load: Option<String>,
-    description: String,
+pub(super) struct Pinning {
+    pub(super) server: Option<String>,
+    pub(super) load: Option<String>,
+    pub(super) description: String,
 }
 
 fn pinning(pin: bool) -> Pinning {
@@ -363,11 +376,6 @@ fn pinning(pin: bool) -> Pinning {
         server: Some(server),
         load: Some(last.to_string()),
     }
-}
-
-struct Row {
-    name: &'static str,
-    outcome: Result<wrk::Report, String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -408,7 +416,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut failures = Vec::new();
     for scenario in &args.scenarios {
         let outcome = match scenario {
-            Scenario::Hello => run_hello(&args, &venv, &pin, &logs),
+            Scenario::Hello => hello::run(&args, &venv, &pin, &logs),
             Scenario::Probes => {
                 let venvs = probes::Venvs {
                     bench: &venv,
@@ -435,66 +443,7 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The hello scenario: req/s and p99 of /hello per server, and in-process.
-fn run_hello(args: &Args, venv: &Venv, pin: &Pinning, logs: &std::path::Path) -> Result<()> {
-    let mut runs: Vec<(Peer, Result<Vec<wrk::Report>, String>)> =
-        args.servers.iter().map(|&p| (p, Ok(Vec::new()))).collect();
-    let mut inproc_runs: Result<Vec<f64>, String> = Ok(Vec::new());
-    for round in 1..=args.rounds {
-        if args.rounds > 1 {
-            println!("xtask bench: round {round}/{}", args.rounds);
-        }
-        for (peer, results) in runs.iter_mut() {
-            let Ok(list) = results else { continue };
-            match measure(*peer, venv, args, pin, logs) {
-                Ok(r) => list.push(r),
-                Err(e) => {
-                    eprintln!("xtask bench: {} FAILED: {e}", peer.name());
-                    *results = Err(e.to_string());
-                }
-            }
-        }
-        if let Ok(list) = &mut inproc_runs {
-            println!(
-                "xtask bench: Django in-process, {}s",
-                args.inprocess_seconds
-            );
-            let cpus = pin.server.as_deref();
-            match inprocess::run(venv, &args.path, args.inprocess_seconds, cpus) {
-                Ok(rps) => list.push(rps),
-                Err(e) => {
-                    eprintln!("xtask bench: in-process FAILED: {e}");
-                    inproc_runs = Err(e.to_string());
-                }
-            }
-        }
-    }
-
-    let rows: Vec<Row> = runs
-        .into_iter()
-        .map(|(peer, results)| Row {
-            name: peer.name(),
-            outcome: results.map(|list| median_report(&list)),
-        })
-        .collect();
-    let inproc = inproc_runs.map(|list| median(list.into_iter()));
-    report(args, pin, venv, &rows, inproc.as_ref().ok().copied());
-
-    let failed: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.outcome.is_err())
-        .map(|r| r.name)
-        .collect();
-    if !failed.is_empty() {
-        bail!("could not measure: {} (see above)", failed.join(", "));
-    }
-    if let Err(e) = inproc {
-        bail!("the in-process measurement failed: {e}");
-    }
-    Ok(())
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
+pub(super) fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.collect();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -505,7 +454,7 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// Median req/s and median p99 over the rounds; requests and errors summed.
-fn median_report(list: &[wrk::Report]) -> wrk::Report {
+pub(super) fn median_report(list: &[wrk::Report]) -> wrk::Report {
     wrk::Report {
         requests_per_sec: median(list.iter().map(|r| r.requests_per_sec)),
         p99_ms: median(list.iter().map(|r| r.p99_ms)),
@@ -514,128 +463,12 @@ fn median_report(list: &[wrk::Report]) -> wrk::Report {
     }
 }
 
-fn measure(
-    peer: Peer,
-    venv: &Venv,
-    args: &Args,
-    pin: &Pinning,
-    logs: &std::path::Path,
-) -> Result<wrk::Report> {
-    let port = server::free_port()?;
-    let cmd = peer.command(venv, port, pin.server.as_deref());
-    let log = logs.join(format!("{}.log", peer.name()));
-    let mut server = Server::start(peer.name(), port, cmd, log)?;
-    server.wait_ready(&args.path, Duration::from_secs(60))?;
-    let url = server.url(&args.path);
-    let load = pin.load.as_deref();
-    println!("xtask bench: {} warm-up {}s", peer.name(), args.warmup);
-    wrk::run(&url, args.connections, args.warmup, load)?;
-    println!(
-        "xtask bench: {} measuring: wrk -t1 -c{} -d{}s --latency {url}",
-        peer.name(),
-        args.connections,
-        args.duration
-    );
-    let report = wrk::run(&url, args.connections, args.duration, load)?;
-    server.stop();
-    if report.requests == 0 {
-        bail!("wrk completed no request against {}", peer.name());
-    }
-    Ok(report)
-}
-
-fn report(args: &Args, pin: &Pinning, venv: &Venv, rows: &[Row], inproc: Option<f64>) {
-    let granian = rows
-        .iter()
-        .find(|r| r.name == "granian")
-        .and_then(|r| r.outcome.as_ref().ok());
-    let hurricane = rows
-        .iter()
-        .find(|r| r.name == "hurricane")
-        .and_then(|r| r.outcome.as_ref().ok());
-    let vs = |rps: f64| match granian {
-        Some(g) if g.requests_per_sec > 0.0 => format!("{:.2}x", rps / g.requests_per_sec),
-        _ => "n/a".to_string(),
-    };
-
-    println!();
-    let rounds = if args.rounds > 1 {
-        format!("; median of {} rounds", args.rounds)
-    } else {
-        String::new()
-    };
-    println!(
-        "GET {} on examples/mysite; wrk -t1 -c{} -d{}s --latency after a {}s warm-up; {}{rounds}",
-        args.path, args.connections, args.duration, args.warmup, pin.description
-    );
-    println!("{}", machine_line(venv));
-    println!();
-    println!("| server | req/s | p99 ms | errors | vs granian |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for row in rows {
-        match &row.outcome {
-            Ok(r) => println!(
-                "| {} | {:.0} | {:.2} | {} | {} |",
-                row.name,
-                r.requests_per_sec,
-                r.p99_ms,
-                r.errors,
-                vs(r.requests_per_sec)
-            ),
-            Err(_) => println!("| {} | failed | - | - | - |", row.name),
-        }
-    }
-    match inproc {
-        Some(rps) => println!("| django in-process | {rps:.0} | - | - | {} |", vs(rps)),
-        None => println!("| django in-process | failed | - | - | - |"),
-    }
-    println!();
-
-    let Some(h) = hurricane else {
-        println!("targets: not checked (hurricane was not measured)");
-        return;
-    };
-    if let Some(rps) = inproc {
-        println!("hurricane / in-process: {:.2}x", h.requests_per_sec / rps);
-    }
-    if h.errors > 0 {
-        println!("WARN hurricane had {} failed requests", h.errors);
-    }
-    match granian {
-        Some(g) => {
-            let ratio = h.requests_per_sec / g.requests_per_sec;
-            verdict(
-                ratio >= 1.5,
-                &format!("hurricane req/s >= 1.5x granian ({ratio:.2}x)"),
-            );
-            verdict(
-                h.p99_ms <= g.p99_ms,
-                &format!(
-                    "hurricane p99 <= granian p99 ({:.2} ms vs {:.2} ms)",
-                    h.p99_ms, g.p99_ms
-                ),
-            );
-        }
-        None => println!("SKIP hurricane vs granian (granian not measured)"),
-    }
-    match inproc {
-        Some(rps) => {
-            let ratio = h.requests_per_sec / rps;
-            verdict(
-                ratio >= 0.6,
-                &format!("hurricane req/s >= 0.6x Django in-process ({ratio:.2}x)"),
-            );
-        }
-        None => println!("SKIP hurricane vs in-process (not measured)"),
-    }
-}
-
-fn verdict(ok: bool, what: &str) {
+pub(super) fn verdict(ok: bool, what: &str) {
     println!("{} {what}", if ok { "PASS" } else { "FAIL" });
 }
 
 /// "machine: 2 CPUs (AMD EPYC); Python 3.11.7" — best effort.
-fn machine_line(venv: &Venv) -> String {
+pub(super) fn machine_line(venv: &Venv) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let model = fs::read_to_string("/proc/cpuinfo")
         .ok()

@@ -1,0 +1,329 @@
+//! The hello scenario: req/s and p99 of a CPU-bound view (`/hello`) and of a
+//! view that waits outside the GIL (`/sleep?ms=10`) per server, and Django's
+//! in-process rate of the CPU-bound one.
+//!
+//! Each workload is compared with granian's best configuration for it, so that
+//! hurricane's one default meets each peer on the peer's best ground.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+use super::server::{self, Server};
+use super::{inprocess, machine_line, median, median_report, verdict, wrk, Args, Peer, Pinning};
+use crate::error::{bail, Result};
+use crate::venv::Venv;
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Workload {
+    /// `--path` (default /hello): Django computes; one Python thread is best.
+    Cpu,
+    /// `--io-path` (default /sleep?ms=10): the view waits outside the GIL;
+    /// many threads are needed.
+    Io,
+}
+
+/// What a workload requests and which peer configuration it is judged against.
+struct Plan<'a> {
+    workload: Workload,
+    path: &'a str,
+    connections: u32,
+    /// granian's best configuration for this workload.
+    best_peer: Peer,
+    what: &'static str,
+}
+
+impl<'a> Plan<'a> {
+    fn new(workload: Workload, args: &'a Args) -> Self {
+        match workload {
+            Workload::Cpu => Plan {
+                workload,
+                path: &args.path,
+                connections: args.connections,
+                best_peer: Peer::GranianSt,
+                what: "CPU-bound: one Python thread is best",
+            },
+            Workload::Io => Plan {
+                workload,
+                path: &args.io_path,
+                connections: args.io_connections,
+                best_peer: Peer::GranianBt32,
+                what: "waits outside the GIL: many Python threads are needed",
+            },
+        }
+    }
+}
+
+struct Row {
+    peer: Peer,
+    outcome: Result<wrk::Report, String>,
+}
+
+pub fn run(args: &Args, venv: &Venv, pin: &Pinning, logs: &Path) -> Result<()> {
+    let mut failed = Vec::new();
+    for &workload in &args.workloads {
+        let plan = Plan::new(workload, args);
+        if let Err(e) = run_workload(&plan, args, venv, pin, logs) {
+            failed.push(e.to_string());
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{}", failed.join("\n"));
+    }
+    Ok(())
+}
+
+fn run_workload(
+    plan: &Plan<'_>,
+    args: &Args,
+    venv: &Venv,
+    pin: &Pinning,
+    logs: &Path,
+) -> Result<()> {
+    let mut runs: Vec<(Peer, Result<Vec<wrk::Report>, String>)> =
+        args.servers.iter().map(|&p| (p, Ok(Vec::new()))).collect();
+    let with_inprocess = plan.workload == Workload::Cpu;
+    let mut inproc_runs: Result<Vec<f64>, String> = Ok(Vec::new());
+    for round in 1..=args.rounds {
+        if args.rounds > 1 {
+            println!("xtask bench: {} round {round}/{}", plan.path, args.rounds);
+        }
+        for (peer, results) in runs.iter_mut() {
+            let Ok(list) = results else { continue };
+            match measure(*peer, plan, venv, args, pin, logs) {
+                Ok(r) => list.push(r),
+                Err(e) => {
+                    eprintln!("xtask bench: {} {} FAILED: {e}", peer.name(), plan.path);
+                    *results = Err(e.to_string());
+                }
+            }
+        }
+        if let (true, Ok(list)) = (with_inprocess, &mut inproc_runs) {
+            println!(
+                "xtask bench: Django in-process, {}s",
+                args.inprocess_seconds
+            );
+            let cpus = pin.server.as_deref();
+            match inprocess::run(venv, plan.path, args.inprocess_seconds, cpus) {
+                Ok(rps) => list.push(rps),
+                Err(e) => {
+                    eprintln!("xtask bench: in-process FAILED: {e}");
+                    inproc_runs = Err(e.to_string());
+                }
+            }
+        }
+    }
+
+    let rows: Vec<Row> = runs
+        .into_iter()
+        .map(|(peer, results)| Row {
+            peer,
+            outcome: results.map(|list| median_report(&list)),
+        })
+        .collect();
+    let inproc = if with_inprocess {
+        Some(inproc_runs.map(|list| median(list.into_iter())))
+    } else {
+        None
+    };
+    report(
+        plan,
+        args,
+        pin,
+        venv,
+        &rows,
+        inproc.as_ref().and_then(|r| r.as_ref().ok().copied()),
+    );
+
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.outcome.is_err())
+        .map(|r| r.peer.name())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "could not measure {}: {} (see above)",
+            plan.path,
+            failed.join(", ")
+        );
+    }
+    if let Some(Err(e)) = inproc {
+        bail!("the in-process measurement failed: {e}");
+    }
+    Ok(())
+}
+
+fn measure(
+    peer: Peer,
+    plan: &Plan<'_>,
+    venv: &Venv,
+    args: &Args,
+    pin: &Pinning,
+    logs: &Path,
+) -> Result<wrk::Report> {
+    let port = server::free_port()?;
+    let cmd = peer.command(venv, port, pin.server.as_deref());
+    let log = logs.join(format!("{}-{:?}.log", peer.name(), plan.workload).to_lowercase());
+    let mut server = Server::start(peer.name(), port, cmd, log)?;
+    server.wait_ready(plan.path, Duration::from_secs(60))?;
+    let url = server.url(plan.path);
+    let load = pin.load.as_deref();
+    println!("xtask bench: {} warm-up {}s", peer.name(), args.warmup);
+    wrk::run(&url, plan.connections, args.warmup, load)?;
+    println!(
+        "xtask bench: {} measuring: wrk -t1 -c{} -d{}s --latency {url}",
+        peer.name(),
+        plan.connections,
+        args.duration
+    );
+    let report = wrk::run(&url, plan.connections, args.duration, load)?;
+    server.stop();
+    if report.requests == 0 {
+        bail!("wrk completed no request against {}", peer.name());
+    }
+    Ok(report)
+}
+
+/// `value` / `base` as "1.23x", or "n/a".
+fn ratio(value: f64, base: Option<&wrk::Report>) -> String {
+    match base {
+        Some(b) if b.requests_per_sec > 0.0 => format!("{:.2}x", value / b.requests_per_sec),
+        _ => "n/a".to_string(),
+    }
+}
+
+fn report(
+    plan: &Plan<'_>,
+    args: &Args,
+    pin: &Pinning,
+    venv: &Venv,
+    rows: &[Row],
+    inproc: Option<f64>,
+) {
+    let measured = |peer: Peer| {
+        rows.iter()
+            .find(|r| r.peer == peer)
+            .and_then(|r| r.outcome.as_ref().ok())
+    };
+    let best = measured(plan.best_peer);
+    let best_name = plan.best_peer.name();
+
+    println!();
+    let rounds = if args.rounds > 1 {
+        format!("; median of {} rounds", args.rounds)
+    } else {
+        String::new()
+    };
+    println!(
+        "GET {} ({}) on examples/mysite; wrk -t1 -c{} -d{}s --latency after a {}s warm-up; {}{rounds}",
+        plan.path, plan.what, plan.connections, args.duration, args.warmup, pin.description
+    );
+    println!("{}", machine_line(venv));
+    println!();
+    println!("| server | req/s | p99 ms | errors | vs {best_name} |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for row in rows {
+        match &row.outcome {
+            Ok(r) => println!(
+                "| {} | {:.0} | {:.2} | {} | {} |",
+                row.peer.name(),
+                r.requests_per_sec,
+                r.p99_ms,
+                r.errors,
+                ratio(r.requests_per_sec, best)
+            ),
+            Err(_) => println!("| {} | failed | - | - | - |", row.peer.name()),
+        }
+    }
+    if plan.workload == Workload::Cpu {
+        match inproc {
+            Some(rps) => println!(
+                "| django in-process | {rps:.0} | - | - | {} |",
+                ratio(rps, best)
+            ),
+            None => println!("| django in-process | failed | - | - | - |"),
+        }
+    }
+    println!();
+
+    let Some(h) = measured(Peer::Hurricane) else {
+        println!("targets: not checked (hurricane was not measured)");
+        return;
+    };
+    if h.errors > 0 {
+        println!("WARN hurricane had {} failed requests", h.errors);
+    }
+    match best {
+        Some(b) => {
+            let times = h.requests_per_sec / b.requests_per_sec;
+            verdict(
+                times >= 1.0,
+                &format!("hurricane req/s >= 1.0x {best_name} ({times:.2}x)"),
+            );
+            let p99 = format!("{:.2} ms vs {:.2} ms", h.p99_ms, b.p99_ms);
+            match plan.workload {
+                Workload::Cpu => {
+                    verdict(
+                        h.p99_ms <= b.p99_ms,
+                        &format!("hurricane p99 <= {best_name} p99 ({p99})"),
+                    );
+                    verdict(
+                        h.p99_ms <= 2.5,
+                        &format!("hurricane p99 <= 2.5 ms ({:.2} ms)", h.p99_ms),
+                    );
+                }
+                Workload::Io => verdict(
+                    h.p99_ms < b.p99_ms,
+                    &format!("hurricane p99 < {best_name} p99 ({p99})"),
+                ),
+            }
+        }
+        None => println!("SKIP hurricane vs {best_name} ({best_name} not measured)"),
+    }
+    if plan.workload != Workload::Cpu {
+        return;
+    }
+    match measured(Peer::Granian) {
+        Some(g) => {
+            let times = h.requests_per_sec / g.requests_per_sec;
+            verdict(
+                times >= 1.5,
+                &format!("hurricane req/s >= 1.5x granian with its defaults ({times:.2}x)"),
+            );
+        }
+        None => println!("SKIP hurricane vs granian (granian not measured)"),
+    }
+    match inproc {
+        Some(rps) => {
+            let times = h.requests_per_sec / rps;
+            println!("hurricane / in-process: {times:.2}x");
+            verdict(
+                times >= 0.6,
+                &format!("hurricane req/s >= 0.6x Django in-process ({times:.2}x)"),
+            );
+        }
+        None => println!("SKIP hurricane vs in-process (not measured)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(rps: f64) -> wrk::Report {
+        wrk::Report {
+            requests_per_sec: rps,
+            p99_ms: 1.0,
+            requests: 1,
+            errors: 0,
+        }
+    }
+
+    #[test]
+    fn ratios_against_a_measured_peer_only() {
+        assert_eq!(ratio(300.0, Some(&report(200.0))), "1.50x");
+        assert_eq!(ratio(300.0, Some(&report(0.0))), "n/a");
+        assert_eq!(ratio(300.0, None), "n/a");
+    }
+}
