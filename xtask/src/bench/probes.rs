@@ -4,13 +4,14 @@
 //! `GET /alive` and `GET /ready` on the probe port. Issue 3's target is a
 //! probe p99 under 10 ms for hurricane.
 //!
-//! The loads (`--probe-loads`), each `--load-connections` (64) connections:
+//! The loads (`--probe-loads`), each `--load-connections` (128) connections:
 //! - `hello`: `/hello` as fast as it goes. The one Python thread that computes
 //!   holds the GIL almost all the time (Django is over 90% of its time), so
 //!   anything a probe needs from Python waits for the GIL, and the I/O threads
 //!   are as busy as they get: CPU saturation.
-//! - `sleep`: `/sleep?ms=100`. Every Python thread is busy (hurricane: 8,
-//!   django-hurricane: min(32, CPUs + 4)) and requests queue up behind them,
+//! - `sleep`: `/sleep?ms=100` with `--load-connections` 128. Every Python
+//!   thread is busy (hurricane: its 64, django-hurricane: min(32, CPUs + 4))
+//!   and requests queue up behind them,
 //!   while the GIL is mostly free: thread-pool saturation, the case where a
 //!   server that answers probes from its request pool stops answering them.
 //!   Readiness is expected to fail here (the queue is long); what counts is
