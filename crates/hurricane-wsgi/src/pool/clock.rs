@@ -125,27 +125,36 @@ mod tests {
         assert_eq!(parse_run_queue_delay(b""), None);
     }
 
-    #[test]
-    fn a_spinning_thread_accumulates_demand_seen_from_another_thread() {
+    /// The demand, read from this thread, of a thread doing `work` (until told to stop)
+    /// over 50 ms.
+    fn demand_over_50_ms(work: fn(std::sync::mpsc::Receiver<()>)) -> Duration {
         let (clock_tx, clock_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let spinner = std::thread::spawn(move || {
+        let worker = std::thread::spawn(move || {
             clock_tx
                 .send(ThreadClock::of_current_thread())
                 .expect("the test waits for the clock");
-            while stop_rx.try_recv().is_err() {
-                std::hint::spin_loop();
-            }
+            work(stop_rx);
         });
         let clock = clock_rx
             .recv()
-            .expect("the spinner sends its clock")
+            .expect("the worker sends its clock")
             .expect("Linux has per-thread CPU clocks");
         let before = clock.usage();
         std::thread::sleep(Duration::from_millis(50));
-        let spun = clock.usage().since(before).demand();
-        stop_tx.send(()).expect("the spinner is running");
-        spinner.join().expect("the spinner ends");
+        let demand = clock.usage().since(before).demand();
+        stop_tx.send(()).expect("the worker is running");
+        worker.join().expect("the worker ends");
+        demand
+    }
+
+    #[test]
+    fn a_spinning_thread_accumulates_demand_seen_from_another_thread() {
+        let spun = demand_over_50_ms(|stop| {
+            while stop.try_recv().is_err() {
+                std::hint::spin_loop();
+            }
+        });
         // It ran or waited to run for (nearly) all of the 50 ms, even on a busy machine.
         assert!(
             spun >= Duration::from_millis(35),
@@ -155,23 +164,9 @@ mod tests {
 
     #[test]
     fn a_sleeping_thread_has_no_demand() {
-        let (clock_tx, clock_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let sleeper = std::thread::spawn(move || {
-            clock_tx
-                .send(ThreadClock::of_current_thread())
-                .expect("the test waits for the clock");
-            let _ = stop_rx.recv();
+        let slept = demand_over_50_ms(|stop| {
+            let _ = stop.recv();
         });
-        let clock = clock_rx
-            .recv()
-            .expect("the sleeper sends its clock")
-            .expect("Linux has per-thread CPU clocks");
-        let before = clock.usage();
-        std::thread::sleep(Duration::from_millis(50));
-        let slept = clock.usage().since(before).demand();
-        stop_tx.send(()).expect("the sleeper is waiting");
-        sleeper.join().expect("the sleeper ends");
         assert!(
             slept < Duration::from_millis(5),
             "demand {slept:?} while asleep"
