@@ -2,7 +2,7 @@
 
 With the default `--concurrency adaptive`, hurricane runs one Python thread while
 the running requests compute and lets more in while they wait outside the GIL, up to
-`--workers` (64). These tests look at what a user sees: which Python threads used the
+`--workers` (48). These tests look at what a user sees: which Python threads used the
 CPU (as `top -H` shows them), how long requests took, and that no request of a mixed
 load waits more than a bounded time.
 
@@ -98,7 +98,7 @@ def worst(samples: list[Sample], path: str) -> float:
 
 @pytest.fixture(scope="module")
 def adaptive_server(start_server, mysite):
-    """Default flags: --workers 64 --concurrency adaptive."""
+    """Default flags: --workers 48 --concurrency adaptive."""
     return start_server("concurrency-adaptive", [], mysite)
 
 
@@ -109,7 +109,7 @@ def adaptive_server(start_server, mysite):
 
 def test_startup_log_names_the_concurrency(adaptive_server):
     line = adaptive_server.wait_log(r"Starting HTTP server.*")
-    assert "workers=64" in line.group(0), line.group(0)
+    assert "workers=48" in line.group(0), line.group(0)
     assert "concurrency=adaptive" in line.group(0), line.group(0)
 
 

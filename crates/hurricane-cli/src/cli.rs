@@ -59,7 +59,7 @@ pub struct ServeArgs {
     /// connections the process opens. With `--concurrency adaptive` only as many run as
     /// the load can use: one while requests compute, more while they wait on the database
     /// or the network (see hurricane-wsgi's `PythonPool`).
-    #[arg(long, default_value_t = 64, env = "HURRICANE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=512))]
+    #[arg(long, default_value_t = 48, env = "HURRICANE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=512))]
     pub workers: u16,
 
     /// How many of the `--workers` threads run at once: `adaptive` (one while requests

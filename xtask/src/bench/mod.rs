@@ -113,7 +113,7 @@ pub struct Args {
     #[arg(long, value_enum, value_delimiter = ',', default_value = "hello,sleep")]
     probe_loads: Vec<Load>,
     /// wrk connections of the probes scenario's app load: more than
-    /// hurricane's 64 Python threads, so that the sleep load queues requests.
+    /// hurricane's 48 Python threads, so that the sleep load queues requests.
     #[arg(long, default_value_t = 128)]
     load_connections: u32,
     /// Servers the static scenario measures, in order (comma separated).

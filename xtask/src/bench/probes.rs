@@ -10,7 +10,7 @@
 //!   anything a probe needs from Python waits for the GIL, and the I/O threads
 //!   are as busy as they get: CPU saturation.
 //! - `sleep`: `/sleep?ms=100` with `--load-connections` 128. Every Python
-//!   thread is busy (hurricane: its 64, django-hurricane: min(32, CPUs + 4))
+//!   thread is busy (hurricane: its 48, django-hurricane: min(32, CPUs + 4))
 //!   and requests queue up behind them,
 //!   while the GIL is mostly free: thread-pool saturation, the case where a
 //!   server that answers probes from its request pool stops answering them.

@@ -276,6 +276,7 @@ impl Shared {
                 };
                 tracing::trace!(
                     gil_use = window.gil_use(),
+                    busiest_cpu = window.busiest_cpu(),
                     blocked = window.blocked(),
                     running = window.running,
                     queued = window.queued,
