@@ -24,10 +24,12 @@
 //!
 //! # Rules
 //! - **Grow** (requests wait): requests are queued and the GIL's use is below
-//!   `grow_below`. Let in as many threads as would bring it to `target` if each used the
-//!   GIL as the running ones do, but at most one more per blocked thread and half as many
-//!   again as run (at least one more): the number running grows by at most half per
-//!   window, because one window's GIL use is a noisy estimate.
+//!   `grow_below`, and some running threads are blocked. Let in as many threads as would
+//!   bring it to `target` if each used the GIL as the running ones do, but at most one
+//!   more per blocked thread and half as many again as run: the number running grows by
+//!   at most half per window, because one window's GIL use is a noisy estimate. With no
+//!   thread blocked the queue is behind a thread that computes, and more threads would
+//!   only take turns on the GIL.
 //! - **Shrink** (requests compute): the GIL's use is `saturated_at` or more for a few
 //!   windows in a row: allow a quarter fewer (at least one fewer). Past saturation more
 //!   threads add nothing but waiting for the GIL, which, unlike the pool's queue, is not
@@ -259,7 +261,9 @@ impl Admission {
             // As many as would bring the GIL's use to the target if each thread used it
             // as much as now, but at most one more per blocked thread.
             let to_target = (window.running as f64 * thresholds.target / gil_use.max(0.01)).ceil();
-            let step = window.blocked().min(window.running / 2).max(1);
+            // Only blocked threads show that more would help: a queue behind a thread
+            // that computes (with clients too slow to keep the GIL busy) needs none.
+            let step = window.blocked().min(window.running.div_ceil(2));
             let wanted = (window.running + step).min(to_target as usize);
             self.allowed = self.allowed.max(wanted).min(self.size);
             if self.shrunk_at.take().is_some() {
@@ -368,7 +372,7 @@ mod tests {
             seen.push(admission.allowed());
             assert!(seen.len() < 20, "did not fill the pool: {seen:?}");
         }
-        assert_eq!(seen, [1, 2, 3, 4, 6, 9, 13, 19, 28, 32]);
+        assert_eq!(seen, [1, 2, 3, 5, 8, 12, 18, 27, 32]);
     }
 
     #[test]
@@ -393,6 +397,17 @@ mod tests {
             ));
         }
         assert_eq!(computing.allowed(), 10);
+    }
+
+    #[test]
+    fn a_computing_thread_is_not_joined_while_the_gil_has_idle_time() {
+        let mut admission = Admission::new(32, Concurrency::Adaptive);
+        for _ in 0..50 {
+            // slow clients: requests queue in bursts, the one thread computes 40% of
+            // the time and never blocks
+            admission.on_window(&window(3, &[1.6]));
+        }
+        assert_eq!(admission.allowed(), 1);
     }
 
     #[test]
