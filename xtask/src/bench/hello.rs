@@ -11,7 +11,10 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use super::server::{self, Server};
-use super::{inprocess, machine_line, median, median_report, verdict, wrk, Args, Peer, Pinning};
+use super::{
+    all_measured, inprocess, machine_line, measure_rounds, median, median_report, verdict, wrk,
+    Args, NeedsOption, Peer, Pinning,
+};
 use crate::error::{bail, Result};
 use crate::venv::Venv;
 
@@ -81,52 +84,37 @@ fn run_workload(
     pin: &Pinning,
     logs: &Path,
 ) -> Result<()> {
-    let mut runs: Vec<(Peer, Result<Vec<wrk::Report>, String>)> =
-        args.servers.iter().map(|&p| (p, Ok(Vec::new()))).collect();
-    let with_inprocess = plan.workload == Workload::Cpu;
-    let mut inproc_runs: Result<Vec<f64>, String> = Ok(Vec::new());
-    for round in 1..=args.rounds {
-        if args.rounds > 1 {
-            println!("xtask bench: {} round {round}/{}", plan.path, args.rounds);
-        }
-        for (peer, results) in runs.iter_mut() {
-            let Ok(list) = results else { continue };
-            match measure(*peer, plan, venv, args, pin, logs) {
-                Ok(r) => list.push(r),
-                Err(e) => {
-                    eprintln!("xtask bench: {} {} FAILED: {e}", peer.name(), plan.path);
-                    *results = Err(e.to_string());
-                }
-            }
-        }
-        if let (true, Ok(list)) = (with_inprocess, &mut inproc_runs) {
-            println!(
-                "xtask bench: Django in-process, {}s",
-                args.inprocess_seconds
-            );
-            let cpus = pin.server.as_deref();
-            match inprocess::run(venv, plan.path, args.inprocess_seconds, cpus) {
-                Ok(rps) => list.push(rps),
-                Err(e) => {
-                    eprintln!("xtask bench: in-process FAILED: {e}");
-                    inproc_runs = Err(e.to_string());
-                }
-            }
-        }
-    }
+    let what = format!("req/s of {}", plan.path);
+    let needs = NeedsOption {
+        option: "--concurrency",
+        missing: "predates adaptive Python concurrency (issue 6)",
+        peers_only:
+            "cargo xtask bench --scenarios hello --servers granian-st,granian-bt32,granian,gunicorn",
+    };
+    let runs = measure_rounds(
+        &what,
+        &args.servers,
+        args.rounds,
+        &needs,
+        Vec::new,
+        |peer, list| {
+            list.push(measure(peer, plan, venv, args, pin, logs)?);
+            Ok(())
+        },
+    );
+    let inproc = (plan.workload == Workload::Cpu).then(|| inprocess_rate(plan, args, venv, pin));
 
     let rows: Vec<Row> = runs
-        .into_iter()
-        .map(|(peer, results)| Row {
-            peer,
-            outcome: results.map(|list| median_report(&list)),
+        .iter()
+        .map(|run| Row {
+            peer: run.server,
+            outcome: run
+                .outcome
+                .as_ref()
+                .map(|list| median_report(list))
+                .map_err(Clone::clone),
         })
         .collect();
-    let inproc = if with_inprocess {
-        Some(inproc_runs.map(|list| median(list.into_iter())))
-    } else {
-        None
-    };
     report(
         plan,
         args,
@@ -135,23 +123,29 @@ fn run_workload(
         &rows,
         inproc.as_ref().and_then(|r| r.as_ref().ok().copied()),
     );
-
-    let failed: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.outcome.is_err())
-        .map(|r| r.peer.name())
-        .collect();
-    if !failed.is_empty() {
-        bail!(
-            "could not measure {}: {} (see above)",
-            plan.path,
-            failed.join(", ")
-        );
-    }
+    all_measured(&what, &runs)?;
     if let Some(Err(e)) = inproc {
         bail!("the in-process measurement failed: {e}");
     }
     Ok(())
+}
+
+/// Django's in-process rate of the workload's path: the median over the rounds.
+fn inprocess_rate(plan: &Plan<'_>, args: &Args, venv: &Venv, pin: &Pinning) -> Result<f64> {
+    let mut rates = Vec::new();
+    for _ in 0..args.rounds {
+        println!(
+            "xtask bench: Django in-process, {}s",
+            args.inprocess_seconds
+        );
+        rates.push(inprocess::run(
+            venv,
+            plan.path,
+            args.inprocess_seconds,
+            pin.server.as_deref(),
+        )?);
+    }
+    Ok(median(rates.into_iter()))
 }
 
 fn measure(

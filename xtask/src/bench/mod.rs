@@ -223,6 +223,13 @@ impl Peer {
     }
 }
 
+impl BenchServer for Peer {
+    const HURRICANE: Self = Peer::Hurricane;
+    fn name(self) -> &'static str {
+        Peer::name(self)
+    }
+}
+
 /// A server a scenario compares.
 pub trait BenchServer: Copy + PartialEq {
     /// hurricane itself, whose build is checked before it is measured.
