@@ -28,7 +28,6 @@ pub struct PoolStats {
     queued: AtomicUsize,
     busy: AtomicUsize,
     threads: AtomicUsize,
-    allowed: AtomicUsize,
 }
 
 impl PoolStats {
@@ -43,10 +42,6 @@ impl PoolStats {
     /// Python threads in the pool.
     pub fn threads(&self) -> usize {
         self.threads.load(Ordering::Relaxed)
-    }
-    /// Python threads currently allowed to run requests at once.
-    pub fn allowed(&self) -> usize {
-        self.allowed.load(Ordering::Relaxed)
     }
 }
 
@@ -217,7 +212,6 @@ impl Shared {
                 "python threads allowed"
             );
             schedule.allowed = allowed;
-            self.stats.allowed.store(allowed, Ordering::Relaxed);
         }
         self.let_in(schedule);
     }
@@ -315,7 +309,6 @@ impl PythonPool {
         let size = threads.max(1);
         let admission = Admission::new(size, concurrency);
         let stats = Arc::new(PoolStats::default());
-        stats.allowed.store(admission.allowed(), Ordering::Relaxed);
         let shared = Arc::new(Shared {
             state: Mutex::new(Schedule {
                 allowed: admission.allowed(),
