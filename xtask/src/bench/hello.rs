@@ -187,6 +187,19 @@ fn ratio(value: f64, base: Option<&wrk::Report>) -> String {
     }
 }
 
+/// "; the mean ..." for an absolute latency target: with `connections` closed-loop
+/// clients the mean latency is `connections` / req/s, so no server's mean is below
+/// `connections` / Django's in-process rate on this machine, and its p99 is above that.
+fn latency_floor(connections: u32, inproc: Option<f64>) -> String {
+    match inproc {
+        Some(rps) if rps > 0.0 => format!(
+            "; the mean at c{connections} is at least {connections} / {rps:.0} in-process req/s = {:.2} ms here",
+            f64::from(connections) * 1000.0 / rps
+        ),
+        _ => String::new(),
+    }
+}
+
 fn report(
     plan: &Plan<'_>,
     args: &Args,
@@ -264,7 +277,11 @@ fn report(
                     );
                     verdict(
                         h.p99_ms <= 2.5,
-                        &format!("hurricane p99 <= 2.5 ms ({:.2} ms)", h.p99_ms),
+                        &format!(
+                            "hurricane p99 <= 2.5 ms ({:.2} ms{})",
+                            h.p99_ms,
+                            latency_floor(plan.connections, inproc)
+                        ),
                     );
                 }
                 Workload::Io => verdict(
@@ -319,5 +336,15 @@ mod tests {
         assert_eq!(ratio(300.0, Some(&report(200.0))), "1.50x");
         assert_eq!(ratio(300.0, Some(&report(0.0))), "n/a");
         assert_eq!(ratio(300.0, None), "n/a");
+    }
+
+    #[test]
+    fn latency_floor_is_connections_over_the_in_process_rate() {
+        assert_eq!(
+            latency_floor(16, Some(8000.0)),
+            "; the mean at c16 is at least 16 / 8000 in-process req/s = 2.00 ms here"
+        );
+        assert_eq!(latency_floor(16, Some(0.0)), "");
+        assert_eq!(latency_floor(16, None), "");
     }
 }
