@@ -98,7 +98,7 @@ def serve(logdir, request):
         servers.append(server)
         if not wait:
             return server.launch()
-        supervised = "--autoreload" in args or (env or {}).get("HURRICANE_AUTORELOAD")
+        supervised = any(a in ("--autoreload", "--reload") for a in args) or (env or {}).get("HURRICANE_AUTORELOAD")
         return _start_supervised(server) if supervised else server.start()
 
     yield _serve
@@ -169,6 +169,76 @@ def test_ten_reloads_without_a_failed_request(serve, site):
     assert len(lines) == 10, [m.group(0) for m in lines]
     assert all(m.group(2) == "demo/views.py" for m in lines), [m.group(0) for m in lines]
     assert "Reload failed" not in server.log_since(mark), server.log_since(mark)
+
+
+def test_same_length_edits_in_quick_succession_are_all_served(serve, site):
+    """Each text has the size of the one before, and the next save comes as soon as the
+    last one is served, often within the same second: CPython's own check of cached
+    bytecode (whole-second mtime and size) cannot tell these saves apart."""
+    env = base_env()
+    del env["PYTHONDONTWRITEBYTECODE"]  # bytecode is written, as on a developer's machine
+    server = serve(AUTORELOAD, site, env)
+    versions = [f"Hello v{i:02d}" for i in range(30)]
+    misses = []
+    with ClientLoop(server.port, "/hello") as loop:
+        wait_until(lambda: loop.ok, 10, message="the client loop's first response")
+        for version in versions:
+            set_hello(site, version)
+            try:
+                wait_body(server, "/hello", version)
+            except AssertionError:
+                misses.append(version)
+                break
+        served = len(loop.ok)
+        wait_until(lambda: len(loop.ok) > served + 5, 10, message="requests after the last reload")
+    assert not misses, f"a reload logged but never served {misses[0]!r}; served instead: {get(server.port, '/hello').body!r}\n{server.tail(30)}"
+    total = len(loop.ok) + len(loop.failures)
+    assert not loop.failures, f"{len(loop.failures)} of {total} requests failed: {loop.failures[:10]}\n{server.tail(40)}"
+    assert (site / "demo" / "__pycache__").is_dir(), "no bytecode was written: the test did not test the cache"
+
+
+def test_saves_while_a_server_starts_reload_once_more_after_it(serve, site):
+    """Views that take a while to import: two more saves while the new server imports
+    them are not lost, and make one more reload, with the last text, once that start
+    is over."""
+    slow = '\n\nimport sys\nimport time\n\nprint("views: importing", file=sys.stderr)\ntime.sleep(1.5)\n'
+    server = serve(AUTORELOAD, site)
+    mark = server.mark()
+    set_hello(site, "Hello, first save!", extra=slow)
+    server.wait_log(r"views: importing", since=mark, timeout=RELOAD_BOUND)
+    set_hello(site, "Hello, second save!", extra=slow)
+    time.sleep(0.2)
+    set_hello(site, "Hello, third save!", extra=slow)
+    wait_body(server, "/hello", "Hello, third save!", timeout=2 * RELOAD_BOUND)
+    lines = wait_reloads(server, 2, since=mark)
+    assert len(lines) == 2, [m.group(0) for m in lines]
+    assert "Reload failed" not in server.log_since(mark), server.log_since(mark)
+
+
+def test_log_lines_of_a_reload_come_in_the_order_they_happened(serve, site):
+    server = serve(AUTORELOAD, site)
+    mark = server.mark()
+    set_hello(site, "Hello, in order!")
+    wait_body(server, "/hello", "Hello, in order!")
+    wait_reloads(server, 1, since=mark)
+    log = server.log_since(mark)
+    started = [m.start() for m in re.finditer(r"Starting HTTP server on port", log)]
+    reloaded = reloaded_lines(log)[0].start()
+    assert started and started[0] < reloaded, f"'Reloaded in' logged before the new server's 'Starting HTTP server':\n{log}"
+
+    mark = server.mark()
+    assert server.stop(signal.SIGTERM) == 0, server.tail()
+    stopped = re.findall(r"(\w+) server stopped accepting connections on port (\d+)", server.log_since(mark))
+    assert sorted(stopped) == sorted([("application", str(server.port)), ("probe", str(server.probe_port))]), server.log_since(mark)
+
+
+def test_reload_is_an_alias_of_autoreload(serve, site):
+    server = serve(["--reload"], site)
+    assert child_pid(server) != server.pid, "no supervisor: --reload was not taken for --autoreload"
+    mark = server.mark()
+    set_hello(site, "Hello, --reload!")
+    wait_body(server, "/hello", "Hello, --reload!")
+    assert wait_reloads(server, 1, since=mark)[0].group(2) == "demo/views.py"
 
 
 def test_broken_save_keeps_the_old_code_then_recovers(serve, site):

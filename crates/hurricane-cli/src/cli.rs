@@ -139,7 +139,8 @@ pub struct ServeArgs {
     /// Restart the server when the project's code changes: a supervisor process keeps the
     /// ports open and runs the server in a child process, replaced on every change
     /// without refusing a connection. For development; not with the debuggers.
-    #[arg(long, env = "HURRICANE_AUTORELOAD", value_parser = BoolishValueParser::new())]
+    /// `--reload` (gunicorn's, uvicorn's and granian's name) works too.
+    #[arg(long, visible_alias = "reload", env = "HURRICANE_AUTORELOAD", value_parser = BoolishValueParser::new())]
     pub autoreload: bool,
 
     /// With --autoreload, also reload for files matching GLOB (repeatable; relative to the

@@ -7,6 +7,7 @@ mod cli;
 mod files;
 mod logging;
 mod options;
+mod ports;
 mod reload;
 mod serve;
 mod signals;
@@ -17,6 +18,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
+    // First: a SIGTERM or Ctrl-C from here on is handled, never lost or a traceback.
+    if let Err(error) = signals::install() {
+        eprintln!("hurricane: error: cannot handle SIGTERM and SIGINT: {error}");
+        return ExitCode::FAILURE;
+    }
     report_panics_briefly();
     if let Err(error) = options::check_environment() {
         eprintln!("hurricane: error: {error}");

@@ -4,7 +4,8 @@
 
 use std::net::TcpListener;
 
-use crate::cli::{NoProbePort, ServeArgs};
+use crate::cli::ServeArgs;
+use crate::ports::BindError;
 
 /// Why the supervisor cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -12,14 +13,8 @@ use crate::cli::{NoProbePort, ServeArgs};
 pub enum SuperviseError {
     #[error("cannot read the working directory: {0}")]
     WorkingDirectory(#[source] std::io::Error),
-    #[error("cannot listen on {addr}: {source} (is another process using the port?)")]
-    Bind {
-        addr: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(transparent)]
-    NoProbePort(#[from] NoProbePort),
+    Bind(#[from] BindError),
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[cfg(feature = "reload")]
@@ -53,7 +48,6 @@ pub use disabled::{inherited, notify_ready, supervise};
 #[cfg(feature = "reload")]
 mod enabled {
     use std::ffi::OsString;
-    use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
@@ -61,7 +55,7 @@ mod enabled {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::cli::ProbePlacement;
+    use crate::ports::{Ports, ProbePort};
     use crate::signals;
 
     /// How long a replaced server may take to finish its requests before it is killed.
@@ -140,27 +134,26 @@ mod enabled {
     }
 
     /// The application's socket, and the probes' when they have a port of their own:
-    /// the same choice `serve` makes.
-    fn bind(args: &ServeArgs) -> Result<Vec<TcpListener>, SuperviseError> {
-        let listen = |port: u16| {
-            let addr = SocketAddr::new(args.host, port);
-            TcpListener::bind(addr).map_err(|source| SuperviseError::Bind { addr, source })
-        };
-        let app = listen(args.port)?;
-        Ok(match args.probe_placement()? {
-            ProbePlacement::Off | ProbePlacement::OnAppPort => vec![app],
-            ProbePlacement::Port(port) => vec![app, listen(port)?],
-        })
+    /// the same choice `serve` makes. They listen at once: children serve from them.
+    fn bind(args: &ServeArgs) -> Result<Vec<TcpListener>, BindError> {
+        let Ports { app, probes } = Ports::reserve(args)?;
+        let mut listeners = vec![app.listen()?];
+        if let ProbePort::Own(port) = probes {
+            listeners.push(port.listen()?);
+        }
+        Ok(listeners)
     }
 
-    /// `hurricane serve` with this process's arguments, minus `--autoreload`.
+    /// `hurricane serve` with this process's arguments, minus `--autoreload` (or its
+    /// alias `--reload`).
     fn child_command() -> hurricane_reload::ChildCommand {
         let program = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("hurricane"));
         let args: Vec<OsString> = std::env::args_os()
             .skip(1)
             .filter(|arg| {
                 let text = arg.to_string_lossy();
-                text != "--autoreload" && !text.starts_with("--autoreload=")
+                let name = text.split_once('=').map_or(text.as_ref(), |(name, _)| name);
+                !matches!(name, "--autoreload" | "--reload")
             })
             .collect();
         Box::new(move |collect_static| {

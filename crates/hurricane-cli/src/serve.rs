@@ -14,7 +14,7 @@
 //! `--shutdown-delay`, then drains (`--graceful-timeout`); the probes answer until the
 //! drain is over. SIGINT skips the delay; a second signal exits at once.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,9 +33,10 @@ use hurricane_wsgi::{
     PythonEnvironment, PythonPool, SettingsError, WsgiHandler,
 };
 
-use crate::cli::{NoProbePort, ProbePlacement, ServeArgs};
+use crate::cli::ServeArgs;
 use crate::files::{self, FileOptions};
 use crate::options::{self, OptionsError};
+use crate::ports::{BindError, Ports, ProbePort};
 use crate::reload;
 use crate::signals::{self, StopSignal, StopSignals};
 use crate::startup::{self, AppSource, ManagementCommand, Migrations, StartupError, StartupPlan};
@@ -56,7 +57,7 @@ pub enum ServeError {
     #[error(transparent)]
     Startup(#[from] StartupError),
     #[error(transparent)]
-    NoProbePort(#[from] NoProbePort),
+    Bind(#[from] BindError),
     #[error("cannot start a thread: {0}")]
     Threads(#[source] std::io::Error),
     #[error("cannot start the I/O runtime: {0}")]
@@ -78,6 +79,11 @@ enum Target {
 pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
     // Before any other thread starts: reading the sockets clears their variables.
     let inherited = reload::inherited();
+    let supervised = inherited.is_supervised();
+    let ports = match inherited.app {
+        Some(app) => Ports::inherited(app, inherited.probes, &args)?,
+        None => Ports::reserve(&args)?,
+    };
     let lifecycle = Arc::new(Lifecycle::new());
     let project_dir = std::env::current_dir().map_err(ServeError::WorkingDirectory)?;
     let target = match &args.app {
@@ -94,6 +100,11 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
     let mut python_path = args.pythonpath.clone();
     python_path.push(project_dir);
     let interpreter = Interpreter::start(&environment, &python_path)?;
+    if supervised {
+        // A replacement under --autoreload must run the code as saved, however quickly
+        // and to whatever size the file was saved again.
+        interpreter.check_project_bytecode_by_hash()?;
+    }
     tracing::info!(
         python = %environment.executable.as_deref().map_or_else(|| "(default)".into(), |p| p.display().to_string()),
         virtualenv = %environment.virtualenv.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string()),
@@ -110,6 +121,8 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
             (args, AppSource::Django(project), version)
         }
     };
+    // HURRICANE_PORT and its kin may have come from the Django settings.
+    let ports = ports.reserve_again_if_changed(&args)?;
     start_debuggers(&args, &interpreter);
     let commands = args
         .command
@@ -150,11 +163,17 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
         plan,
         lifecycle,
         version_setting,
-        inherited,
+        Launch { ports, supervised },
     ));
     // Python threads never finish (a request may be stuck in user code): do not wait.
     runtime.shutdown_background();
     outcome
+}
+
+/// The sockets to serve on, and whether a supervisor handed them down.
+struct Launch {
+    ports: Ports,
+    supervised: bool,
 }
 
 async fn serve(
@@ -163,10 +182,9 @@ async fn serve(
     plan: StartupPlan,
     lifecycle: Arc<Lifecycle>,
     version_setting: Option<String>,
-    inherited: reload::Inherited,
+    launch: Launch,
 ) -> Result<(), ServeError> {
-    let supervised = inherited.is_supervised();
-    let mut stop = signals::watch();
+    let Launch { ports, supervised } = launch;
     let webhooks = args
         .webhook_url
         .clone()
@@ -184,11 +202,11 @@ async fn serve(
         &lifecycle,
         &metrics,
         webhooks.clone(),
-        inherited.probes,
-    )
-    .await?;
+        (ports.probes, supervised),
+    )?;
 
-    // Start-up work runs on its own thread; the probes answer meanwhile.
+    // Start-up work runs on its own thread; the probes answer meanwhile. A signal now
+    // ends the process at once (see `signals`).
     let (started_tx, started_rx) = oneshot::channel();
     std::thread::Builder::new()
         .name("hurricane-startup".into())
@@ -196,16 +214,11 @@ async fn serve(
             let _ = started_tx.send(startup::run(&interpreter, plan));
         })
         .map_err(ServeError::Threads)?;
-    let started = tokio::select! {
-        started = started_rx => match started {
-            Ok(started) => started,
-            // The start-up thread died without an answer: only a panic, already reported.
-            Err(_) => return Err(ServeError::Threads(std::io::Error::other("the start-up thread ended unexpectedly"))),
-        },
-        Ok(signal) = &mut stop.first => {
-            tracing::info!(signal = signal.name(), "start-up interrupted by {}; exiting", signal.name());
-            return Ok(());
-        }
+    let Ok(started) = started_rx.await else {
+        // The start-up thread died without an answer: only a panic, already reported.
+        return Err(ServeError::Threads(std::io::Error::other(
+            "the start-up thread ended unexpectedly",
+        )));
     };
     let started = match started {
         Ok(started) => started,
@@ -239,10 +252,7 @@ async fn serve(
         graceful_timeout: Duration::from_secs_f64(args.graceful_timeout),
         ..ServerConfig::new(SocketAddr::new(args.host, args.port))
     };
-    let mut server = match inherited.app {
-        Some(listener) => Server::from_listener(listener, config)?,
-        None => Server::bind(config).await?,
-    };
+    let mut server = Server::from_listener(ports.app.listen()?, config)?;
     for observer in app_observers(args, &probes, &metrics) {
         server = server.with_observer(observer);
     }
@@ -282,7 +292,7 @@ async fn serve(
     reload::notify_ready(started.media_root.as_deref());
 
     let handler = files::in_front_of(started.files, WsgiHandler::new(started.application, pool));
-    let StopSignals { first, second } = stop;
+    let StopSignals { first, second } = signals::watch();
     let shutdown = drain_after(first, Arc::clone(&lifecycle), args.shutdown_delay);
     let integrated = match &probes {
         Probes::OnAppPort(service) => Some(service.clone()),
@@ -386,15 +396,17 @@ enum Probes {
 }
 
 impl Probes {
-    async fn start(
+    /// The probe service, and its server on `port` when they have a port of their own.
+    /// Under a supervisor (`supervised`) that server does not accept yet: see
+    /// [`Probes::open`].
+    fn start(
         args: &ServeArgs,
         lifecycle: &Arc<Lifecycle>,
         metrics: &Arc<Metrics>,
         webhooks: Option<Webhooks>,
-        inherited: Option<TcpListener>,
+        (port, supervised): (ProbePort, bool),
     ) -> Result<Self, ServeError> {
-        let placement = args.probe_placement()?;
-        if placement == ProbePlacement::Off {
+        if let ProbePort::Off = port {
             tracing::info!("No probe server (--no-probe)");
             return Ok(Self::Off);
         }
@@ -414,23 +426,24 @@ impl Probes {
         if let Some(webhooks) = webhooks {
             service.send_webhooks(webhooks);
         }
-        let ProbePlacement::Port(probe_port) = placement else {
+        let ProbePort::Own(port) = port else {
             tracing::info!(
                 port = args.port,
                 "Probes will be served on the application port once start-up is over"
             );
             return Ok(Self::OnAppPort(service));
         };
+        let listener = port.listen()?;
+        let addr = listener
+            .local_addr()
+            .unwrap_or(SocketAddr::new(args.host, 0));
         let config = ServerConfig {
+            name: "probe",
             // Probes and scrapes are small and quick; a stuck one must not hold up exit.
             graceful_timeout: Duration::from_secs(1),
-            ..ServerConfig::new(SocketAddr::new(args.host, probe_port))
+            ..ServerConfig::new(addr)
         };
-        let supervised = inherited.is_some();
-        let mut server = match inherited {
-            Some(listener) => Server::from_listener(listener, config)?,
-            None => Server::bind(config).await?,
-        };
+        let mut server = Server::from_listener(listener, config)?;
         if args.log_probes {
             server = server.with_observer(Arc::new(AccessLog));
         }

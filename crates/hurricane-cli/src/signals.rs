@@ -1,5 +1,21 @@
-//! SIGTERM and SIGINT.
+//! SIGTERM and SIGINT, from the first instruction of `main` to exit.
+//!
+//! [`install`] runs first in `main`, before Python starts: a signal thread of our own
+//! takes both signals from then on. Installing a handler before CPython initialises also
+//! keeps Python's `signal` module off SIGINT (it only claims SIGINT while its handler is
+//! the default one), so a Ctrl-C never surfaces as a `KeyboardInterrupt` in whatever
+//! Python happens to be running.
+//!
+//! Until the process is ready to drain ([`watch`]), a signal ends it at once: one log
+//! line and exit status 0, without waiting for Python, which may be busy importing the
+//! settings for seconds. Nothing has been served, so nothing is lost. Kubernetes sends
+//! SIGTERM to pods that are still starting, and a developer's Ctrl-C must work at any
+//! instant. From [`watch`] on, the first signal and the second one are handed to the
+//! server (drain, then stop at once); a third ends the process at once again.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
 use tokio::sync::oneshot;
 
 /// The signal that asked hurricane to stop.
@@ -19,6 +35,14 @@ impl StopSignal {
             StopSignal::Interrupt => "SIGINT",
         }
     }
+
+    fn from_raw(signal: i32) -> Self {
+        if signal == SIGTERM {
+            StopSignal::Terminate
+        } else {
+            StopSignal::Interrupt
+        }
+    }
 }
 
 /// The first and the second stop signal.
@@ -29,30 +53,74 @@ pub struct StopSignals {
     pub second: oneshot::Receiver<StopSignal>,
 }
 
-/// Installs the handlers. Until this runs, SIGTERM and SIGINT end the process at once,
-/// which is right for the start-up work done before it. Call within the runtime.
+/// Where the next signal goes.
+enum Route {
+    /// Still starting: exit at once.
+    Starting,
+    /// Serving: to these receivers, last first; once they are used up, exit at once.
+    Server(Vec<oneshot::Sender<StopSignal>>),
+}
+
+static ROUTE: Mutex<Route> = Mutex::new(Route::Starting);
+
+/// Takes SIGTERM and SIGINT on a thread of our own. Call it first in `main`: until
+/// [`watch`] is called, either signal ends the process at once (see the module docs).
+pub fn install() -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("hurricane-signals".into())
+        .spawn(move || {
+            for raw in signals.forever() {
+                deliver(StopSignal::from_raw(raw));
+            }
+        })?;
+    Ok(())
+}
+
+/// From now on the process drains on a signal instead of exiting at once: the first
+/// SIGTERM or SIGINT resolves `first`, the next one `second`.
 pub fn watch() -> StopSignals {
-    use tokio::signal::unix::{signal, SignalKind};
     let (first_tx, first) = oneshot::channel();
     let (second_tx, second) = oneshot::channel();
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; SIGTERM will not shut down gracefully");
-        // Keep the senders alive so that neither receiver ever resolves.
-        std::mem::forget((first_tx, second_tx));
-        return StopSignals { first, second };
-    };
-    tokio::spawn(async move {
-        for notify in [first_tx, second_tx] {
-            let received = tokio::select! {
-                _ = terminate.recv() => StopSignal::Terminate,
-                _ = interrupt.recv() => StopSignal::Interrupt,
-            };
-            tracing::info!(signal = received.name(), "Received {}", received.name());
-            let _ = notify.send(received);
-        }
-    });
+    // Popped from the end: the first signal takes `first_tx`.
+    *route() = Route::Server(vec![second_tx, first_tx]);
     StopSignals { first, second }
+}
+
+fn deliver(signal: StopSignal) {
+    let name = signal.name();
+    let next = match &mut *route() {
+        Route::Starting => None,
+        Route::Server(waiting) => Some(waiting.pop()),
+    };
+    match next {
+        None => exit_now(signal, "start-up interrupted by {name}; exiting"),
+        Some(None) => exit_now(signal, "{name} again: exiting now"),
+        Some(Some(waiter)) => {
+            tracing::info!(signal = name, "Received {name}");
+            let _ = waiter.send(signal);
+        }
+    }
+}
+
+/// Logs `message` ({name} replaced by the signal's name) and ends the process without
+/// waiting for Python or any other thread.
+fn exit_now(signal: StopSignal, message: &str) -> ! {
+    let name = signal.name();
+    let message = message.replace("{name}", name);
+    if tracing::dispatcher::has_been_set() {
+        tracing::info!(signal = name, "{message}");
+    } else {
+        // Before the log is set up (the command line is still being read).
+        eprintln!("hurricane: {message}");
+    }
+    // Not `std::process::exit`: exit handlers could wait for locks that a thread running
+    // Python holds. Log lines other than access lines are written at once, so nothing
+    // is lost.
+    // SAFETY: _exit(2) ends the process; it touches no memory of ours.
+    unsafe { libc::_exit(0) }
+}
+
+fn route() -> MutexGuard<'static, Route> {
+    ROUTE.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -46,7 +46,11 @@ pub trait RequestObserver: Send + Sync + 'static {
     fn on_request_end(&self, record: &RequestRecord);
 }
 
-/// Writes one line per request through `tracing` (target `hurricane::access`), in
+/// The `tracing` target of access-log lines, for filters and log writers that treat them
+/// apart (`--log-level info,hurricane::access=warn`).
+pub const ACCESS_LOG_TARGET: &str = "hurricane::access";
+
+/// Writes one line per request through `tracing` (target [`ACCESS_LOG_TARGET`]), in
 /// django-hurricane's format: `200 GET /hello (127.0.0.1) 1.23ms`. Level INFO below 400,
 /// WARN for 4xx, ERROR for 5xx, as django-hurricane logs them.
 #[derive(Debug, Default, Clone, Copy)]
@@ -59,7 +63,7 @@ impl RequestObserver for AccessLog {
         macro_rules! access {
             ($level:expr) => {
                 tracing::event!(
-                    target: "hurricane::access",
+                    target: ACCESS_LOG_TARGET,
                     $level,
                     status,
                     method = %r.method,

@@ -4,6 +4,8 @@ use std::time::Duration;
 /// How a [`Server`](crate::Server) listens and which limits it enforces.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// What the server is for, as its log lines name it ("application", "probe").
+    pub name: &'static str,
     /// Address to listen on.
     pub addr: SocketAddr,
     /// Largest request body accepted, declared or streamed; larger bodies get `413`.
@@ -20,6 +22,7 @@ impl ServerConfig {
     /// A configuration with hurricane's defaults for the given address.
     pub fn new(addr: SocketAddr) -> Self {
         Self {
+            name: "application",
             addr,
             max_body_size: 100 * 1024 * 1024,
             max_header_size: 64 * 1024,

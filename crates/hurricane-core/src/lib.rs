@@ -24,7 +24,7 @@ mod linger;
 mod rejection;
 mod server;
 
-pub use access::{AccessLog, RequestObserver, RequestRecord};
+pub use access::{AccessLog, RequestObserver, RequestRecord, ACCESS_LOG_TARGET};
 pub use body::{
     channel_body, BodySender, BoxError, ChannelReceiver, ClientGone, ResponseBody, TrySend,
 };

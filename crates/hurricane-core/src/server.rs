@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::access::{ObservedBody, Observers, PendingRecord};
+use crate::access::{ObservedBody, Observers, PendingRecord, ACCESS_LOG_TARGET};
 use crate::linger::LingeringStream;
 use crate::rejection::{check_head, Rejection};
 use crate::{ConnectionInfo, Handler, RequestObserver, ServerConfig, ServerError};
@@ -155,8 +155,12 @@ impl Server {
         }
         drop(listener);
         tracing::info!(
+            listener = config.name,
+            port = listening.port(),
             timeout_s = config.graceful_timeout.as_secs_f64(),
-            "stopped accepting connections; waiting for in-flight requests"
+            "{} server stopped accepting connections on port {}; waiting for in-flight requests",
+            config.name,
+            listening.port(),
         );
         let _ = stopping_tx.send(true);
         drop(alive);
@@ -243,13 +247,13 @@ impl FirstRequest {
 fn log_connection_error(error: &hyper::Error, peer: SocketAddr) {
     let client = peer.ip();
     if error.is_parse_too_large() {
-        tracing::warn!(target: "hurricane::access", status = 431, %client, %error,
+        tracing::warn!(target: ACCESS_LOG_TARGET, status = 431, %client, %error,
             "431 - request head too large ({client})");
     } else if error.is_parse() {
-        tracing::warn!(target: "hurricane::access", status = 400, %client, %error,
+        tracing::warn!(target: ACCESS_LOG_TARGET, status = 400, %client, %error,
             "400 - malformed request ({client}): {error}");
     } else if error.is_timeout() {
-        tracing::warn!(target: "hurricane::access", %client,
+        tracing::warn!(target: ACCESS_LOG_TARGET, %client,
             "- - request head not received in time; connection closed ({client})");
     } else {
         tracing::debug!(%error, %client, "connection ended with an error");

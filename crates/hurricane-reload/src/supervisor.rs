@@ -24,7 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hurricane_core::{Handler, ResponseBody, Server, ServerConfig};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::unix::pipe;
 use tokio::net::UnixDatagram;
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,6 +77,8 @@ impl Supervisor {
         let ready = ReadySocket::bind()?;
         let mut current: Option<Child> = None;
         let mut pending = Some(self.spawn(&sockets, &ready, false, None)?);
+        // Changes seen while `pending` starts: one more reload once it is done.
+        let mut queued: Option<Change> = None;
         let mut fallback: Option<Fallback> = None;
         let mut collect_static = false;
         tokio::pin!(stop);
@@ -85,10 +87,17 @@ impl Supervisor {
                 () = &mut stop => break,
                 Some(change) = changes.recv() => {
                     collect_static |= change.touches_static;
-                    if let Some(superseded) = pending.take() {
-                        superseded.stop(self.grace);
+                    if pending.is_some() {
+                        // The starting child may have imported the file before this
+                        // change: it cannot be trusted with it, nor be stopped without
+                        // loss (it may be about to serve).
+                        queued = Some(match queued.take() {
+                            Some(earlier) => earlier.followed_by(change),
+                            None => change,
+                        });
+                    } else {
+                        pending = Some(self.spawn(&sockets, &ready, collect_static, Some(change))?);
                     }
-                    pending = Some(self.spawn(&sockets, &ready, collect_static, Some(change))?);
                 }
                 (pid, ignore) = ready.next() => {
                     for dir in ignore {
@@ -96,6 +105,7 @@ impl Supervisor {
                     }
                     if pending.as_ref().is_some_and(|child| child.pid == pid) {
                         let Some(child) = pending.take() else { continue };
+                        child.output.caught_up().await;
                         child.log_ready();
                         collect_static = false;
                         if let Some(fallback) = fallback.take() {
@@ -108,16 +118,23 @@ impl Supervisor {
                 }
                 status = exit_of(&mut pending) => {
                     let Some(child) = pending.take() else { continue };
+                    child.output.caught_up().await;
                     let serving = current.is_some();
                     child.log_failed(status, serving);
                     if !serving {
-                        Fallback::show(&mut fallback, &self.listeners, child.tail());
+                        Fallback::show(&mut fallback, &self.listeners, child.output.tail());
                     }
                 }
                 status = exit_of(&mut current) => {
                     let Some(child) = current.take() else { continue };
+                    child.output.caught_up().await;
                     tracing::error!(%status, "the server process exited; answering 503 until the next change");
-                    Fallback::show(&mut fallback, &self.listeners, child.tail());
+                    Fallback::show(&mut fallback, &self.listeners, child.output.tail());
+                }
+            }
+            if pending.is_none() {
+                if let Some(change) = queued.take() {
+                    pending = Some(self.spawn(&sockets, &ready, collect_static, Some(change))?);
                 }
             }
         }
@@ -153,14 +170,11 @@ impl Supervisor {
             .spawn()
             .map_err(ReloadError::Spawn)?;
         let pid = child.id().unwrap_or_default();
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(relay_output(stderr, Arc::clone(&tail)));
-        }
+        let output = Output::relay(child.stderr.take());
         Ok(Child {
             process: child,
             pid,
-            tail,
+            output,
             change,
         })
     }
@@ -170,21 +184,12 @@ impl Supervisor {
 struct Child {
     process: tokio::process::Child,
     pid: u32,
-    /// Its last lines of output.
-    tail: Arc<Mutex<VecDeque<String>>>,
+    output: Output,
     /// The change it was started for (none for the first child).
     change: Option<Change>,
 }
 
 impl Child {
-    fn tail(&self) -> String {
-        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
-        tail.iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
     fn log_ready(&self) {
         let Some(change) = &self.change else {
             return;
@@ -256,17 +261,119 @@ async fn exit_of(child: &mut Option<Child>) -> ExitStatus {
     }
 }
 
-/// Passes a child's output on to ours, keeping the last lines.
-async fn relay_output(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        eprintln!("{line}");
-        let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
-        if tail.len() == TAIL_LINES {
-            tail.pop_front();
+/// A child's output (stderr), passed on to ours line by line as it comes, with its last
+/// lines kept for the 503 page.
+struct Output {
+    tail: Arc<Mutex<VecDeque<String>>>,
+    /// Asks the relay to pass on everything written so far, and to say when it has.
+    catch_up: mpsc::UnboundedSender<oneshot::Sender<()>>,
+}
+
+impl Output {
+    fn relay(stderr: Option<tokio::process::ChildStderr>) -> Self {
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let (catch_up, requests) = mpsc::unbounded_channel();
+        let pipe = stderr.map(|stderr| {
+            stderr
+                .into_owned_fd()
+                .and_then(pipe::Receiver::from_owned_fd)
+        });
+        match pipe {
+            Some(Ok(pipe)) => {
+                tokio::spawn(relay(pipe, Arc::clone(&tail), requests));
+            }
+            Some(Err(error)) => tracing::warn!(%error, "cannot read the server's output"),
+            None => {}
         }
-        tail.push_back(line);
+        Self { tail, catch_up }
     }
+
+    /// Completes once every line the child wrote before now has been passed on. A child
+    /// writes its log lines before it tells us anything (readiness, its exit), so the
+    /// supervisor's own line about it then comes after them.
+    async fn caught_up(&self) {
+        let (done, caught_up) = oneshot::channel();
+        if self.catch_up.send(done).is_ok() {
+            // An error: the relay has ended, having passed on everything.
+            let _ = caught_up.await;
+        }
+    }
+
+    fn tail(&self) -> String {
+        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        tail.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The relay task of [`Output`]: until the child closes its stderr.
+async fn relay(
+    pipe: pipe::Receiver,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    mut catch_up: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+) {
+    let mut lines = LineSplitter::default();
+    loop {
+        let open = tokio::select! {
+            readable = pipe.readable() => readable.is_ok() && lines.read_available(&pipe, &tail),
+            Some(done) = catch_up.recv() => {
+                let open = lines.read_available(&pipe, &tail);
+                let _ = done.send(());
+                open
+            }
+        };
+        if !open {
+            lines.finish(&tail);
+            return;
+        }
+    }
+}
+
+/// Bytes read from a child, cut into lines.
+#[derive(Default)]
+struct LineSplitter {
+    partial: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Reads what the pipe holds now and passes on the complete lines. False at the end
+    /// of the output.
+    fn read_available(&mut self, pipe: &pipe::Receiver, tail: &Mutex<VecDeque<String>>) -> bool {
+        let mut buffer = [0u8; 8192];
+        loop {
+            match pipe.try_read(&mut buffer) {
+                Ok(0) => return false,
+                Ok(read) => self.partial.extend_from_slice(&buffer[..read]),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            pass_on(&line[..end], tail);
+        }
+        true
+    }
+
+    /// Passes on a last line without a newline.
+    fn finish(&mut self, tail: &Mutex<VecDeque<String>>) {
+        if !self.partial.is_empty() {
+            pass_on(&std::mem::take(&mut self.partial), tail);
+        }
+    }
+}
+
+fn pass_on(line: &[u8], tail: &Mutex<VecDeque<String>>) {
+    let line = String::from_utf8_lossy(line).into_owned();
+    eprintln!("{line}");
+    let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+    if tail.len() == TAIL_LINES {
+        tail.pop_front();
+    }
+    tail.push_back(line);
 }
 
 /// Where children say they are ready (`NOTIFY_SOCKET`).

@@ -41,6 +41,19 @@ pub struct Change {
     pub first_seen: Instant,
 }
 
+impl Change {
+    /// This change and a `later` one, as one: a reload for both.
+    pub fn followed_by(mut self, later: Change) -> Change {
+        for path in later.paths {
+            if !self.paths.contains(&path) {
+                self.paths.push(path);
+            }
+        }
+        self.touches_static |= later.touches_static;
+        self
+    }
+}
+
 /// Watches its roots until dropped.
 pub struct ChangeWatcher {
     _watcher: Box<dyn notify::Watcher + Send>,

@@ -6,6 +6,9 @@ exceptions into one clear message with ``describe``.
 """
 
 import importlib
+import importlib.machinery
+import importlib.util
+import marshal
 import os
 import sys
 import traceback
@@ -13,6 +16,18 @@ import traceback
 
 class StartupError(Exception):
     """A start-up failure whose message is complete as it is."""
+
+
+_PROJECT = []
+
+
+def set_project_paths(paths):  # TEMP stub
+    _PROJECT[:] = [os.path.abspath(p) for p in paths]
+
+
+def is_project_file(filename):  # TEMP stub
+    path = os.path.abspath(filename)
+    return any(path.startswith(r + os.sep) for r in _PROJECT) and "site-packages" not in path and not path.startswith(sys.prefix + os.sep)
 
 
 def setup_django(settings_module):
@@ -364,3 +379,84 @@ def _relative(path):
     except ValueError:
         return path
     return path if relative.startswith("..") else relative
+
+
+def check_project_bytecode_by_hash():
+    """Makes the project's modules use their cached bytecode (``__pycache__``) only when it
+    was compiled from the source as it is now, compared by the source's hash.
+
+    For ``--autoreload``: CPython trusts a ``.pyc`` whose recorded source mtime (in whole
+    seconds) and size match, so two saves of the same size within one second leave the
+    first save's bytecode looking valid (CPython issue 75953), and a reloaded server would
+    run the code before the last save. Hashing the project's sources costs a read and a
+    SipHash of each at import; everything outside the project (the standard library,
+    site-packages) keeps CPython's own check.
+
+    The bytecode it writes is CPython's "checked hash" kind (PEP 552), which every later
+    import (``manage.py`` included) validates by hash too."""
+    from importlib.machinery import (
+        BYTECODE_SUFFIXES,
+        EXTENSION_SUFFIXES,
+        SOURCE_SUFFIXES,
+        ExtensionFileLoader,
+        FileFinder,
+        SourcelessFileLoader,
+    )
+
+    # The loaders CPython's own FileFinder hook uses, in its order, with ours for sources.
+    hook = FileFinder.path_hook(
+        (ExtensionFileLoader, EXTENSION_SUFFIXES),
+        (_HashCheckedSourceLoader, SOURCE_SUFFIXES),
+        (SourcelessFileLoader, BYTECODE_SUFFIXES),
+    )
+    sys.path_hooks[:] = [
+        hook if "FileFinder.path_hook" in getattr(existing, "__qualname__", "") else existing
+        for existing in sys.path_hooks
+    ]
+    # Finders made before the swap would keep CPython's loader.
+    sys.path_importer_cache.clear()
+
+
+# PEP 552 flags: hash-based (bit 0), checked against the source at import (bit 1).
+_CHECKED_HASH_FLAGS = (0b11).to_bytes(4, "little")
+
+
+class _HashCheckedSourceLoader(importlib.machinery.SourceFileLoader):
+    """CPython's source loader, but a project module's bytecode must match its source's
+    hash (see ``check_project_bytecode_by_hash``)."""
+
+    def get_code(self, fullname):
+        source_path = self.get_filename(fullname)
+        if not is_project_file(source_path):
+            return super().get_code(fullname)
+        source = self.get_data(source_path)
+        digest = importlib.util.source_hash(source)
+        try:
+            cached = importlib.util.cache_from_source(source_path)
+        except NotImplementedError:  # sys.implementation.cache_tag is None
+            cached = None
+        code = _bytecode_for(cached, digest) if cached else None
+        if code is not None:
+            return code
+        code = self.source_to_code(source, source_path)
+        if cached and not sys.dont_write_bytecode:
+            header = importlib.util.MAGIC_NUMBER + _CHECKED_HASH_FLAGS + digest
+            self.set_data(cached, header + marshal.dumps(code))
+        return code
+
+
+def _bytecode_for(cached, digest):
+    """The code object in the ``.pyc`` at ``cached`` if it is hash-based and was compiled
+    from a source with ``digest``, else None."""
+    try:
+        with open(cached, "rb") as file:
+            data = file.read()
+    except OSError:
+        return None
+    flags = int.from_bytes(data[4:8], "little")
+    if data[:4] != importlib.util.MAGIC_NUMBER or not flags & 0b1 or data[8:16] != digest:
+        return None
+    try:
+        return marshal.loads(memoryview(data)[16:])
+    except (EOFError, TypeError, ValueError):
+        return None

@@ -120,6 +120,7 @@ impl Interpreter {
                     sys_path.call_method1("insert", (0, path.as_ref()))?;
                 }
             }
+            crate::bootstrap::call(py, "set_project_paths", (paths.to_vec(),))?; // TEMP
             Ok(())
         })
         .map_err(|error| InterpreterError::Startup(error.to_string()))?;

@@ -14,7 +14,8 @@
 //!
 //! # Where the GIL is taken
 //! Only on threads that never run tokio tasks, in four places:
-//! 1. [`Interpreter::start`], [`Interpreter::setup_django`],
+//! 1. [`Interpreter::start`], [`Interpreter::check_project_bytecode_by_hash`],
+//!    [`Interpreter::setup_django`],
 //!    [`DjangoProject::hurricane_settings`] and the debuggers
 //!    ([`Interpreter::start_debugger`], [`Interpreter::connect_pycharm`]), once, on the
 //!    main thread at start-up.
@@ -35,6 +36,7 @@
 
 mod application;
 mod bootstrap;
+mod bytecode;
 mod debugger;
 mod django;
 mod environ;
