@@ -3,8 +3,8 @@ where the options come from (`--static`, `HURRICANE_STATIC`, the Django setting
 `HURRICANE_STATIC = True`, `--static-max-age` and its variable), STATIC_URL as a full
 URL, finder mode with DEBUG on (no collectstatic, STATICFILES_DIRS with and without a
 prefix, each app's static/), `--command "collectstatic --noinput"` with Django's
-ManifestStaticFilesStorage, refusals to start for every bad setting, the
-`hurricane_info` labels and the request counters.
+ManifestStaticFilesStorage, a MEDIA_ROOT created after start-up, refusals to start
+for every bad setting, the `hurricane_info` labels and the request counters.
 
 All servers load tests/apps/testsettings/static.py (see its docstring for the
 STATICTEST_* variables) in a copy of examples/mysite.
@@ -21,7 +21,8 @@ import pytest
 
 from conftest import APPS, PANIC_WORDS
 from probeutil import run_serve, sample_value, scrape
-from staticutil import STATIC_SETTINGS, ETAG_RE, get, static_env, wait_for, write_tree
+from helpers import wait_until
+from staticutil import STATIC_SETTINGS, ETAG_RE, assert_no_panic, get, static_env, wait_for, write_tree
 
 APP_STATIC = APPS / "statictest" / "static"
 APP_CSS = (APP_STATIC / "statictest" / "app.css").read_bytes()
@@ -243,6 +244,41 @@ def test_manifest_storage_hashed_names_are_immutable(collected_server):
 
 
 # ---------------------------------------------------------------------------
+# MEDIA_ROOT that does not exist yet (a fresh deployment: Django creates it at the
+# first upload)
+# ---------------------------------------------------------------------------
+
+
+def test_media_root_created_after_start_is_served(one_server, mysite, tmp_path):
+    """The server starts with one warning naming MEDIA_ROOT; files under MEDIA_URL are
+    404 (from hurricane, not Django) until the directory appears, then served without a
+    restart."""
+    media = tmp_path / "media"
+    server = one_server("media-later", [*STATIC_SETTINGS, "--media"], mysite, static_env(STATICTEST_MEDIA_ROOT=media))
+    log = server.log()
+    named = [line for line in log.splitlines() if str(media) in line]
+    assert len(named) == 1, log
+    assert "WARN" in named[0] and "MEDIA_ROOT" in named[0] and "does not exist yet" in named[0], log
+    for path in ("/media/photo.txt", "/media/django-view"):
+        resp = get(server.port, path)
+        assert resp.status == 404, resp
+        assert b"django-view" not in resp.body, resp
+
+    write_tree(media, {"photo.txt": b"uploaded \x00\xff\n"})
+    resp = wait_until(
+        lambda: (r := get(server.port, "/media/photo.txt")).status == 200 and r,
+        timeout=10,
+        message="/media/photo.txt served after MEDIA_ROOT was created",
+    )
+    assert resp.body == b"uploaded \x00\xff\n", resp
+    assert resp.header("cache-control") == "no-cache", resp
+    assert get(server.port, "/media/other.txt").status == 404
+    assert server.alive()
+    assert server.stop() == 0, server.tail()
+    assert_no_panic(server.log())
+
+
+# ---------------------------------------------------------------------------
 # Refusals to start
 # ---------------------------------------------------------------------------
 
@@ -266,13 +302,10 @@ REFUSALS = {
     "media-url-slash": (["--media"], {"STATICTEST_MEDIA_URL": "/", "STATICTEST_MEDIA_ROOT": "{root}"}, ["MEDIA_URL"]),
     "media-root-unset": (["--media"], {}, ["MEDIA_ROOT"]),
     "media-root-empty": (["--media"], {"STATICTEST_MEDIA_ROOT": ""}, ["MEDIA_ROOT"]),
-    "media-root-missing": (["--media"], {"STATICTEST_MEDIA_ROOT": "{missing}"}, ["MEDIA_ROOT", "does not exist"]),
+    # A missing MEDIA_ROOT is waited for (test_media_root_created_after_start_is_served),
+    # but one that exists as a file, or lies below a file, can never be served.
     "media-root-file": (["--media"], {"STATICTEST_MEDIA_ROOT": "{file}"}, ["MEDIA_ROOT", "is not a directory"]),
-    "media-setting-root-missing": (
-        [],
-        {"STATICTEST_SETTINGS": json.dumps({"HURRICANE_MEDIA": True}), "STATICTEST_MEDIA_ROOT": "{missing}"},
-        ["MEDIA_ROOT", "does not exist"],
-    ),
+    "media-root-below-a-file": (["--media"], {"STATICTEST_MEDIA_ROOT": "{file}/media"}, ["MEDIA_ROOT", "Not a directory"]),
 }
 
 

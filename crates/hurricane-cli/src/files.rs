@@ -90,21 +90,33 @@ mod enabled {
             mounts.push(static_mount(options, settings)?);
         }
         if options.serve_media {
-            let prefix = url_prefix("media", "MEDIA_URL", "/media/", &settings.media_url)?;
-            let root = directory(
-                "media",
-                "MEDIA_ROOT",
-                "set it to the directory uploads are stored in",
-                settings.media_root.as_deref(),
-            )?;
-            tracing::info!(prefix, root = %root.root().display(), "Serving media files under {prefix} from {}", root.root().display());
-            let mount = Mount::new(prefix, vec![root])
-                .map_err(|source| root_error("media", "MEDIA_URL", source))?
-                // Uploads may be replaced or deleted: clients ask again every time.
-                .cache_control(CacheControl::NoCache);
-            mounts.push(mount);
+            mounts.push(media_mount(settings)?);
         }
         Ok(StaticFiles::new(mounts))
+    }
+
+    /// MEDIA_ROOT need not exist: Django's storage creates it at the first upload, so on
+    /// a fresh deployment (or an empty volume) it is served from when it appears.
+    fn media_mount(settings: &FileSettings) -> Result<Mount, FilesError> {
+        let prefix = url_prefix("media", "MEDIA_URL", "/media/", &settings.media_url)?;
+        let path = root_path(
+            "media",
+            "MEDIA_ROOT",
+            "set it to the directory uploads are stored in",
+            settings.media_root.as_deref(),
+        )?;
+        let root = Directory::expected(path)
+            .map_err(|source| root_error("media", "MEDIA_ROOT", source))?;
+        let shown = root.root().display();
+        if root.is_waiting() {
+            tracing::warn!(prefix, root = %shown, "MEDIA_ROOT {shown} does not exist yet: files under {prefix} are 404 until it is created (Django creates it at the first upload), then served from it without a restart");
+        } else {
+            tracing::info!(prefix, root = %shown, "Serving media files under {prefix} from {shown}");
+        }
+        Ok(Mount::new(prefix, vec![root])
+            .map_err(|source| root_error("media", "MEDIA_URL", source))?
+            // Uploads may be replaced or deleted: clients ask again every time.
+            .cache_control(CacheControl::NoCache))
     }
 
     fn static_mount(options: &FileOptions, settings: &FileSettings) -> Result<Mount, FilesError> {
@@ -136,12 +148,15 @@ mod enabled {
                 Mount::new(prefix, directories)
             }
             None => {
-                let root = directory(
+                let path = root_path(
                     "static",
                     "STATIC_ROOT",
                     "set it to the directory `manage.py collectstatic` writes to",
                     settings.static_root.as_deref(),
                 )?;
+                // Unlike MEDIA_ROOT, it must exist: collectstatic has to have run.
+                let root = Directory::open(path)
+                    .map_err(|source| root_error("static", "STATIC_ROOT", source))?;
                 tracing::info!(prefix, root = %root.root().display(), "Serving static files under {prefix} from {}", root.root().display());
                 let manifest = settings.manifest.as_ref().map(Manifest::new);
                 Mount::new(prefix, vec![root]).map(|mount| match manifest {
@@ -155,18 +170,18 @@ mod enabled {
             .cache_control(CacheControl::MaxAge(max_age)))
     }
 
-    fn directory(
+    /// The setting's directory, which must be set.
+    fn root_path<'a>(
         option: &'static str,
         setting: &'static str,
         hint: &'static str,
-        path: Option<&Path>,
-    ) -> Result<Directory, FilesError> {
-        let path = path.ok_or(FilesError::NoRoot {
+        path: Option<&'a Path>,
+    ) -> Result<&'a Path, FilesError> {
+        path.ok_or(FilesError::NoRoot {
             option,
             setting,
             hint,
-        })?;
-        Directory::open(path).map_err(|source| root_error(option, setting, source))
+        })
     }
 
     fn root_error(

@@ -22,6 +22,11 @@
 //! hot file is answered without a syscall; disk work runs on tokio's blocking pool.
 //! Larger files are streamed from disk.
 //!
+//! A directory may be [`Directory::expected`] rather than [`Directory::open`]: absent
+//! at start-up (an upload directory before the first upload), its files are 404 until
+//! it appears, looked for at most once per [`REVALIDATE_AFTER`], and served from then
+//! on.
+//!
 //! Use [`WithStaticFiles`] to put [`StaticFiles`] in front of a
 //! [`hurricane_core::Handler`], or use [`StaticFiles`] as a tower `Service` on its own.
 //!
@@ -33,6 +38,7 @@
 mod cache;
 mod conditional;
 mod content_type;
+mod directory;
 mod encoding;
 mod error;
 mod file;
@@ -45,9 +51,10 @@ mod service;
 
 pub use cache::REVALIDATE_AFTER;
 pub use content_type::content_type;
+pub use directory::Directory;
 pub use error::StaticError;
 pub use file::IN_MEMORY_MAX;
 pub use manifest::Manifest;
-pub use mount::{CacheControl, Directory, Mount};
+pub use mount::{CacheControl, Mount};
 pub use range::MAX_RANGES;
 pub use service::{StaticFiles, WithStaticFiles};

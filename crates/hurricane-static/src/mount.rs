@@ -1,13 +1,14 @@
 //! A URL prefix served from one or more directories, and how its files are looked up.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use http::HeaderValue;
 
 use crate::cache::FileCache;
 use crate::content_type::content_type;
+use crate::directory::{is_absent, resolve, Directory};
 use crate::encoding::Encoding;
 use crate::file::{with_suffix, Representation, StaticFile};
 use crate::manifest::Manifest;
@@ -37,76 +38,6 @@ impl CacheControl {
             Self::NoCache => HeaderValue::from_static("no-cache"),
         }
     }
-}
-
-/// A directory files are served from, optionally under a sub-prefix of the mount (as
-/// Django's `STATICFILES_DIRS` entries `("vendor", "/path")` are).
-#[derive(Debug, Clone)]
-pub struct Directory {
-    /// Canonical: symlinks resolved, so that "inside" can be checked by prefix.
-    root: PathBuf,
-    /// `""` or `"vendor/"`.
-    prefix: String,
-}
-
-impl Directory {
-    /// A directory that must exist now.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StaticError> {
-        let path = path.as_ref();
-        let root = std::fs::canonicalize(path).map_err(|source| StaticError::Directory {
-            path: path.to_owned(),
-            source,
-        })?;
-        if !root.is_dir() {
-            return Err(StaticError::NotADirectory(path.to_owned()));
-        }
-        Ok(Self {
-            root,
-            prefix: String::new(),
-        })
-    }
-
-    /// Serves this directory's files under `prefix/` within the mount.
-    pub fn under(mut self, prefix: &str) -> Self {
-        let prefix = prefix.trim_matches('/');
-        self.prefix = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}/")
-        };
-        self
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The canonical path of `candidate` if it exists and stays inside the root once
-    /// symlinks are resolved. Blocking.
-    fn resolve(&self, candidate: &Path) -> io::Result<Option<PathBuf>> {
-        match std::fs::canonicalize(candidate) {
-            Ok(path) if path.starts_with(&self.root) => Ok(Some(path)),
-            Ok(outside) => {
-                tracing::debug!(requested = %candidate.display(), resolved = %outside.display(),
-                    "refusing a symlink that leaves the directory");
-                Ok(None)
-            }
-            Err(error) if is_absent(&error) => Ok(None),
-            Err(error) => Err(error),
-        }
-    }
-}
-
-/// Errors that only mean "there is no such file for us to serve".
-fn is_absent(error: &io::Error) -> bool {
-    // Linux's ENAMETOOLONG and ELOOP (a symlink loop), which have no stable ErrorKind
-    // in the Rust version this workspace supports.
-    const NAME_TOO_LONG: i32 = 36;
-    const SYMLINK_LOOP: i32 = 40;
-    matches!(
-        error.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::PermissionDenied
-    ) || matches!(error.raw_os_error(), Some(NAME_TOO_LONG | SYMLINK_LOOP))
 }
 
 /// A URL prefix (`/static/`) and the directories its files come from, searched in order.
@@ -165,17 +96,20 @@ impl Mount {
         previous: Option<&StaticFile>,
     ) -> io::Result<Option<StaticFile>> {
         for directory in &self.directories {
-            let Some(relative) = path.as_str().strip_prefix(directory.prefix.as_str()) else {
+            let Some(relative) = directory.relative(path.as_str()) else {
                 continue;
             };
-            let candidate = directory.root.join(relative);
-            let Some(identity) = open(directory, &candidate, Encoding::Identity, previous)? else {
+            let Some(root) = directory.root_now() else {
+                continue;
+            };
+            let candidate = root.join(relative);
+            let Some(identity) = open(root, &candidate, Encoding::Identity, previous)? else {
                 continue;
             };
             let mut compressed = Vec::new();
             for encoding in Encoding::COMPRESSED {
                 let sibling = with_suffix(&candidate, encoding.suffix());
-                if let Some(representation) = open(directory, &sibling, encoding, previous)? {
+                if let Some(representation) = open(root, &sibling, encoding, previous)? {
                     compressed.push(representation);
                 }
             }
@@ -198,15 +132,15 @@ impl Mount {
     }
 }
 
-/// One representation of a file at `candidate`, if it is a regular file inside
-/// `directory`.
+/// One representation of a file at `candidate`, if it is a regular file inside `root`
+/// (canonical).
 fn open(
-    directory: &Directory,
+    root: &Path,
     candidate: &Path,
     encoding: Encoding,
     previous: Option<&StaticFile>,
 ) -> io::Result<Option<Representation>> {
-    let Some(path) = directory.resolve(candidate)? else {
+    let Some(path) = resolve(root, candidate)? else {
         return Ok(None);
     };
     let opened = match Representation::open(path, encoding) {

@@ -75,3 +75,42 @@ async fn serves_validates_and_refuses_as_a_tower_service() {
     }
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// An upload directory that does not exist yet (a fresh deployment): 404 until it
+/// appears, then served without anything being rebuilt. It appears here as a symlink
+/// to a volume, so its files are only found if it was canonicalised when it appeared,
+/// and a symlink inside it that leads out stays 404.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_expected_directory_is_served_once_it_appears() {
+    let base =
+        std::env::temp_dir().join(format!("hurricane-static-expected-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir(&base).unwrap();
+    std::fs::write(base.join("outside.txt"), "secret\n").unwrap();
+    let uploads = base.join("uploads");
+    let mount = Mount::new("/media/", vec![Directory::expected(&uploads).unwrap()]).unwrap();
+    let mut files = StaticFiles::new(vec![mount]);
+    let (status, _, _) = get(&mut files, "/media/photo.txt", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let volume = base.join("volume");
+    std::fs::create_dir(&volume).unwrap();
+    std::fs::write(volume.join("photo.txt"), "uploaded\n").unwrap();
+    std::os::unix::fs::symlink(base.join("outside.txt"), volume.join("escape.txt")).unwrap();
+    std::os::unix::fs::symlink(&volume, &uploads).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, _, body) = get(&mut files, "/media/photo.txt", &[]).await;
+        if status == StatusCode::OK || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, StatusCode::OK, "not served 10 s after it appeared");
+    assert_eq!(body, b"uploaded\n");
+    let (status, _, body) = get(&mut files, "/media/escape.txt", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body.starts_with(b"secret"));
+    std::fs::remove_dir_all(&base).unwrap();
+}
