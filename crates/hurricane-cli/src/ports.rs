@@ -195,3 +195,78 @@ fn probe_option(args: &ServeArgs, port: u16) -> String {
         None => format!("--probe-port (port + 1) {port}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let argv = ["hurricane", "serve", "--host", "127.0.0.1"];
+        let Command::Serve(args) = Cli::parse_from(argv.iter().chain(args)).command;
+        args
+    }
+
+    /// A port nobody listens on, for the rest of the test (this listener closed).
+    fn unused_port() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("bound").port()
+    }
+
+    #[test]
+    fn a_reserved_port_refuses_until_it_listens() {
+        let ports = Ports::reserve(&serve_args(&["--port", "0", "--no-probe"])).expect("free");
+        let Port::Reserved(reserved) = ports.app else {
+            panic!("not reserved")
+        };
+        let addr = reserved.socket.local_addr().expect("bound");
+        let addr = addr.as_socket().expect("an IP socket");
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "accepted before listen()"
+        );
+        let listener = reserved.listen().expect("listens");
+        assert!(std::net::TcpStream::connect(listener.local_addr().expect("bound")).is_ok());
+    }
+
+    #[test]
+    fn a_clash_names_the_option_that_chose_the_port() {
+        let taken = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = taken.local_addr().expect("bound").port();
+        let error = Ports::reserve(&serve_args(&["--port", &port.to_string(), "--no-probe"]))
+            .expect_err("in use");
+        assert!(
+            error.to_string().contains(&format!("(--port {port})")),
+            "{error}"
+        );
+
+        let app = unused_port();
+        let error = Ports::reserve(&serve_args(&[
+            "--port",
+            &app.to_string(),
+            "--probe-port",
+            &port.to_string(),
+        ]))
+        .expect_err("in use");
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("(--probe-port {port})")),
+            "{message}"
+        );
+        assert!(message.contains("--no-probe"), "{message}");
+    }
+
+    #[test]
+    fn settings_that_move_a_port_take_the_new_one() {
+        let first = serve_args(&["--port", &unused_port().to_string(), "--no-probe"]);
+        let ports = Ports::reserve(&first).expect("free");
+        let moved = serve_args(&["--port", &unused_port().to_string(), "--no-probe"]);
+        let ports = ports.reserve_again_if_changed(&moved).expect("free");
+        let Port::Reserved(reserved) = ports.app else {
+            panic!("not reserved")
+        };
+        assert_eq!(reserved.requested.port(), moved.port);
+    }
+}

@@ -2,17 +2,20 @@
 //! and the HTTP servers together, and runs until SIGTERM or SIGINT.
 //!
 //! Start-up, in order:
-//! 1. Python starts and Django's settings are loaded; the `HURRICANE_*` settings join
-//!    the options. (SIGTERM still ends the process at once.)
-//! 2. The probe server listens: the startup probe answers 400 from now on.
-//! 3. On the start-up thread: system checks, the WSGI application, `--command`s,
-//!    migrations. SIGTERM meanwhile ends the process promptly.
-//! 4. The application port listens; the startup probe answers 200, and the startup
-//!    webhook is sent. A failure in 3 sends the startup webhook `failed` and exits 1.
+//! 1. The application's port, then the probes', are taken (bound, not listening: see
+//!    [`crate::ports`]), so a port in use stops hurricane before Python starts.
+//! 2. Python starts and Django's settings are loaded; the `HURRICANE_*` settings join
+//!    the options.
+//! 3. The probe server listens: the startup probe answers 400 from now on.
+//! 4. On the start-up thread: system checks, the WSGI application, `--command`s,
+//!    migrations.
+//! 5. The application port listens; the startup probe answers 200, and the startup
+//!    webhook is sent. A failure in 4 sends the startup webhook `failed` and exits 1.
 //!
-//! Shutdown: the first SIGTERM fails readiness at once, keeps serving for
-//! `--shutdown-delay`, then drains (`--graceful-timeout`); the probes answer until the
-//! drain is over. SIGINT skips the delay; a second signal exits at once.
+//! Until 5, SIGTERM and SIGINT end the process at once with one log line (see
+//! [`crate::signals`]). Shutdown: the first SIGTERM fails readiness at once, keeps
+//! serving for `--shutdown-delay`, then drains (`--graceful-timeout`); the probes answer
+//! until the drain is over. SIGINT skips the delay; a second signal exits at once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -9,6 +9,14 @@
 //! child died), the supervisor answers every request itself with 503 and the failed
 //! child's last lines of output, until a change brings a child that starts.
 //!
+//! Changes seen while a new child starts are not given to it (it may have imported the
+//! files already) and do not stop it (it may be about to serve): they are merged into
+//! one more replacement, started once the starting child serves or fails.
+//!
+//! A child's output is passed on line by line, and all of it that was written before
+//! the child said it was ready (or exited) is passed on before the supervisor logs what
+//! that means, so the log reads in the order things happened.
+//!
 //! Written for reuse by a production mode: [`Supervisor`] only knows how to start a
 //! child ([`ChildCommand`]), hand it the sockets and wait for it to be ready; several
 //! workers, crash restarts and SIGHUP rolling replacement build on the same parts.
