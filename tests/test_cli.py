@@ -151,7 +151,8 @@ def test_app_bare_wsgi_callable(one_server, tmp_path):
 
 def test_app_missing_module(tmp_path):
     rc, err = run_failing(["--app", "hurricane_no_such_module:app"], tmp_path)
-    assert "hurricane_no_such_module" in err
+    assert "hurricane: error: cannot import 'hurricane_no_such_module' for --app" in err, err
+    assert "Traceback" not in err, err
 
 
 def test_app_missing_attribute(tmp_path):
@@ -183,7 +184,9 @@ def test_skip_checks(one_server, mysite):
 
 def test_missing_settings_module(mysite):
     rc, err = run_failing(["--settings", "hurricane_no_such_settings"], mysite)
-    assert "hurricane_no_such_settings" in err
+    assert "hurricane: error: cannot import the settings module 'hurricane_no_such_settings'" in err, err
+    assert "Check --settings or DJANGO_SETTINGS_MODULE" in err, err
+    assert "Traceback" not in err, err  # the message says it all
 
 
 def test_settings_given_as_a_path(mysite):
@@ -206,12 +209,14 @@ def test_no_settings_anywhere(tmp_path):
 
 def test_import_error_in_settings(mysite):
     rc, err = run_failing(["--settings", "testsettings.importerror", *PYTHONPATH], mysite)
-    assert "hurricane_test_no_such_module" in err
+    # a --pythonpath entry is the project too: its file is named (absolute, outside the working directory)
+    assert f"ModuleNotFoundError: No module named 'hurricane_test_no_such_module' ({APPS}/testsettings/importerror.py, line 4)" in err, err
+    assert "cannot import the settings module" not in err, err
 
 
 def test_import_error_in_installed_apps(mysite):
     rc, err = run_failing(["--settings", "testsettings.badapp", *PYTHONPATH], mysite)
-    assert "hurricane_test_missing_app" in err
+    assert f"ModuleNotFoundError: No module named 'hurricane_test_missing_app' ({APPS}/testsettings/badapp.py, line 6)" in err, err
 
 
 @pytest.mark.parametrize(

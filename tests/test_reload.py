@@ -247,7 +247,12 @@ def test_broken_save_keeps_the_old_code_then_recovers(serve, site):
     mark = server.mark()
     set_hello(site, "Hello, broken!", extra="\n\ndef broken(:\n    pass\n")
     server.wait_log(RELOAD_FAILED_RE.format(path=re.escape("demo/views.py")), since=mark, timeout=RELOAD_BOUND)
-    server.wait_log(r"SyntaxError", since=mark)  # the child's own error, on the same stderr
+    # the child's traceback and its one-line error, on the same stderr
+    line = (site / "demo" / "views.py").read_text().splitlines().index("def broken(:") + 1
+    server.wait_log(rf"(?m)^hurricane: error: SyntaxError: invalid syntax \(demo/views\.py, line {line}\)$", since=mark)
+    log = server.log_since(mark)
+    assert "Traceback (most recent call last):" in log, log
+    assert re.search(rf'File "{re.escape(str(site))}/demo/views\.py", line {line}\n    def broken\(:', log), log
     for _ in range(3):
         resp = get(server.port, "/hello")
         assert (resp.status, resp.body) == (200, ORIGINAL_HELLO.encode()), resp

@@ -1,16 +1,20 @@
 """Start-up orchestration (issue 3): `--command` management commands, the
 migration check, what the probes say meanwhile, failures (exit status 1),
-SIGTERM during start-up, and the options refused with `--app`.
+SIGTERM during start-up, and the options refused with `--app`. Then broken projects
+(a missing app, an import error or a syntax error in the settings, a broken --app
+module): Python's traceback, then one line naming the project file and line.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +215,79 @@ def test_app_refuses_django_only_options(tmp_path, flag):
     assert "--app" in err or "Django" in err, err
     assert "Starting HTTP server" not in err
     assert not any(w in err + out for w in PANIC_WORDS)
+
+
+# ---------------------------------------------------------------------------
+# A broken project: Python's traceback, then one line pointing into the project
+# ---------------------------------------------------------------------------
+
+TRACEBACK = "Traceback (most recent call last):"
+
+
+def break_settings(mysite, tmp_path, text: str, after: str | None = None) -> tuple[Path, int]:
+    """A copy of the example project with `text` inserted into mysite/settings.py after
+    the line `after` (at the end without one). Returns the copy and the line number of
+    `text`."""
+    site = tmp_path / "site"
+    shutil.copytree(mysite, site, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "staticfiles"))
+    settings = site / "mysite" / "settings.py"
+    lines = settings.read_text().splitlines(keepends=True)
+    at = len(lines) if after is None else [line.rstrip() for line in lines].index(after) + 1
+    lines.insert(at, text + "\n")
+    settings.write_text("".join(lines))
+    return site, at + 1
+
+
+def error_line(rc: int, err: str, out: str) -> str:
+    """The failure's one `hurricane: error:` line, after Python's traceback."""
+    assert_clean_failure(rc, err, out)
+    summaries = [line for line in err.splitlines() if line.startswith("hurricane: error:")]
+    assert len(summaries) == 1, f"expected one 'hurricane: error:' line:\n{err}"
+    assert TRACEBACK in err, f"no Python traceback:\n{err}"
+    assert err.index(TRACEBACK) < err.index(summaries[0]), err
+    return summaries[0]
+
+
+def test_missing_installed_app_names_the_settings_line(mysite, tmp_path):
+    site, line = break_settings(mysite, tmp_path, '    "nosuchapp",', after='    "demo",')
+    rc, err, out = run_serve([], site)
+    summary = error_line(rc, err, out)
+    assert summary == f"hurricane: error: ModuleNotFoundError: No module named 'nosuchapp' (mysite/settings.py, line {line})", err
+    # the traceback is Python's: Django's frames, ending in the exception
+    assert re.search(r'File ".*/django/apps/config\.py", line \d+', err), err
+    assert "\nModuleNotFoundError: No module named 'nosuchapp'\n" in err, err
+
+
+@pytest.mark.parametrize(
+    "statement,exception",
+    [
+        ("from .local_settings import *  # noqa", "ModuleNotFoundError: No module named 'mysite.local_settings'"),
+        ("from os import no_such_name", "ImportError: cannot import name 'no_such_name' from 'os'"),
+    ],
+    ids=["missing-module", "missing-name"],
+)
+def test_import_error_inside_settings_is_reported_as_raised(mysite, tmp_path, statement, exception):
+    site, line = break_settings(mysite, tmp_path, statement, after="from pathlib import Path")
+    rc, err, out = run_serve([], site)
+    summary = error_line(rc, err, out)
+    assert summary.startswith(f"hurricane: error: {exception}"), err
+    assert summary.endswith(f"(mysite/settings.py, line {line})"), err
+    assert "cannot import the settings module" not in err, err
+    assert re.search(rf'File "{re.escape(str(site))}/mysite/settings\.py", line {line}, in <module>\n    {re.escape(statement)}', err), err
+
+
+def test_syntax_error_in_settings_names_its_line_once(mysite, tmp_path):
+    site, line = break_settings(mysite, tmp_path, 'CSRF_TRUSTED_ORIGINS = ["https://example.com"')
+    rc, err, out = run_serve([], site)
+    summary = error_line(rc, err, out)
+    assert summary == f"hurricane: error: SyntaxError: '[' was never closed (mysite/settings.py, line {line})", err
+    assert re.search(rf'File "{re.escape(str(site))}/mysite/settings\.py", line {line}\n', err), err
+
+
+def test_import_error_inside_an_app_module_is_reported_as_raised(tmp_path):
+    (tmp_path / "brokenapp.py").write_text('"""A WSGI module that imports what is not installed."""\n\nimport hurricane_no_such_dependency  # noqa\n')
+    rc, err, out = run_serve(["--app", "brokenapp:application"], tmp_path)
+    summary = error_line(rc, err, out)
+    assert summary == "hurricane: error: ModuleNotFoundError: No module named 'hurricane_no_such_dependency' (brokenapp.py, line 3)", err
+    assert "for --app" not in err, err
+    assert re.search(r'File ".*/brokenapp\.py", line 3, in <module>', err), err

@@ -56,8 +56,6 @@ pub enum ServeError {
     #[error(transparent)]
     Interpreter(#[from] InterpreterError),
     #[error(transparent)]
-    Load(#[from] LoadError),
-    #[error(transparent)]
     Startup(#[from] StartupError),
     #[error(transparent)]
     Bind(#[from] BindError),
@@ -117,9 +115,11 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
     let (args, source, version_setting) = match target {
         Target::Callable(callable) => (args, AppSource::Callable(callable), None),
         Target::Django(settings_module) => {
-            let project = interpreter.setup_django(&settings_module)?;
-            let args =
-                options::apply_django_settings(args, matches, &project.hurricane_settings()?)?;
+            let project = interpreter
+                .setup_django(&settings_module)
+                .map_err(failed_startup)?;
+            let settings = project.hurricane_settings().map_err(failed_startup)?;
+            let args = options::apply_django_settings(args, matches, &settings)?;
             let version = project.version_setting();
             (args, AppSource::Django(project), version)
         }
@@ -226,9 +226,7 @@ async fn serve(
     let started = match started {
         Ok(started) => started,
         Err(error) => {
-            if let Some(traceback) = error.traceback() {
-                tracing::error!("start-up failed:\n{traceback}");
-            }
+            log_traceback(&error);
             if let Some(webhooks) = &webhooks {
                 let traceback = error
                     .traceback()
@@ -325,6 +323,21 @@ async fn serve(
     }
     probes.stop().await;
     Ok(())
+}
+
+/// The one place a start-up failure's Python traceback is shown: logged as Python prints
+/// it, before `main` prints the one-line error.
+fn log_traceback(error: &StartupError) {
+    if let Some(traceback) = error.traceback() {
+        tracing::error!("start-up failed:\n{traceback}");
+    }
+}
+
+/// A failure to load the Django project on the main thread, before the runtime starts.
+fn failed_startup(error: LoadError) -> ServeError {
+    let error = StartupError::Load(error);
+    log_traceback(&error);
+    error.into()
 }
 
 /// Completes when the application server should stop accepting: on the first signal,

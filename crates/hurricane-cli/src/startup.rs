@@ -100,12 +100,14 @@ pub enum StartupError {
 }
 
 impl StartupError {
-    /// The Python traceback behind the failure, if there is one (webhooks send it).
+    /// The Python traceback behind the failure, if there is one (logged before the
+    /// message; webhooks send it).
     pub fn traceback(&self) -> Option<&str> {
         match self {
             StartupError::Command { error, .. } | StartupError::Migrations(error) => {
                 Some(&error.traceback)
             }
+            StartupError::Load(error) => error.traceback(),
             _ => None,
         }
     }

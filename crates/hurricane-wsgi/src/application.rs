@@ -31,7 +31,7 @@ impl Interpreter {
     ) -> Result<Application, LoadError> {
         Python::attach(|py| {
             let callable = bootstrap::call(py, "load_callable", (target,))
-                .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
+                .map_err(|error| LoadError::from_python(py, &error))?;
             Application::new(py, callable, options)
         })
     }
@@ -46,7 +46,7 @@ impl Application {
     ) -> Result<Self, LoadError> {
         let file_wrapper = py.get_type::<FileWrapper>().into_any();
         let template = environ::template(py, &options.script_name, file_wrapper)
-            .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
+            .map_err(|error| LoadError::from_python(py, &error))?;
         Ok(Application {
             callable: callable.unbind(),
             environ_template: template.unbind(),

@@ -2,9 +2,12 @@
 
 Kept in Python because it only drives Python APIs (Django's set-up, system checks and
 WSGI_APPLICATION resolution); the Rust side calls these functions and turns the
-exceptions into one clear message with ``describe``.
+exceptions into one clear message with ``describe`` (and ``report``, which adds the
+traceback as Python prints it). Under ``--autoreload`` it also makes the project's
+cached bytecode answer to its source's hash (``check_project_bytecode_by_hash``).
 """
 
+import functools
 import importlib
 import importlib.machinery
 import importlib.util
@@ -13,21 +16,65 @@ import os
 import sys
 import traceback
 
+# This module's code has no file of its own: PyO3 compiles it under this name.
+_OWN_FILENAME = "hurricane_bootstrap.py"
+
 
 class StartupError(Exception):
     """A start-up failure whose message is complete as it is."""
 
 
-_PROJECT = []
+# The project's directories (see ``set_project_paths``) and the Python installation's,
+# which are never the project even inside one of them (a virtualenv in the project).
+_project_roots = ()
+_library_roots = ()
 
 
-def set_project_paths(paths):  # TEMP stub
-    _PROJECT[:] = [os.path.abspath(p) for p in paths]
+def set_project_paths(paths):
+    """Tells which directories hold the project: those hurricane put on ``sys.path`` for
+    it (the working directory and the --pythonpath entries). Called once at start-up,
+    before ``is_project_file`` is of any use."""
+    global _project_roots, _library_roots
+    roots = set()
+    for path in paths:
+        path = os.path.abspath(os.fspath(path))
+        roots.update((path, os.path.realpath(path)))
+    libraries = set()
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for prefix in prefixes:
+        for variant in {os.path.abspath(prefix), os.path.realpath(prefix)}:
+            # A project inside the installation's prefix (/usr/src/app, with Python in
+            # /usr) would otherwise have no file of its own; its standard library is
+            # still left out below, and site-packages by name.
+            if not any(_is_under(root, variant) for root in roots):
+                libraries.add(variant)
+    standard_library = os.path.dirname(os.__file__)
+    libraries.update((os.path.abspath(standard_library), os.path.realpath(standard_library)))
+    _project_roots = tuple(sorted(roots))
+    _library_roots = tuple(sorted(libraries))
+    is_project_file.cache_clear()
 
 
-def is_project_file(filename):  # TEMP stub
+def _is_under(path, directory):
+    """Whether ``path`` is ``directory`` or inside it (both absolute)."""
+    directory = directory.rstrip(os.sep) + os.sep
+    return path == directory.rstrip(os.sep) or path.startswith(directory)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_project_file(filename):
+    """Whether ``filename`` (a code object's ``co_filename``) is one of the project's own
+    files: under a directory given to ``set_project_paths``, and not in the Python
+    installation (``sys.prefix`` and its kin, the standard library), not in a
+    site-packages or dist-packages directory, not hurricane's own code."""
+    if not filename or filename.startswith("<") or filename == _OWN_FILENAME:
+        return False  # frozen modules, exec'd strings, and hurricane's own code
     path = os.path.abspath(filename)
-    return any(path.startswith(r + os.sep) for r in _PROJECT) and "site-packages" not in path and not path.startswith(sys.prefix + os.sep)
+    if not any(_is_under(path, root) for root in _project_roots):
+        return False
+    if any(part in ("site-packages", "dist-packages") for part in path.split(os.sep)):
+        return False
+    return not any(_is_under(path, root) for root in _library_roots)
 
 
 def setup_django(settings_module):
@@ -47,13 +94,22 @@ def setup_django(settings_module):
         ) from error
     try:
         importlib.import_module(settings_module)
-    except ImportError as error:
+    except ModuleNotFoundError as error:
+        if not _is_missing(error, settings_module):
+            raise  # raised while the settings ran: reported as it is, with its traceback
         raise StartupError(
-            f"cannot import the settings module {settings_module!r}: {error}"
-            f"{_location(error)}. Check --settings or DJANGO_SETTINGS_MODULE, and that the "
-            "project directory (or --pythonpath) is on the path"
+            f"cannot import the settings module {settings_module!r}: {error}. Check "
+            "--settings or DJANGO_SETTINGS_MODULE, and that the project directory (or "
+            "--pythonpath) is on the path"
         ) from error
     django.setup(set_prefix=False)
+
+
+def _is_missing(error, module_name):
+    """Whether ``error`` says that ``module_name`` itself (or a package it is in) does
+    not exist, rather than that something it imports does not."""
+    parts = module_name.split(".")
+    return error.name in {".".join(parts[:n]) for n in range(1, len(parts) + 1)}
 
 
 def hurricane_settings():
@@ -325,9 +381,12 @@ def load_callable(spec):
         raise StartupError(f"--app {spec!r} must look like 'module:callable'")
     try:
         target = importlib.import_module(module_name)
-    except ImportError as error:
+    except ModuleNotFoundError as error:
+        if not _is_missing(error, module_name):
+            raise  # raised while the module ran: reported as it is, with its traceback
         raise StartupError(
-            f"cannot import {module_name!r} for --app: {error}{_location(error)}"
+            f"cannot import {module_name!r} for --app: {error}. Check the module name, "
+            "and that its directory (or --pythonpath) is on the path"
         ) from error
     for part in (attribute or "application").split("."):
         try:
@@ -345,32 +404,134 @@ def describe(error):
     """One message for a start-up exception, naming the problem and where it happened."""
     if isinstance(error, StartupError):
         return str(error)
-    try:
-        from django.core.management.base import SystemCheckError
-
-        if isinstance(error, SystemCheckError):
-            return str(error).strip()
-    except ImportError:
-        pass
+    if _is_check_report(error):
+        return str(error).strip()
+    if isinstance(error, SyntaxError) and error.msg:
+        # str() of a SyntaxError already ends in its own "(file, line N)".
+        return f"{type(error).__name__}: {error.msg}{_location(error)}"
     return f"{type(error).__name__}: {error}{_location(error)}"
 
 
+def report(error):
+    """``(message, traceback, is_check_report)`` for a start-up exception: ``describe``'s
+    message; the traceback as Python prints it (chained exceptions included), or None
+    when the message is complete without it (hurricane's own messages, Django's system
+    check report); and whether it is that report."""
+    if isinstance(error, StartupError):
+        return describe(error), None, False
+    if _is_check_report(error):
+        return describe(error), None, True
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    return describe(error), "".join(lines).rstrip(), False
+
+
+def _is_check_report(error):
+    # Not imported: it cannot have been raised (and --app may have no Django at all).
+    base = sys.modules.get("django.core.management.base")
+    return base is not None and isinstance(error, base.SystemCheckError)
+
+
 def _location(error):
-    """`` (path/to/file.py, line N)`` of the innermost frame, if any."""
-    # Point at the user's file: not at importlib, not at this module.
+    """`` (path/to/file.py, line N)``: where the user should look. That is the innermost
+    frame in the project (of ``error``, else of the exceptions it was raised from); for a
+    module that Django could not import (a bad INSTALLED_APPS entry), the settings line
+    naming it; else the innermost frame outside importlib and hurricane."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return f" ({_relative(error.filename)}, line {error.lineno})"
+    frame = _project_frame(error)
+    if frame is not None:
+        return f" ({_relative(frame.filename)}, line {frame.lineno})"
+    named = _settings_line_naming(error)
+    if named is not None:
+        return f" ({_relative(named[0])}, line {named[1]})"
     frames = [
         f
         for f in traceback.extract_tb(error.__traceback__)
         if "importlib" not in f.filename
-        and not f.filename.endswith("hurricane_bootstrap.py")
+        and f.filename != _OWN_FILENAME
         and "/django/core/management/" not in f.filename
     ]
-    if isinstance(error, SyntaxError) and error.filename:
-        return f" ({_relative(error.filename)}, line {error.lineno})"
     if not frames:
         return ""
     frame = frames[-1]
     return f" ({_relative(frame.filename)}, line {frame.lineno})"
+
+
+def _project_frame(error):
+    """The innermost project frame of ``error``'s traceback, else of the exception it was
+    raised from (Django re-raises a failed import of WSGI_APPLICATION as
+    ImproperlyConfigured), and so on."""
+    for exception in _chain(error):
+        frames = [f for f in traceback.extract_tb(exception.__traceback__) if is_project_file(f.filename)]
+        if frames:
+            return frames[-1]
+    return None
+
+
+def _settings_line_naming(error):
+    """``(file, line)`` of the string naming the module that ``error`` (or an exception
+    it was raised from) could not find, in the settings module, else in another loaded
+    project module of its package; None if there is none."""
+    for exception in _chain(error):
+        if isinstance(exception, ModuleNotFoundError) and exception.name:
+            for filename in _settings_files():
+                line = _line_naming(filename, exception.name)
+                if line is not None:
+                    return filename, line
+    return None
+
+
+def _chain(error):
+    """``error``, then the exceptions it was raised from or while handling, as Python
+    prints them (``raise ... from None`` hides the one before)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        if error.__cause__ is not None or error.__suppress_context__:
+            error = error.__cause__
+        else:
+            error = error.__context__
+
+
+def _settings_files():
+    """The settings module's file, then those of the project's loaded modules in the
+    same package (settings split over base.py and production.py)."""
+    name = os.environ.get("DJANGO_SETTINGS_MODULE", "")
+    module = sys.modules.get(name)
+    if module is None:
+        return []
+    files = [getattr(module, "__file__", None)]
+    package = name.rpartition(".")[0]
+    if package:
+        files += [
+            getattr(other, "__file__", None)
+            for other_name, other in list(sys.modules.items())
+            if other_name.startswith(package + ".") and other is not module
+        ]
+    return [f for f in files if f and is_project_file(f)]
+
+
+def _line_naming(filename, module_name):
+    """The line of the first string literal in ``filename`` that is ``module_name`` or a
+    dotted path inside it ("nosuchapp", "nosuchapp.apps.Config"), or None."""
+    import ast
+    import tokenize
+
+    try:
+        with tokenize.open(filename) as source:
+            for token in tokenize.generate_tokens(source.readline):
+                if token.type != tokenize.STRING:
+                    continue
+                try:
+                    value = ast.literal_eval(token.string)
+                except (ValueError, SyntaxError):
+                    continue
+                if isinstance(value, str) and (value == module_name or value.startswith(module_name + ".")):
+                    return token.start[0]
+    except (OSError, SyntaxError, tokenize.TokenError):
+        return None
+    return None
 
 
 def _relative(path):

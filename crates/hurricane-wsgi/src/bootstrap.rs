@@ -14,12 +14,21 @@ pub(crate) fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     if let Ok(module) = loaded {
         return Ok(module.cast_into::<PyModule>()?);
     }
-    PyModule::from_code(
+    let module = PyModule::from_code(
         py,
         SOURCE,
         pyo3::ffi::c_str!("hurricane_bootstrap.py"),
         pyo3::ffi::c_str!("hurricane_bootstrap"),
-    )
+    )?;
+    // The code has no file: give tracebacks its lines as linecache would read them from
+    // one (an entry without a modification time is never checked against the disk).
+    let source = SOURCE.to_str().unwrap_or_default();
+    let lines: Vec<&str> = source.split_inclusive('\n').collect();
+    let entry = (source.len(), py.None(), lines, "hurricane_bootstrap.py");
+    py.import("linecache")?
+        .getattr("cache")?
+        .set_item("hurricane_bootstrap.py", entry)?;
+    Ok(module)
 }
 
 /// Calls `function` of `bootstrap.py` with `args`.
@@ -40,6 +49,30 @@ pub(crate) fn describe(py: Python<'_>, error: &PyErr) -> String {
                 .extract()
         })
         .unwrap_or_else(|_| error.to_string())
+}
+
+/// A start-up exception as the user sees it (see `report` in `bootstrap.py`).
+pub(crate) struct Report {
+    pub message: String,
+    /// As Python prints it; `None` when the message is complete without it.
+    pub traceback: Option<String>,
+    /// Whether the message is Django's system check report.
+    pub check_report: bool,
+}
+
+pub(crate) fn report(py: Python<'_>, error: &PyErr) -> Report {
+    call(py, "report", (exception(py, error),))
+        .and_then(|report| report.extract())
+        .map(|(message, traceback, check_report)| Report {
+            message,
+            traceback,
+            check_report,
+        })
+        .unwrap_or_else(|_| Report {
+            message: error.to_string(),
+            traceback: Some(traceback(py, error)),
+            check_report: false,
+        })
 }
 
 /// Whether `error` is one of Django's database errors.

@@ -64,7 +64,7 @@ impl Interpreter {
     pub fn setup_django(&self, settings_module: &str) -> Result<DjangoProject, LoadError> {
         Python::attach(|py| {
             bootstrap::call(py, "setup_django", (settings_module,))
-                .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
+                .map_err(|error| LoadError::from_python(py, &error))?;
             Ok(DjangoProject { _set_up: () })
         })
     }
@@ -74,18 +74,18 @@ impl DjangoProject {
     /// The project's `HURRICANE_*` settings (all but `HURRICANE_VERSION`), by name.
     pub fn hurricane_settings(&self) -> Result<Vec<(String, SettingValue)>, LoadError> {
         Python::attach(|py| {
-            let describe = |error: PyErr| LoadError::Failed(bootstrap::describe(py, &error));
+            let failed = |error: PyErr| LoadError::from_python(py, &error);
             let found: Vec<(String, String, Bound<'_, PyAny>)> =
                 bootstrap::call(py, "hurricane_settings", ())
                     .and_then(|list| list.extract())
-                    .map_err(describe)?;
+                    .map_err(failed)?;
             found
                 .into_iter()
                 .map(|(name, kind, value)| {
                     let value = match kind.as_str() {
-                        "flag" => SettingValue::Flag(value.extract().map_err(describe)?),
-                        "list" => SettingValue::List(value.extract().map_err(describe)?),
-                        _ => SettingValue::Text(value.extract().map_err(describe)?),
+                        "flag" => SettingValue::Flag(value.extract().map_err(failed)?),
+                        "list" => SettingValue::List(value.extract().map_err(failed)?),
+                        _ => SettingValue::Text(value.extract().map_err(failed)?),
                     };
                     Ok((name, value))
                 })
@@ -109,7 +109,7 @@ impl DjangoProject {
         Python::attach(|py| {
             bootstrap::call(py, "run_system_checks", ())
                 .map(drop)
-                .map_err(|error| LoadError::SystemChecks(bootstrap::describe(py, &error)))
+                .map_err(|error| LoadError::from_python(py, &error))
         })
     }
 
@@ -117,7 +117,7 @@ impl DjangoProject {
     pub fn application(&self, options: BridgeOptions) -> Result<Application, LoadError> {
         Python::attach(|py| {
             let callable = bootstrap::call(py, "wsgi_application", ())
-                .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
+                .map_err(|error| LoadError::from_python(py, &error))?;
             Application::new(py, callable, options)
         })
     }
@@ -137,7 +137,7 @@ impl DjangoProject {
         Python::attach(|py| {
             let found: Found = bootstrap::call(py, "file_settings", ())
                 .and_then(|found| found.extract())
-                .map_err(|error| LoadError::Failed(bootstrap::describe(py, &error)))?;
+                .map_err(|error| LoadError::from_python(py, &error))?;
             let (static_url, static_root, media_url, media_root, manifest, debug, dirs, unlisted) =
                 found;
             Ok(FileSettings {

@@ -27,10 +27,40 @@ pub enum LoadError {
     /// Django's system checks found errors; the message is Django's own report.
     #[error("{0}")]
     SystemChecks(String),
-    /// Anything else: a missing settings module, an import error in the project, a WSGI
-    /// callable that does not exist.
-    #[error("{0}")]
-    Failed(String),
+    /// Anything else: a missing settings module, an exception raised by the project's
+    /// code (settings, apps, URLconf, WSGI module), a WSGI callable that does not exist.
+    #[error("{message}")]
+    Failed {
+        /// One line: hurricane's own message, or the exception and where in the project
+        /// it was raised (`ModuleNotFoundError: No module named 'x' (mysite/settings.py,
+        /// line 40)`).
+        message: String,
+        /// The Python traceback as Python prints it, chained exceptions included; `None`
+        /// when the message says it all (a settings module that does not exist).
+        traceback: Option<String>,
+    },
+}
+
+impl LoadError {
+    /// The Python traceback behind the failure, to show before the message.
+    pub fn traceback(&self) -> Option<&str> {
+        match self {
+            LoadError::Failed { traceback, .. } => traceback.as_deref(),
+            LoadError::SystemChecks(_) => None,
+        }
+    }
+
+    pub(crate) fn from_python(py: pyo3::Python<'_>, error: &pyo3::PyErr) -> Self {
+        let report = crate::bootstrap::report(py, error);
+        if report.check_report {
+            LoadError::SystemChecks(report.message)
+        } else {
+            LoadError::Failed {
+                message: report.message,
+                traceback: report.traceback,
+            }
+        }
+    }
 }
 
 /// An exception raised by Python code hurricane ran on the user's behalf (a management

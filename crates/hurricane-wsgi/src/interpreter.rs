@@ -61,6 +61,8 @@ pub struct Interpreter {
 impl Interpreter {
     /// Initialises CPython as if started as `environment.executable`, so that its
     /// virtualenv's site-packages are on `sys.path`; then puts `paths` first on `sys.path`.
+    /// Files under `paths` are the project's: start-up errors point at the innermost
+    /// frame among them.
     ///
     /// CPython installs no signal handlers (hurricane owns SIGTERM and SIGINT) and its
     /// stdout and stderr are unbuffered, so `print` in a view shows up at once in container
@@ -120,7 +122,8 @@ impl Interpreter {
                     sys_path.call_method1("insert", (0, path.as_ref()))?;
                 }
             }
-            crate::bootstrap::call(py, "set_project_paths", (paths.to_vec(),))?; // TEMP
+            let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            crate::bootstrap::call(py, "set_project_paths", (paths,))?;
             Ok(())
         })
         .map_err(|error| InterpreterError::Startup(error.to_string()))?;
