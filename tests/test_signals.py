@@ -42,6 +42,7 @@ def signal_and_wait(server, sig, group: bool = False) -> float:
 
 
 def assert_interrupted(server, sig):
+    """Exit status 0, the log line for `sig`, nothing served, no traceback."""
     log = server.log()
     assert server.proc.returncode == 0, f"exit status {server.proc.returncode} after {sig.name}\n{log}"
     lines = [line for line in log.splitlines() if f"start-up interrupted by {sig.name}; exiting" in line]
@@ -102,10 +103,6 @@ def test_signal_while_an_autoreload_child_starts(one_server, mysite, sig, group)
     server.wait_log(r"Python started", timeout=30)  # the child's
     time.sleep(0.5)
     signal_and_wait(server, sig, group=group)
-    log = server.log()
-    assert server.proc.returncode == 0, f"the supervisor exited with {server.proc.returncode}\n{log}"
-    assert "start-up interrupted by SIGINT; exiting" in log, log  # the child's line
-    assert "Starting HTTP server" not in log, log
-    for word in ("KeyboardInterrupt", "Traceback", *PANIC_WORDS):
-        assert word not in log, f"{word!r} in the log\n{log}"
+    # The supervisor stops its starting child with SIGINT, whichever signal it got.
+    assert_interrupted(server, signal.SIGINT)
     wait_until(lambda: process_group_gone(server.pid), EXIT_BOUND, message="the child to exit with the supervisor")
