@@ -53,7 +53,10 @@ pub fn install(packages: &[&str], why: &str) -> Result<()> {
          (Debian/Ubuntu), then re-run"
     );
     if which("apt-get").is_none() {
-        bail!("{why}, and there is no apt-get to install {list} with\n  hint: install what {list} provides with the system's package manager, then re-run");
+        bail!(
+            "{why}, and there is no apt-get to install Debian's {list} with\n  \
+             hint: install what {list} provides with the system's package manager, then re-run"
+        );
     }
     let Some(admin) = Admin::find() else {
         bail!(
