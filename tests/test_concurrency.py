@@ -113,14 +113,31 @@ def test_startup_log_names_the_concurrency(adaptive_server):
     assert "concurrency=adaptive" in line.group(0), line.group(0)
 
 
-def test_cpu_bound_load_runs_on_one_python_thread(adaptive_server):
-    """8 clients requesting /hello back to back: one thread runs (nearly) every request
-    with no GIL hand-offs."""
-    used = cpu_used_during(adaptive_server.pid, lambda: loop_clients(adaptive_server.port, {"/hello": 8}, 3))
+# How long the CPU-bound load runs, and the share of the Python threads' CPU time that
+# the two busiest carry when the load is not spread over the threads. One thread runs
+# the requests; on a busy machine another process can keep it off the CPU past the
+# pool's stall limit (5 ms), a second thread is let in, and either may go on with the
+# load (it came to [0.95, 0.79] CPU seconds once), so the two busiest are counted, not
+# the busiest alone. With the load spread over the threads, as `--concurrency fixed`
+# does (the control below), the two busiest of 8 carry about 30%.
+CPU_LOAD_SECONDS = 5
+TWO_BUSIEST_AT_LEAST = 2 / 3
+
+
+def cpu_bound_load(server) -> tuple[float, float, list[float]]:
+    """8 clients requesting /hello back to back for CPU_LOAD_SECONDS: the CPU seconds
+    of the Python threads in all, the share of the two busiest, the busiest few."""
+    used = cpu_used_during(server.pid, lambda: loop_clients(server.port, {"/hello": 8}, CPU_LOAD_SECONDS))
     total = sum(used)
-    assert total > 0.5, f"the Python threads used only {total:.2f} CPU seconds in 3 s of load"
-    # (a stall lets a second thread in now and then on a busy machine)
-    assert used[0] >= 0.75 * total, f"CPU seconds per Python thread, busiest first: {used[:8]}"
+    assert total > 0.5, f"the Python threads used only {total:.2f} CPU seconds in {CPU_LOAD_SECONDS} s of load"
+    return total, sum(used[:2]) / total, [round(u, 2) for u in used[:8]]
+
+
+def test_cpu_bound_load_runs_on_one_python_thread(adaptive_server):
+    """A CPU-bound load runs on one thread (or two, on a busy machine), as `top -H`
+    shows: the pool does not spread it over its threads to take turns on the GIL."""
+    total, two_busiest, busiest = cpu_bound_load(adaptive_server)
+    assert two_busiest >= TWO_BUSIEST_AT_LEAST, f"the two busiest Python threads ran {two_busiest:.0%} of {total:.2f} CPU seconds; per thread, busiest first: {busiest}"
 
 
 def test_fixed_concurrency_spreads_cpu_bound_load_over_threads(one_server, mysite):
@@ -129,10 +146,8 @@ def test_fixed_concurrency_spreads_cpu_bound_load_over_threads(one_server, mysit
     server = one_server("concurrency-fixed", ["--workers", "8", "--concurrency", "fixed"], mysite)
     line = server.wait_log(r"Starting HTTP server.*")
     assert "concurrency=fixed" in line.group(0), line.group(0)
-    used = cpu_used_during(server.pid, lambda: loop_clients(server.port, {"/hello": 8}, 3))
-    total = sum(used)
-    assert total > 0.5, f"the Python threads used only {total:.2f} CPU seconds in 3 s of load"
-    assert used[0] < 0.7 * total, f"CPU seconds per Python thread, busiest first: {used[:8]}"
+    total, two_busiest, busiest = cpu_bound_load(server)
+    assert two_busiest < TWO_BUSIEST_AT_LEAST, f"the two busiest Python threads ran {two_busiest:.0%} of {total:.2f} CPU seconds; per thread, busiest first: {busiest}"
     assert server.stop() == 0
 
 

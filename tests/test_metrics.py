@@ -209,7 +209,7 @@ def test_path_labels_are_bounded(metrics_server):
 def test_promtool_check_metrics(metrics_server):
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.fail("promtool not found: install Debian's `prometheus` package (.ci/run installs it: apt-get install -y --no-install-recommends prometheus)")
+        pytest.fail("promtool not found on PATH: `cargo xtask ci` installs it (Debian's `prometheus` package: apt-get install -y --no-install-recommends prometheus)")
     resp = metrics_server.probe("/metrics")
     proc = subprocess.run([promtool, "check", "metrics"], input=resp.body, capture_output=True, timeout=30)
     report = (proc.stdout + proc.stderr).decode("utf-8", "replace")

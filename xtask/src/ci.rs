@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use crate::cmd::{describe, Cmd};
+use crate::cmd::{describe, which, Cmd};
 use crate::error::{bail, Result};
-use crate::{demo, paths, venv};
+use crate::{debian, demo, paths, venv};
 
 struct Step {
     name: &'static str,
@@ -13,6 +13,10 @@ struct Step {
 }
 
 const STEPS: &[Step] = &[
+    Step {
+        name: "system packages: python3 with venv and headers, promtool",
+        run: system_packages,
+    },
     Step {
         name: "cargo fmt --all --check",
         run: || {
@@ -55,6 +59,20 @@ const STEPS: &[Step] = &[
         run: pytest,
     },
 ];
+
+/// What the build and the tests need from the system, installed from
+/// Debian's packages where missing (as root or with sudo): first, so that a
+/// machine where that is not possible learns it before a long build.
+fn system_packages() -> Result<()> {
+    venv::ensure_host_python()?;
+    let version = Cmd::new("python3").arg("--version").read()?;
+    let path = which("python3").unwrap_or_default();
+    println!("xtask: {} at {}", version.trim(), path.display());
+    // tests/test_metrics.py lints /metrics with `promtool check metrics`.
+    let promtool = debian::ensure_program("promtool", "prometheus")?;
+    println!("xtask: promtool at {}", promtool.display());
+    Ok(())
+}
 
 fn pytest() -> Result<()> {
     let venv = venv::ensure("test.txt")?;

@@ -17,10 +17,18 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    phase(1, "Python venv target/venv (requirements/example.txt)");
     let venv = venv::ensure("example.txt")?;
+    phase(
+        2,
+        "building target/release/hurricane (cargo build --release: a few minutes \
+         on a cold checkout, seconds once built)",
+    );
     build_release()?;
     let project = paths::example_project();
+    phase(3, "manage.py migrate in examples/mysite");
     migrate(&venv, &project)?;
+    phase(4, "hurricane serve");
 
     let bin = paths::hurricane_bin();
     let mut serve = Cmd::new(&bin);
@@ -40,6 +48,12 @@ pub fn run(args: Args) -> Result<()> {
     );
     println!("xtask: $ {}", serve.display());
     Err(serve.exec())
+}
+
+/// One line before each phase, so a cold run (minutes, most of it the
+/// release build) says what it is doing.
+fn phase(n: usize, what: &str) {
+    println!("\n==> xtask demo [{n}/4] {what}");
 }
 
 pub fn build_release() -> Result<()> {

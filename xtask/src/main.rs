@@ -1,11 +1,13 @@
 //! `cargo xtask <task>`: the developer tasks of the hurricane workspace.
 //!
-//! Every task is a module; `cmd` runs programs with clear errors and `venv`
-//! manages the shared Python virtualenv in `target/venv`.
+//! Every task is a module; `cmd` runs programs with clear errors, `venv`
+//! manages the shared Python virtualenv in `target/venv`, and `debian`
+//! installs the system packages a task needs when they are missing.
 
 mod bench;
 mod ci;
 mod cmd;
+mod debian;
 mod demo;
 mod dist;
 mod error;

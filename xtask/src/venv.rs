@@ -3,7 +3,8 @@
 //! django-hurricane (its pins clash with the test suite's, see
 //! `requirements/django-hurricane.txt`). Both are made from the `python3` on
 //! PATH (the Python hurricane is built against) and filled from the pinned
-//! files in `requirements/`.
+//! files in `requirements/`. What that Python lacks for both (Debian's
+//! python3-venv and python3-dev) is installed first, see [`ensure_host_python`].
 //!
 //! pip only runs when a requirements file (or a file it includes with `-r`)
 //! changed since the last install: the installed text is kept in a stamp
@@ -12,9 +13,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::cmd::Cmd;
+use crate::cmd::{which, Cmd};
 use crate::error::{bail, Context, Result};
-use crate::paths;
+use crate::{debian, paths};
 
 pub struct Venv {
     dir: PathBuf,
@@ -72,9 +73,65 @@ pub fn dir_for(file: &str) -> PathBuf {
     }
 }
 
+/// Prints what `python3` lacks, one Debian package a line: `venv` and
+/// `ensurepip` (python3-venv) make the venv; the headers and libpython
+/// (python3-dev) build hurricane, which embeds this Python through PyO3.
+const MISSING_PARTS: &str = "\
+import importlib.util as u, os, sysconfig
+if not (u.find_spec('venv') and u.find_spec('ensurepip')):
+    print('python3-venv')
+if not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')):
+    print('python3-dev')
+";
+
+/// Make sure `python3` is on PATH with what building hurricane and making a
+/// venv need, installing Debian's packages for the missing parts.
+pub fn ensure_host_python() -> Result<()> {
+    if which("python3").is_none() {
+        let packages = ["python3", "python3-venv", "python3-dev"];
+        debian::install(&packages, "`python3` is not installed")?;
+    }
+    let missing = missing_parts()?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|(package, _)| *package).collect();
+    debian::install(&packages, &format!("python3 lacks {}", describe(&missing)))?;
+    let still = missing_parts()?;
+    if !still.is_empty() {
+        bail!(
+            "python3 ({}) still lacks {} after installing {}: it is not Debian's python3\n  \
+             hint: install them for this Python, or put Debian's /usr/bin/python3 first on PATH",
+            which("python3").unwrap_or_default().display(),
+            describe(&still),
+            packages.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// The Debian packages `python3` lacks, with what each provides.
+fn missing_parts() -> Result<Vec<(&'static str, &'static str)>> {
+    let out = Cmd::new("python3").args(["-c", MISSING_PARTS]).read()?;
+    let parts = [
+        ("python3-venv", "the venv module (with ensurepip)"),
+        ("python3-dev", "its development files (headers, libpython)"),
+    ];
+    Ok(parts
+        .into_iter()
+        .filter(|(package, _)| out.lines().any(|l| l.trim() == *package))
+        .collect())
+}
+
+fn describe(parts: &[(&str, &str)]) -> String {
+    let what: Vec<&str> = parts.iter().map(|(_, what)| *what).collect();
+    what.join(" and ")
+}
+
 /// Create or refresh the venv of `requirements/<file>` (see [`dir_for`]) and
 /// install the file into it.
 pub fn ensure(file: &str) -> Result<Venv> {
+    ensure_host_python()?;
     let venv = Venv { dir: dir_for(file) };
     // "venv" or "venv-django-hurricane", for messages.
     let label = venv

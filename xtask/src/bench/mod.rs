@@ -403,7 +403,7 @@ pub fn run(args: Args) -> Result<()> {
         wrk::ensure_installed()?;
     }
     let nginx = if statics && args.static_servers.contains(&StaticServer::Nginx) {
-        Some(wrk::ensure_debian_program("nginx", "nginx")?)
+        Some(crate::debian::ensure_program("nginx", "nginx")?)
     } else {
         None
     };

@@ -1,11 +1,6 @@
-//! Running wrk and reading its report; installing Debian packages the
-//! benchmark needs (wrk, nginx).
+//! Running wrk and reading its report.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use crate::cmd::{is_root, which, Cmd};
-use crate::error::{bail, Context, Result};
+use crate::error::{bail, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Report {
@@ -16,95 +11,9 @@ pub struct Report {
     pub errors: u64,
 }
 
-/// Make sure `wrk` is on PATH: as root, install Debian's package.
+/// Make sure `wrk` is on PATH, installing Debian's package if not.
 pub fn ensure_installed() -> Result<()> {
-    ensure_debian_program("wrk", "wrk").map(drop)
-}
-
-/// Where `program` is: on PATH, or in /usr/sbin or /sbin (nginx is there,
-/// and a user's PATH may lack those).
-pub fn find_program(program: &str) -> Option<PathBuf> {
-    which(program).or_else(|| {
-        ["/usr/sbin", "/sbin"]
-            .iter()
-            .map(|dir| Path::new(dir).join(program))
-            .find(|p| p.is_file())
-    })
-}
-
-/// Make sure `program` exists (see [`find_program`]); if not, and we are
-/// root, install it with Debian's `package`. Returns its path.
-///
-/// Packages that ship a service (nginx) would start it from their postinst:
-/// while apt-get runs, a `policy-rc.d` that forbids every start is put in
-/// place unless one exists already (Debian's way, see invoke-rc.d(8)), so the
-/// install neither starts a daemon nor fails where it cannot start one (a
-/// container without an init system, port 80 taken). The benchmark never
-/// uses such a service: it starts its own instance.
-pub fn ensure_debian_program(program: &str, package: &str) -> Result<PathBuf> {
-    if let Some(path) = find_program(program) {
-        return Ok(path);
-    }
-    if !is_root() {
-        bail!(
-            "`{program}` is not installed and we are not root, so it cannot be installed here\n  \
-             hint: `sudo apt-get update && sudo apt-get install -y --no-install-recommends \
-             {package}` (Debian/Ubuntu), then re-run"
-        );
-    }
-    println!("xtask bench: {program} not found, installing Debian's package {package}");
-    Cmd::new("apt-get")
-        .arg("update")
-        .hint("apt-get update failed; check access to the Debian mirrors")
-        .run()?;
-    let _no_services = NoServiceStarts::install()?;
-    Cmd::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", package])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .hint(format!("install {package} by hand, then re-run"))
-        .run()?;
-    match find_program(program) {
-        Some(path) => Ok(path),
-        None => bail!("apt-get installed {package} but `{program}` is still not on PATH"),
-    }
-}
-
-const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
-
-/// A temporary `/usr/sbin/policy-rc.d` answering 101 (action forbidden),
-/// removed on drop; nothing when the file exists already.
-struct NoServiceStarts {
-    written: bool,
-}
-
-impl NoServiceStarts {
-    fn install() -> Result<NoServiceStarts> {
-        let path = Path::new(POLICY_RC_D);
-        if path.exists() || !path.parent().is_some_and(Path::is_dir) {
-            return Ok(NoServiceStarts { written: false });
-        }
-        let script = "#!/bin/sh\n\
-                      # Written by `cargo xtask bench` while apt-get runs: packages start no service.\n\
-                      exit 101\n";
-        fs::write(path, script).context(|| format!("could not write {POLICY_RC_D}"))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(path, fs::Permissions::from_mode(0o755))
-                .context(|| format!("could not make {POLICY_RC_D} executable"))?;
-        }
-        Ok(NoServiceStarts { written: true })
-    }
-}
-
-impl Drop for NoServiceStarts {
-    fn drop(&mut self) {
-        if self.written {
-            if let Err(e) = fs::remove_file(POLICY_RC_D) {
-                eprintln!("xtask bench: could not remove the temporary {POLICY_RC_D}: {e}");
-            }
-        }
-    }
+    crate::debian::ensure_program("wrk", "wrk").map(drop)
 }
 
 /// `wrk -t1 -c<connections> -d<seconds>s --latency <url>`, optionally

@@ -1,0 +1,173 @@
+//! Installing the Debian/Ubuntu packages a task needs when what they provide
+//! is missing: promtool and python3-venv for `ci`, wrk and nginx for `bench`.
+//!
+//! apt-get runs as root, or through `sudo` when we are not root (CI runners
+//! and most developer machines); with neither, or without apt-get, the error
+//! names the command to run by hand. `apt-get update` runs once per process,
+//! before the first install.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cmd::{is_root, which, Cmd};
+use crate::error::{bail, Context, Result};
+
+/// Where `program` is: on PATH, or in /usr/sbin or /sbin (nginx is there,
+/// and a user's PATH may lack those).
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    which(program).or_else(|| {
+        ["/usr/sbin", "/sbin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Make sure `program` exists (see [`find_program`]); if not, install it with
+/// Debian's `package`. Returns its path.
+pub fn ensure_program(program: &str, package: &str) -> Result<PathBuf> {
+    if let Some(path) = find_program(program) {
+        return Ok(path);
+    }
+    install(&[package], &format!("`{program}` is not installed"))?;
+    match find_program(program) {
+        Some(path) => Ok(path),
+        None => bail!("apt-get installed {package} but `{program}` is still not on PATH"),
+    }
+}
+
+/// `apt-get install -y --no-install-recommends <packages>`, as root or with
+/// sudo. `why` says what is missing, for the messages.
+///
+/// Packages that ship a service (nginx, prometheus) would start it from their
+/// postinst: while apt-get runs, a `policy-rc.d` that forbids every start is
+/// put in place unless one exists already (Debian's way, see invoke-rc.d(8)),
+/// so the install neither starts a daemon nor fails where it cannot start one
+/// (a container without an init system, a port taken). No task uses such a
+/// service: the benchmark starts its own nginx, the tests only run promtool.
+pub fn install(packages: &[&str], why: &str) -> Result<()> {
+    let list = packages.join(" ");
+    let by_hand = format!(
+        "`apt-get update && apt-get install -y --no-install-recommends {list}` \
+         (Debian/Ubuntu), then re-run"
+    );
+    if which("apt-get").is_none() {
+        bail!(
+            "{why}, and there is no apt-get to install Debian's {list} with\n  \
+             hint: install what {list} provides with the system's package manager, then re-run"
+        );
+    }
+    let Some(admin) = Admin::find() else {
+        bail!(
+            "{why}, and {list} cannot be installed: we are not root and there is no sudo\n  \
+             hint: as root, run {by_hand}"
+        );
+    };
+    println!("xtask: {why}: installing Debian's {list}{}", admin.note());
+    if !APT_UPDATED.swap(true, Ordering::SeqCst) {
+        admin
+            .cmd("apt-get")
+            .args(["update", "-qq"])
+            .hint(format!(
+                "check access to the Debian mirrors, or as root, run {by_hand}"
+            ))
+            .run()?;
+    }
+    let _no_services = NoServiceStarts::install(admin)?;
+    admin
+        .cmd("env")
+        .args([
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-q",
+            "-y",
+        ])
+        .arg("--no-install-recommends")
+        .args(packages)
+        .hint(format!("install {list} by hand, then re-run"))
+        .run()
+}
+
+static APT_UPDATED: AtomicBool = AtomicBool::new(false);
+
+/// How we get root for apt-get.
+#[derive(Clone, Copy)]
+enum Admin {
+    Root,
+    Sudo,
+}
+
+impl Admin {
+    fn find() -> Option<Admin> {
+        if is_root() {
+            Some(Admin::Root)
+        } else if which("sudo").is_some() {
+            Some(Admin::Sudo)
+        } else {
+            None
+        }
+    }
+
+    /// `program`, prefixed with `sudo` when we are not root.
+    fn cmd(self, program: &str) -> Cmd {
+        match self {
+            Admin::Root => Cmd::new(program),
+            Admin::Sudo => {
+                let mut cmd = Cmd::new("sudo");
+                cmd.arg(program);
+                cmd
+            }
+        }
+    }
+
+    fn note(self) -> &'static str {
+        match self {
+            Admin::Root => "",
+            Admin::Sudo => " with sudo (it may ask for your password)",
+        }
+    }
+}
+
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+/// A temporary `/usr/sbin/policy-rc.d` answering 101 (action forbidden),
+/// removed on drop; nothing when the file exists already.
+struct NoServiceStarts {
+    admin: Option<Admin>,
+}
+
+impl NoServiceStarts {
+    fn install(admin: Admin) -> Result<NoServiceStarts> {
+        let path = Path::new(POLICY_RC_D);
+        if path.exists() || !path.parent().is_some_and(Path::is_dir) {
+            return Ok(NoServiceStarts { admin: None });
+        }
+        // Written where we may write, then copied into place as root.
+        let draft = std::env::temp_dir().join(format!("xtask-policy-rc.d.{}", std::process::id()));
+        let script = "#!/bin/sh\n\
+                      # Written by cargo xtask while apt-get runs: packages start no service.\n\
+                      exit 101\n";
+        fs::write(&draft, script).context(|| format!("could not write {}", draft.display()))?;
+        let copied = admin
+            .cmd("install")
+            .args(["-m", "0755"])
+            .arg(&draft)
+            .arg(POLICY_RC_D)
+            .run();
+        let _ = fs::remove_file(&draft);
+        copied?;
+        Ok(NoServiceStarts { admin: Some(admin) })
+    }
+}
+
+impl Drop for NoServiceStarts {
+    fn drop(&mut self) {
+        if let Some(admin) = self.admin {
+            if let Err(e) = admin.cmd("rm").args(["-f", POLICY_RC_D]).run() {
+                eprintln!("xtask: could not remove the temporary {POLICY_RC_D}: {e}");
+            }
+        }
+    }
+}
