@@ -540,6 +540,28 @@ def test_unreachable_pycharm_warns_and_serves(serve, site):
     assert (resp.status, resp.body) == (200, ORIGINAL_HELLO.encode()), resp
 
 
+def test_a_debugger_in_the_django_settings_is_refused_under_autoreload(serve, site):
+    """The supervisor never reads the Django settings; the server it starts does, and
+    refuses the debugger there instead of starting one in every replacement."""
+    debug_port = free_port()
+    settings = site / "mysite" / "settings_debugger.py"
+    settings.write_text(f"from .settings import *  # noqa\n\nHURRICANE_DEBUGGER = True\nHURRICANE_DEBUGGER_PORT = {debug_port}\n")
+    server = serve(["--autoreload", "--settings", "mysite.settings_debugger"], site, wait=False)
+
+    def refused():
+        try:
+            resp = get(server.port, "/hello", timeout=5)
+        except (OSError, ConnectionClosed):
+            return None
+        return resp if resp.status != 200 else pytest.fail(f"served with a debugger from the settings:\n{server.log()}")
+
+    resp = wait_until(refused, STARTUP_TIMEOUT, message=f"an answer from the supervisor\n{server.tail()}")
+    assert resp.status == 503, resp
+    assert b"--autoreload cannot be combined with a debugger" in resp.body, resp
+    assert "hurricane: error: --autoreload cannot be combined with a debugger" in server.log(), server.log()
+    assert port_refuses(debug_port), "a debugger listens"
+
+
 @pytest.mark.parametrize(
     "flags,extra_env",
     [

@@ -1,9 +1,29 @@
 //! Lets the `hurricane` binary find the libpython it was built against without
 //! LD_LIBRARY_PATH: an rpath to that interpreter's library directory. The interpreter is
 //! the one PyO3 builds against: `$PYO3_PYTHON`, else `python3` on PATH.
+//!
+//! Also names the cargo features built in (`HURRICANE_FEATURES`, for `--version`).
 use std::process::Command;
 
 fn main() {
+    features();
+    rpath();
+}
+
+/// `HURRICANE_FEATURES`: the enabled features, sorted, space-separated ("probe reload").
+fn features() {
+    let mut features: Vec<String> = std::env::vars()
+        .filter_map(|(name, _)| {
+            let feature = name.strip_prefix("CARGO_FEATURE_")?;
+            Some(feature.to_lowercase().replace('_', "-"))
+        })
+        .filter(|feature| feature != "default")
+        .collect();
+    features.sort();
+    println!("cargo:rustc-env=HURRICANE_FEATURES={}", features.join(" "));
+}
+
+fn rpath() {
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     println!("cargo:rerun-if-env-changed=PATH");
     let python = std::env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".to_owned());

@@ -6,9 +6,17 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hurricane_wsgi::Concurrency;
 
+/// `--version`: the version, then the cargo features built in, which tests and
+/// scripts read to know what this binary can do.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nfeatures: ",
+    env!("HURRICANE_FEATURES")
+);
+
 /// A Kubernetes-native application server for Django.
 #[derive(Debug, Parser)]
-#[command(name = "hurricane", version, about)]
+#[command(name = "hurricane", version, long_version = LONG_VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -316,41 +324,6 @@ impl From<ConcurrencyMode> for Concurrency {
             ConcurrencyMode::Adaptive => Concurrency::Adaptive,
             ConcurrencyMode::Fixed => Concurrency::Fixed,
         }
-    }
-}
-
-/// Where the probes listen, as the options say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbePlacement {
-    /// `--no-probe`.
-    Off,
-    /// `--probe-port` equal to `--port`: on the application's port.
-    OnAppPort,
-    /// A port of their own (0: one the OS picks).
-    Port(u16),
-}
-
-/// `--port` is the highest port, so `--port + 1` does not exist.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("--port {0} leaves no port for the probes; set --probe-port")]
-pub struct NoProbePort(pub u16);
-
-impl ServeArgs {
-    /// `--probe-port`, defaulting to `--port + 1` (to 0 with `--port 0`).
-    pub fn probe_placement(&self) -> Result<ProbePlacement, NoProbePort> {
-        if self.no_probe {
-            return Ok(ProbePlacement::Off);
-        }
-        let port = match self.probe_port {
-            Some(port) => port,
-            None if self.port == 0 => 0,
-            None => self.port.checked_add(1).ok_or(NoProbePort(self.port))?,
-        };
-        Ok(if port == self.port && port != 0 {
-            ProbePlacement::OnAppPort
-        } else {
-            ProbePlacement::Port(port)
-        })
     }
 }
 

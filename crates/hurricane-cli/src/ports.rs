@@ -10,21 +10,18 @@ use std::net::{SocketAddr, TcpListener};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::cli::{NoProbePort, ProbePlacement, ServeArgs};
+use crate::config::{Listen, ProbePlacement};
 
 /// Connections the kernel queues for a listener (tokio's default).
 const BACKLOG: i32 = 1024;
 
-/// Why a port cannot be had.
+/// Why a port cannot be had. (Each message includes its cause's text; the cause is not
+/// chained as a `source` too, so that it is printed once.)
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    #[error(
-        "cannot listen on {addr} (--port {port}): {source}; is another process using the port?"
-    )]
+    #[error("cannot listen on {addr} (--port {port}): {source}; is another process using the port?", port = addr.port())]
     App {
         addr: SocketAddr,
-        port: u16,
-        #[source]
         source: std::io::Error,
     },
     #[error("cannot listen on {addr} for the probes ({option}): {source}; choose a free port with --probe-port, or turn the probes off with --no-probe")]
@@ -32,15 +29,11 @@ pub enum BindError {
         addr: SocketAddr,
         /// `--probe-port 8101`, or `--probe-port (port + 1) 8101` when defaulted.
         option: String,
-        #[source]
         source: std::io::Error,
     },
-    #[error(transparent)]
-    NoProbePort(#[from] NoProbePort),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
-        #[source]
         source: std::io::Error,
     },
 }
@@ -120,23 +113,18 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Takes the ports `args` name, the application's first, so that a clash on both is
-    /// reported for the port the user typed.
-    pub fn reserve(args: &ServeArgs) -> Result<Self, BindError> {
-        let addr = SocketAddr::new(args.host, args.port);
-        let app = Reserved::bind(addr).map_err(|source| BindError::App {
-            addr,
-            port: args.port,
-            source,
-        })?;
-        let probes = match args.probe_placement()? {
+    /// Takes the ports `listen` names, the application's first, so that a clash on both
+    /// is reported for the port the user typed.
+    pub fn reserve(listen: &Listen) -> Result<Self, BindError> {
+        let addr = listen.app;
+        let app = Reserved::bind(addr).map_err(|source| BindError::App { addr, source })?;
+        let probes = match listen.probes {
             ProbePlacement::Off => ProbePort::Off,
             ProbePlacement::OnAppPort => ProbePort::OnAppPort,
-            ProbePlacement::Port(port) => {
-                let addr = SocketAddr::new(args.host, port);
+            ProbePlacement::Port { addr, defaulted } => {
                 let reserved = Reserved::bind(addr).map_err(|source| BindError::Probes {
                     addr,
-                    option: probe_option(args, port),
+                    option: probe_option(addr.port(), defaulted),
                     source,
                 })?;
                 ProbePort::Own(Port::Reserved(reserved))
@@ -148,51 +136,47 @@ impl Ports {
         })
     }
 
-    /// The sockets a supervisor handed down, placed as `args` place the probes.
-    pub fn inherited(
-        app: TcpListener,
-        probes: Option<TcpListener>,
-        args: &ServeArgs,
-    ) -> Result<Self, BindError> {
-        let probes = match (args.probe_placement()?, probes) {
-            (ProbePlacement::Port(_), Some(listener)) => ProbePort::Own(Port::Inherited(listener)),
+    /// The sockets a supervisor handed down, placed as `listen` places the probes.
+    pub fn inherited(app: TcpListener, probes: Option<TcpListener>, listen: &Listen) -> Self {
+        let probes = match (listen.probes, probes) {
+            (ProbePlacement::Port { .. }, Some(listener)) => {
+                ProbePort::Own(Port::Inherited(listener))
+            }
             (ProbePlacement::OnAppPort, _) => ProbePort::OnAppPort,
             _ => ProbePort::Off,
         };
-        Ok(Self {
+        Self {
             app: Port::Inherited(app),
             probes,
-        })
+        }
     }
 
-    /// These ports again if `args` (now with the Django settings applied) still ask for
-    /// them, else the ports they ask for now.
-    pub fn reserve_again_if_changed(self, args: &ServeArgs) -> Result<Self, BindError> {
-        let app_changed = self
-            .app
-            .requested()
-            .is_some_and(|addr| addr != SocketAddr::new(args.host, args.port));
-        let probes_changed = match (&self.probes, args.probe_placement()?) {
+    /// These ports again if `listen` (now with the Django settings applied) still asks
+    /// for them, else the ports it asks for now.
+    pub fn reserve_again_if_changed(self, listen: &Listen) -> Result<Self, BindError> {
+        let app_changed = self.app.requested().is_some_and(|addr| addr != listen.app);
+        let probes_changed = match (&self.probes, listen.probes) {
             (ProbePort::Off, ProbePlacement::Off)
             | (ProbePort::OnAppPort, ProbePlacement::OnAppPort) => false,
-            (ProbePort::Own(port), ProbePlacement::Port(wanted)) => port
-                .requested()
-                .is_some_and(|addr| addr != SocketAddr::new(args.host, wanted)),
+            (ProbePort::Own(port), ProbePlacement::Port { addr, .. }) => {
+                port.requested().is_some_and(|requested| requested != addr)
+            }
             _ => true,
         };
         if !(app_changed || probes_changed) || matches!(self.app, Port::Inherited(_)) {
             return Ok(self);
         }
         drop(self);
-        Self::reserve(args)
+        Self::reserve(listen)
     }
 }
 
 /// How the user chose the probe port, for messages.
-fn probe_option(args: &ServeArgs, port: u16) -> String {
-    match args.probe_port {
-        Some(_) => format!("--probe-port {port}"),
-        None => format!("--probe-port (port + 1) {port}"),
+fn probe_option(port: u16, defaulted: bool) -> String {
+    if defaulted {
+        format!("--probe-port (port + 1) {port}")
+    } else {
+        format!("--probe-port {port}")
     }
 }
 
@@ -202,11 +186,12 @@ mod tests {
 
     use super::*;
     use crate::cli::{Cli, Command};
+    use crate::config::ServeConfig;
 
-    fn serve_args(args: &[&str]) -> ServeArgs {
+    fn listen(args: &[&str]) -> Listen {
         let argv = ["hurricane", "serve", "--host", "127.0.0.1"];
         let Command::Serve(args) = Cli::parse_from(argv.iter().chain(args)).command;
-        args
+        ServeConfig::new(&args, false).expect("valid").listen
     }
 
     /// A port nobody listens on, for the rest of the test (this listener closed).
@@ -217,7 +202,7 @@ mod tests {
 
     #[test]
     fn a_reserved_port_refuses_until_it_listens() {
-        let ports = Ports::reserve(&serve_args(&["--port", "0", "--no-probe"])).expect("free");
+        let ports = Ports::reserve(&listen(&["--port", "0", "--no-probe"])).expect("free");
         let Port::Reserved(reserved) = ports.app else {
             panic!("not reserved")
         };
@@ -235,7 +220,7 @@ mod tests {
     fn a_clash_names_the_option_that_chose_the_port() {
         let taken = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let port = taken.local_addr().expect("bound").port();
-        let error = Ports::reserve(&serve_args(&["--port", &port.to_string(), "--no-probe"]))
+        let error = Ports::reserve(&listen(&["--port", &port.to_string(), "--no-probe"]))
             .expect_err("in use");
         assert!(
             error.to_string().contains(&format!("(--port {port})")),
@@ -243,7 +228,7 @@ mod tests {
         );
 
         let app = unused_port();
-        let error = Ports::reserve(&serve_args(&[
+        let error = Ports::reserve(&listen(&[
             "--port",
             &app.to_string(),
             "--probe-port",
@@ -260,13 +245,13 @@ mod tests {
 
     #[test]
     fn settings_that_move_a_port_take_the_new_one() {
-        let first = serve_args(&["--port", &unused_port().to_string(), "--no-probe"]);
+        let first = listen(&["--port", &unused_port().to_string(), "--no-probe"]);
         let ports = Ports::reserve(&first).expect("free");
-        let moved = serve_args(&["--port", &unused_port().to_string(), "--no-probe"]);
+        let moved = listen(&["--port", &unused_port().to_string(), "--no-probe"]);
         let ports = ports.reserve_again_if_changed(&moved).expect("free");
         let Port::Reserved(reserved) = ports.app else {
             panic!("not reserved")
         };
-        assert_eq!(reserved.requested.port(), moved.port);
+        assert_eq!(reserved.requested, moved.app);
     }
 }

@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 
 use crate::cli::ServeArgs;
+use crate::config::ConfigError;
 use crate::ports::BindError;
 
 /// Why the supervisor cannot run.
@@ -12,11 +13,13 @@ use crate::ports::BindError;
 #[cfg_attr(not(feature = "reload"), allow(dead_code))]
 pub enum SuperviseError {
     #[error("cannot read the working directory: {0}")]
-    WorkingDirectory(#[source] std::io::Error),
+    WorkingDirectory(std::io::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error("cannot start the I/O runtime: {0}")]
-    Runtime(#[source] std::io::Error),
+    Runtime(std::io::Error),
     #[cfg(feature = "reload")]
     #[error(transparent)]
     Reload(#[from] hurricane_reload::ReloadError),
@@ -55,6 +58,7 @@ mod enabled {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::config::{Listen, ServeConfig};
     use crate::ports::{Ports, ProbePort};
     use crate::signals;
 
@@ -80,8 +84,9 @@ mod enabled {
 
     /// Runs the supervisor until SIGTERM or SIGINT. Never loads Python.
     pub fn supervise(args: &ServeArgs) -> Result<(), SuperviseError> {
+        let config = ServeConfig::new(args, false)?;
         let project = std::env::current_dir().map_err(SuperviseError::WorkingDirectory)?;
-        let listeners = bind(args)?;
+        let listeners = bind(&config.listen)?;
         let mut roots: Vec<WatchRoot> = std::iter::once(project.clone())
             .chain(args.pythonpath.iter().map(|p| project.join(p)))
             .filter(|p| p.is_dir())
@@ -135,8 +140,8 @@ mod enabled {
 
     /// The application's socket, and the probes' when they have a port of their own:
     /// the same choice `serve` makes. They listen at once: children serve from them.
-    fn bind(args: &ServeArgs) -> Result<Vec<TcpListener>, BindError> {
-        let Ports { app, probes } = Ports::reserve(args)?;
+    fn bind(listen: &Listen) -> Result<Vec<TcpListener>, BindError> {
+        let Ports { app, probes } = Ports::reserve(listen)?;
         let mut listeners = vec![app.listen()?];
         if let ProbePort::Own(port) = probes {
             listeners.push(port.listen()?);

@@ -17,52 +17,54 @@
 //! serving for `--shutdown-delay`, then drains (`--graceful-timeout`); the probes answer
 //! until the drain is over. SIGINT skips the delay; a second signal exits at once.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::ArgMatches;
 use tokio::sync::oneshot;
 
-use hurricane_core::{
-    AccessLog, RequestObserver, Server, ServerConfig, ServerError, ShutdownOutcome,
-};
+use hurricane_core::{Server, ServerError, ShutdownOutcome};
 use hurricane_probe::{
-    CheckRunner, ExceptProbes, Lifecycle, Metrics, MetricsError, Probe, ProbeConfig, ProbePaths,
-    ProbeService, ServerInfo, WebhookStatus, Webhooks, WithProbes,
+    CheckRunner, Lifecycle, Metrics, MetricsError, Probe, ServerInfo, WebhookStatus, Webhooks,
+    WithProbes,
 };
 use hurricane_wsgi::{
-    resolve_settings_module, BridgeOptions, Interpreter, InterpreterError, LoadError,
-    PythonEnvironment, PythonPool, SettingsError, WsgiHandler,
+    resolve_settings_module, Interpreter, InterpreterError, LoadError, PythonEnvironment,
+    PythonPool, SettingsError, WsgiHandler,
 };
 
 use crate::cli::ServeArgs;
-use crate::files::{self, FileOptions};
+use crate::config::{ConfigError, Debuggers, ServeConfig};
+use crate::files;
 use crate::options::{self, OptionsError};
-use crate::ports::{BindError, Ports, ProbePort};
+use crate::ports::{BindError, Ports};
+use crate::probes::{ProbeSources, Probes};
 use crate::reload;
 use crate::signals::{self, StopSignal, StopSignals};
-use crate::startup::{self, AppSource, ManagementCommand, Migrations, StartupError, StartupPlan};
+use crate::startup::{self, AppSource, Started, StartupError, StartupPlan};
 
 /// Why `hurricane serve` could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot read the working directory: {0}")]
-    WorkingDirectory(#[source] std::io::Error),
+    WorkingDirectory(std::io::Error),
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error(transparent)]
     Options(#[from] OptionsError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Interpreter(#[from] InterpreterError),
     #[error(transparent)]
     Startup(#[from] StartupError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error("cannot read the address of a listening socket: {0}")]
+    Listener(std::io::Error),
     #[error("cannot start a thread: {0}")]
-    Threads(#[source] std::io::Error),
+    Threads(std::io::Error),
     #[error("cannot start the I/O runtime: {0}")]
-    Runtime(#[source] std::io::Error),
+    Runtime(std::io::Error),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
     #[error(transparent)]
@@ -77,15 +79,56 @@ enum Target {
     Callable(String),
 }
 
+/// The Python half of the build: the interpreter, the application to load, and the
+/// options with the project's Django settings applied.
+struct Loaded {
+    interpreter: Interpreter,
+    source: AppSource,
+    args: ServeArgs,
+    /// The `HURRICANE_VERSION` setting, for webhooks.
+    version: Option<String>,
+}
+
+/// Builds the server (ports, Python, the merged and checked configuration), then runs
+/// it until SIGTERM or SIGINT.
 pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
     // Before any other thread starts: reading the sockets clears their variables.
     let inherited = reload::inherited();
     let supervised = inherited.is_supervised();
+    // Checked before Python starts, and again below with the Django settings applied.
+    let early = ServeConfig::new(&args, supervised)?;
     let ports = match inherited.app {
-        Some(app) => Ports::inherited(app, inherited.probes, &args)?,
-        None => Ports::reserve(&args)?,
+        Some(app) => Ports::inherited(app, inherited.probes, &early.listen),
+        None => Ports::reserve(&early.listen)?,
     };
-    let lifecycle = Arc::new(Lifecycle::new());
+    let loaded = load(args, matches, supervised)?;
+    let config = ServeConfig::new(&loaded.args, supervised)?;
+    let ports = ports.reserve_again_if_changed(&config.listen)?;
+    start_debuggers(&config.debuggers, &loaded.interpreter);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.python.io_threads)
+        .enable_all()
+        .thread_name("hurricane-io")
+        .build()
+        .map_err(ServeError::Runtime)?;
+    let launch = Launch {
+        ports,
+        supervised,
+        version: loaded.version,
+    };
+    let plan = StartupPlan {
+        source: loaded.source,
+        options: config.startup.clone(),
+    };
+    let outcome = runtime.block_on(serve(&config, loaded.interpreter, plan, launch));
+    // Python threads never finish (a request may be stuck in user code): do not wait.
+    runtime.shutdown_background();
+    outcome
+}
+
+/// Starts Python and, for a Django project, loads its settings and applies the
+/// `HURRICANE_*` ones to `args`.
+fn load(args: ServeArgs, matches: &ArgMatches, supervised: bool) -> Result<Loaded, ServeError> {
     let project_dir = std::env::current_dir().map_err(ServeError::WorkingDirectory)?;
     let target = match &args.app {
         Some(callable) => Target::Callable(callable.clone()),
@@ -95,7 +138,6 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
             &project_dir,
         )?),
     };
-
     let environment = PythonEnvironment::detect()?;
     // As with manage.py: --pythonpath entries first, then the project directory.
     let mut python_path = args.pythonpath.clone();
@@ -111,105 +153,104 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
         virtualenv = %environment.virtualenv.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string()),
         "Python started"
     );
-
-    let (args, source, version_setting) = match target {
-        Target::Callable(callable) => (args, AppSource::Callable(callable), None),
-        Target::Django(settings_module) => {
-            let project = interpreter
-                .setup_django(&settings_module)
-                .map_err(failed_startup)?;
-            let settings = project.hurricane_settings().map_err(failed_startup)?;
-            let args = options::apply_django_settings(args, matches, &settings)?;
-            let version = project.version_setting();
-            (args, AppSource::Django(project), version)
+    let settings_module = match target {
+        Target::Django(settings_module) => settings_module,
+        Target::Callable(callable) => {
+            return Ok(Loaded {
+                interpreter,
+                source: AppSource::Callable(callable),
+                args,
+                version: None,
+            })
         }
     };
-    // HURRICANE_PORT and its kin may have come from the Django settings.
-    let ports = ports.reserve_again_if_changed(&args)?;
-    start_debuggers(&args, &interpreter);
-    let commands = args
-        .command
-        .iter()
-        .map(|text| ManagementCommand::parse(text))
-        .collect::<Result<Vec<_>, _>>()?;
-    let plan = StartupPlan {
-        source,
-        run_checks: !args.skip_checks,
-        commands,
-        migrations: if args.check_migrations_apply {
-            Migrations::Apply
-        } else if args.check_migrations {
-            Migrations::Wait
-        } else {
-            Migrations::Ignore
-        },
-        bridge: BridgeOptions {
-            script_name: args.root_path.clone(),
-        },
-        files: FileOptions {
-            serve_static: args.serve_static,
-            serve_media: args.serve_media,
-            static_max_age: args.static_max_age,
-        },
-    };
-
-    let io_threads = args.io_threads.map_or_else(default_io_threads, usize::from);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(io_threads)
-        .enable_all()
-        .thread_name("hurricane-io")
-        .build()
-        .map_err(ServeError::Runtime)?;
-    let outcome = runtime.block_on(serve(
-        &args,
+    let project = interpreter
+        .setup_django(&settings_module)
+        .map_err(failed_startup)?;
+    let settings = project.hurricane_settings().map_err(failed_startup)?;
+    let args = options::apply_django_settings(args, matches, &settings)?;
+    Ok(Loaded {
         interpreter,
-        plan,
-        lifecycle,
-        version_setting,
-        Launch { ports, supervised },
-    ));
-    // Python threads never finish (a request may be stuck in user code): do not wait.
-    runtime.shutdown_background();
-    outcome
+        args,
+        version: project.version_setting(),
+        source: AppSource::Django(project),
+    })
 }
 
-/// The sockets to serve on, and whether a supervisor handed them down.
+/// The sockets to serve on, whether a supervisor handed them down, and the
+/// `HURRICANE_VERSION` setting.
 struct Launch {
     ports: Ports,
     supervised: bool,
+    version: Option<String>,
 }
 
+/// The run phase: probes, start-up work, then the application until a signal.
 async fn serve(
-    args: &ServeArgs,
+    config: &ServeConfig,
     interpreter: Interpreter,
     plan: StartupPlan,
-    lifecycle: Arc<Lifecycle>,
-    version_setting: Option<String>,
     launch: Launch,
 ) -> Result<(), ServeError> {
-    let Launch { ports, supervised } = launch;
-    let webhooks = args
+    let Launch {
+        ports,
+        supervised,
+        version,
+    } = launch;
+    let lifecycle = Arc::new(Lifecycle::new());
+    let webhooks = config
         .webhook_url
-        .clone()
-        .map(|url| Webhooks::start(url, version_setting));
-    let commands = plan
-        .commands
-        .iter()
-        .map(|c| c.text.as_str())
-        .collect::<Vec<_>>()
-        .join("; ");
-
+        .as_ref()
+        .map(|url| Webhooks::start(url.to_string(), version));
     let metrics = Arc::new(Metrics::new()?);
-    let probes = Probes::start(
-        args,
-        &lifecycle,
-        &metrics,
-        webhooks.clone(),
-        (ports.probes, supervised),
-    )?;
+    let sources = ProbeSources {
+        lifecycle: &lifecycle,
+        metrics: &metrics,
+        webhooks: webhooks.clone(),
+    };
+    let probes = Probes::start(config.probes.as_ref(), ports.probes, supervised, sources)?;
+    let commands = plan.options.command_texts();
+    let started = run_startup(interpreter, plan, webhooks.as_ref()).await?;
+    let pool = PythonPool::start(config.python.workers, config.python.concurrency.into())
+        .map_err(ServeError::Threads)?;
+    if let Some(service) = probes.service() {
+        let checks = CheckRunner::start(Arc::new(started.health)).map_err(ServeError::Threads)?;
+        service.attach_application(checks, pool.stats());
+    }
+    let mut server = Server::from_listener(ports.app.listen()?, config.server.clone())?;
+    let log_probes = config.probes.as_ref().is_some_and(|p| p.access_log);
+    for observer in probes.app_observers(&metrics, log_probes) {
+        server = server.with_observer(observer);
+    }
+    let port = server.local_addr()?.port();
+    let startup_seconds = lifecycle.mark_started();
+    // Under --autoreload the probe socket is shared with the server being replaced:
+    // this one answers probes only once it has started, so probes never see it starting.
+    let probes = if supervised { probes.open() } else { probes };
+    metrics.set_info(&ServerInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        startup_seconds,
+        server_port: port,
+        probe_port: probes.port(port),
+        serve_static: config.startup.files.serve_static,
+        serve_media: config.startup.files.serve_media,
+        commands,
+    });
+    announce(config, &server, startup_seconds, webhooks.as_ref())?;
+    reload::notify_ready(started.media_root.as_deref());
+    serve_until_stopped(config, server, started, pool, &probes, &lifecycle).await;
+    probes.stop().await;
+    Ok(())
+}
 
-    // Start-up work runs on its own thread; the probes answer meanwhile. A signal now
-    // ends the process at once (see `signals`).
+/// Runs the start-up work on a thread of its own (it takes the GIL); the probes answer
+/// meanwhile. A failure is logged with its traceback and sent as the startup webhook.
+/// A signal meanwhile ends the process at once (see `signals`).
+async fn run_startup(
+    interpreter: Interpreter,
+    plan: StartupPlan,
+    webhooks: Option<&Webhooks>,
+) -> Result<Started, ServeError> {
     let (started_tx, started_rx) = oneshot::channel();
     std::thread::Builder::new()
         .name("hurricane-startup".into())
@@ -223,63 +264,35 @@ async fn serve(
             "the start-up thread ended unexpectedly",
         )));
     };
-    let started = match started {
-        Ok(started) => started,
-        Err(error) => {
-            log_traceback(&error);
-            if let Some(webhooks) = &webhooks {
-                let traceback = error
-                    .traceback()
-                    .map_or_else(|| error.to_string(), str::to_owned);
-                webhooks
-                    .send_and_wait(Probe::Startup, WebhookStatus::Failed, Some(&traceback))
-                    .await;
-            }
-            return Err(error.into());
-        }
+    let error = match started {
+        Ok(started) => return Ok(started),
+        Err(error) => error,
     };
-
-    let pool = PythonPool::start(usize::from(args.workers), args.concurrency.into())
-        .map_err(ServeError::Threads)?;
-    if let Some(service) = probes.service() {
-        let checks = CheckRunner::start(Arc::new(started.health)).map_err(ServeError::Threads)?;
-        service.attach_application(checks, pool.stats());
+    log_traceback(&error);
+    if let Some(webhooks) = webhooks {
+        let traceback = error
+            .traceback()
+            .map_or_else(|| error.to_string(), str::to_owned);
+        webhooks
+            .send_and_wait(Probe::Startup, WebhookStatus::Failed, Some(&traceback))
+            .await;
     }
+    Err(error.into())
+}
 
-    let config = ServerConfig {
-        max_body_size: args.max_body_size,
-        max_header_size: args.max_header_size,
-        header_read_timeout: Duration::from_secs_f64(args.header_read_timeout),
-        graceful_timeout: Duration::from_secs_f64(args.graceful_timeout),
-        ..ServerConfig::new(SocketAddr::new(args.host, args.port))
-    };
-    let mut server = Server::from_listener(ports.app.listen()?, config)?;
-    for observer in app_observers(args, &probes, &metrics) {
-        server = server.with_observer(observer);
-    }
+/// The start-up lines and the startup webhook.
+fn announce(
+    config: &ServeConfig,
+    server: &Server,
+    startup_seconds: f64,
+    webhooks: Option<&Webhooks>,
+) -> Result<(), ServeError> {
     let address = server.local_addr()?;
-    let startup_seconds = lifecycle.mark_started();
-    // Under --autoreload the probe socket is shared with the server being replaced:
-    // this one answers probes only once it has started, so probes never see it starting.
-    let probes = if supervised { probes.open() } else { probes };
-    metrics.set_info(&ServerInfo {
-        version: env!("CARGO_PKG_VERSION").into(),
-        startup_seconds,
-        server_port: address.port(),
-        probe_port: match &probes {
-            Probes::Off => None,
-            Probes::OnAppPort(_) => Some(address.port()),
-            Probes::Deferred { port, .. } | Probes::OwnPort { port, .. } => Some(*port),
-        },
-        serve_static: args.serve_static,
-        serve_media: args.serve_media,
-        commands,
-    });
     tracing::info!(
         host = %address.ip(),
         port = address.port(),
-        workers = args.workers,
-        concurrency = %args.concurrency.as_str(),
+        workers = config.python.workers,
+        concurrency = %config.python.concurrency.as_str(),
         "Starting HTTP server on port {}",
         address.port()
     );
@@ -287,18 +300,26 @@ async fn serve(
         startup_seconds,
         "Startup time is {startup_seconds:.3} seconds"
     );
-    if let Some(webhooks) = &webhooks {
+    if let Some(webhooks) = webhooks {
         webhooks.send(Probe::Startup, WebhookStatus::Succeeded, None);
     }
-    reload::notify_ready(started.media_root.as_deref());
+    Ok(())
+}
 
+/// Serves the application (with the files and, on its port, the probes ahead of it)
+/// until the first signal and the drain after it, or a second signal.
+async fn serve_until_stopped(
+    config: &ServeConfig,
+    server: Server,
+    started: Started,
+    pool: PythonPool,
+    probes: &Probes,
+    lifecycle: &Arc<Lifecycle>,
+) {
     let handler = files::in_front_of(started.files, WsgiHandler::new(started.application, pool));
     let StopSignals { first, second } = signals::watch();
-    let shutdown = drain_after(first, Arc::clone(&lifecycle), args.shutdown_delay);
-    let integrated = match &probes {
-        Probes::OnAppPort(service) => Some(service.clone()),
-        _ => None,
-    };
+    let shutdown = drain_after(first, Arc::clone(lifecycle), config.shutdown_delay);
+    let integrated = probes.on_app_port();
     let serving = async move {
         match integrated {
             Some(service) => {
@@ -313,7 +334,7 @@ async fn serve(
         outcome = serving => match outcome {
             ShutdownOutcome::Drained => tracing::info!("all requests finished; exiting"),
             ShutdownOutcome::TimedOut => tracing::warn!(
-                graceful_timeout_s = args.graceful_timeout,
+                graceful_timeout_s = config.server.graceful_timeout.as_secs_f64(),
                 "graceful timeout reached with requests still running; exiting"
             ),
         },
@@ -321,8 +342,6 @@ async fn serve(
             "second signal: exiting now, without waiting for in-flight requests"
         ),
     }
-    probes.stop().await;
-    Ok(())
 }
 
 /// The one place a start-up failure's Python traceback is shown: logged as Python prints
@@ -346,7 +365,7 @@ fn failed_startup(error: LoadError) -> ServeError {
 async fn drain_after(
     first: oneshot::Receiver<StopSignal>,
     lifecycle: Arc<Lifecycle>,
-    shutdown_delay: f64,
+    shutdown_delay: std::time::Duration,
 ) {
     let Ok(signal) = first.await else {
         return std::future::pending().await;
@@ -354,199 +373,31 @@ async fn drain_after(
     lifecycle.start_draining();
     let delay = match signal {
         StopSignal::Terminate => shutdown_delay,
-        StopSignal::Interrupt => 0.0,
+        StopSignal::Interrupt => std::time::Duration::ZERO,
     };
+    let delay_s = delay.as_secs_f64();
     tracing::info!(
         signal = signal.name(),
-        shutdown_delay_s = delay,
-        "readiness now fails; still serving for {delay} s before draining"
+        shutdown_delay_s = delay_s,
+        "readiness now fails; still serving for {delay_s} s before draining"
     );
-    tokio::time::sleep(Duration::from_secs_f64(delay)).await;
-}
-
-/// Who hears about application requests: the access log and the metrics. Requests for the
-/// probes, when they share the application's port, are left out of both (the access log
-/// keeps them with `--log-probes`).
-fn app_observers(
-    args: &ServeArgs,
-    probes: &Probes,
-    metrics: &Arc<Metrics>,
-) -> Vec<Arc<dyn RequestObserver>> {
-    let access: Arc<dyn RequestObserver> = Arc::new(AccessLog);
-    let counted: Arc<dyn RequestObserver> = Arc::clone(metrics) as Arc<dyn RequestObserver>;
-    let service = match probes {
-        Probes::Off => return vec![access],
-        Probes::Deferred { .. } | Probes::OwnPort { .. } => return vec![access, counted],
-        Probes::OnAppPort(service) => service,
-    };
-    let paths = service.paths().clone();
-    let access = if args.log_probes {
-        access
-    } else {
-        Arc::new(ExceptProbes::new(paths.clone(), access))
-    };
-    vec![access, Arc::new(ExceptProbes::new(paths, counted))]
-}
-
-/// Where the probes are served.
-enum Probes {
-    /// `--no-probe`.
-    Off,
-    /// `--probe-port` equal to `--port`: ahead of the application, on its port.
-    OnAppPort(ProbeService),
-    /// On a server of their own, not yet accepting (see [`Probes::open`]).
-    Deferred {
-        service: ProbeService,
-        port: u16,
-        server: Server,
-    },
-    /// On a server of their own.
-    OwnPort {
-        service: ProbeService,
-        port: u16,
-        /// Stops the probe server.
-        stop: oneshot::Sender<()>,
-        /// Ends when the probe server has stopped.
-        server: tokio::task::JoinHandle<ShutdownOutcome>,
-    },
-}
-
-impl Probes {
-    /// The probe service, and its server on `port` when they have a port of their own.
-    /// Under a supervisor (`supervised`) that server does not accept yet: see
-    /// [`Probes::open`].
-    fn start(
-        args: &ServeArgs,
-        lifecycle: &Arc<Lifecycle>,
-        metrics: &Arc<Metrics>,
-        webhooks: Option<Webhooks>,
-        (port, supervised): (ProbePort, bool),
-    ) -> Result<Self, ServeError> {
-        if let ProbePort::Off = port {
-            tracing::info!("No probe server (--no-probe)");
-            return Ok(Self::Off);
-        }
-        let config = ProbeConfig {
-            paths: ProbePaths {
-                startup: ProbePaths::normalise(&args.startup_probe),
-                liveness: ProbePaths::normalise(&args.liveness_probe),
-                readiness: ProbePaths::normalise(&args.readiness_probe),
-                metrics: (!args.no_metrics).then(|| ProbePaths::normalise(&args.metrics_path)),
-            },
-            req_queue_len: args.req_queue_len,
-            max_lifetime: args.max_lifetime,
-            max_memory_mb: args.max_memory,
-            probe_timeout: Duration::from_secs_f64(args.probe_timeout),
-        };
-        let service = ProbeService::new(config, Arc::clone(lifecycle), Arc::clone(metrics));
-        if let Some(webhooks) = webhooks {
-            service.send_webhooks(webhooks);
-        }
-        let ProbePort::Own(port) = port else {
-            tracing::info!(
-                port = args.port,
-                "Probes will be served on the application port once start-up is over"
-            );
-            return Ok(Self::OnAppPort(service));
-        };
-        let listener = port.listen()?;
-        let addr = listener
-            .local_addr()
-            .unwrap_or(SocketAddr::new(args.host, 0));
-        let config = ServerConfig {
-            name: "probe",
-            // Probes and scrapes are small and quick; a stuck one must not hold up exit.
-            graceful_timeout: Duration::from_secs(1),
-            ..ServerConfig::new(addr)
-        };
-        let mut server = Server::from_listener(listener, config)?;
-        if args.log_probes {
-            server = server.with_observer(Arc::new(AccessLog));
-        }
-        let port = server.local_addr()?.port();
-        let paths = service.paths();
-        tracing::info!(
-            port,
-            startup = %paths.startup,
-            liveness = %paths.liveness,
-            readiness = %paths.readiness,
-            metrics = paths.metrics.as_deref().unwrap_or("(off)"),
-            "Starting probe server on port {port}"
-        );
-        let deferred = Self::Deferred {
-            service,
-            port,
-            server,
-        };
-        Ok(if supervised {
-            deferred
-        } else {
-            deferred.open()
-        })
-    }
-
-    /// Starts accepting on a deferred probe server.
-    fn open(self) -> Self {
-        let Self::Deferred {
-            service,
-            port,
-            server,
-        } = self
-        else {
-            return self;
-        };
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(server.serve(service.clone(), async {
-            let _ = stop_rx.await;
-        }));
-        Self::OwnPort {
-            service,
-            port,
-            stop: stop_tx,
-            server,
-        }
-    }
-
-    fn service(&self) -> Option<&ProbeService> {
-        match self {
-            Self::Off => None,
-            Self::OnAppPort(service)
-            | Self::Deferred { service, .. }
-            | Self::OwnPort { service, .. } => Some(service),
-        }
-    }
-
-    /// Stops the probe server once the application has stopped serving.
-    async fn stop(self) {
-        if let Self::OwnPort { stop, server, .. } = self {
-            let _ = stop.send(());
-            let _ = server.await;
-        }
-    }
+    tokio::time::sleep(delay).await;
 }
 
 /// `--debugger` and `--pycharm-host`: a debugger that cannot start is a warning.
-fn start_debuggers(args: &ServeArgs, interpreter: &Interpreter) {
-    if args.debugger {
-        match interpreter.start_debugger(args.debugger_port) {
-            Ok(()) => tracing::info!(
-                port = args.debugger_port,
-                "Listening for debug clients at port {}",
-                args.debugger_port
-            ),
+fn start_debuggers(debuggers: &Debuggers, interpreter: &Interpreter) {
+    if let Some(port) = debuggers.debugpy {
+        match interpreter.start_debugger(port) {
+            Ok(()) => tracing::info!(port, "Listening for debug clients at port {port}"),
             Err(warning) => tracing::warn!("{warning}"),
         }
     }
-    if let (Some(host), Some(port)) = (&args.pycharm_host, args.pycharm_port) {
-        match interpreter.connect_pycharm(host, port) {
+    if let Some((host, port)) = &debuggers.pycharm {
+        match interpreter.connect_pycharm(host, *port) {
             Ok(()) => {
                 tracing::info!(%host, port, "Connected to the PyCharm debug server at {host}:{port}")
             }
             Err(warning) => tracing::warn!("{warning}"),
         }
     }
-}
-
-fn default_io_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }

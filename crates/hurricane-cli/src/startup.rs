@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::files::{self, FileOptions, Files, FilesError};
+use crate::config::{Migrations, StartupOptions};
+use crate::files::{self, Files, FilesError};
 use hurricane_wsgi::{
-    Application, BridgeOptions, DjangoProject, Interpreter, LoadError, PythonError, PythonHealth,
+    Application, DjangoProject, Interpreter, LoadError, PythonError, PythonHealth,
 };
 
 /// How often `--check-migrations` looks again.
@@ -19,16 +20,6 @@ pub enum AppSource {
     Django(DjangoProject),
     /// `--app module:callable`.
     Callable(String),
-}
-
-/// What to do about unapplied migrations before serving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Migrations {
-    Ignore,
-    /// `--check-migrations`: wait until someone else applies them.
-    Wait,
-    /// `--check-migrations-apply`.
-    Apply,
 }
 
 /// One `--command`: as the user wrote it, and split as a shell would.
@@ -57,16 +48,19 @@ impl ManagementCommand {
     }
 }
 
-/// The start-up steps.
+/// The start-up steps: what to load, and what to do before serving it.
 #[derive(Debug)]
 pub struct StartupPlan {
     pub source: AppSource,
-    pub run_checks: bool,
-    pub commands: Vec<ManagementCommand>,
-    pub migrations: Migrations,
-    pub bridge: BridgeOptions,
-    /// `--static` and `--media`.
-    pub files: FileOptions,
+    pub options: StartupOptions,
+}
+
+impl StartupOptions {
+    /// The `--command`s as the user wrote them, for `hurricane_info`.
+    pub fn command_texts(&self) -> String {
+        let texts: Vec<&str> = self.commands.iter().map(|c| c.text.as_str()).collect();
+        texts.join("; ")
+    }
 }
 
 /// Start-up is done: the application and its health checks.
@@ -115,7 +109,11 @@ impl StartupError {
 
 /// Runs the plan. Blocks, and takes the GIL: call it on the start-up thread.
 pub fn run(interpreter: &Interpreter, plan: StartupPlan) -> Result<Started, StartupError> {
-    let project = match plan.source {
+    let StartupPlan {
+        source,
+        options: plan,
+    } = plan;
+    let project = match source {
         AppSource::Callable(target) => {
             if !plan.commands.is_empty()
                 || plan.migrations != Migrations::Ignore

@@ -2,36 +2,57 @@
 
 use std::time::Duration;
 
-/// The paths of the probes and of the metrics, each normalised as django-hurricane does:
-/// spaces removed and exactly one leading `/`. A trailing slash is optional when
-/// matching (see [`ProbePaths::route`](crate::ProbePaths)).
+/// The path of a probe or of the metrics, normalised once as django-hurricane does:
+/// spaces removed, exactly one leading `/`, no trailing one (`"//health /live/"` is
+/// `/health/live`). A trailing slash is optional when matching (see
+/// [`ProbePaths::matches`]).
+///
+/// ```
+/// use hurricane_probe::ProbePath;
+///
+/// assert_eq!(ProbePath::new("alive").as_str(), "/alive");
+/// assert_eq!(ProbePath::new("//health /live/").as_str(), "/health/live");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbePath(String);
+
+impl ProbePath {
+    pub fn new(path: &str) -> Self {
+        let compact: String = path.chars().filter(|c| !c.is_whitespace()).collect();
+        let trimmed = compact.trim_start_matches('/');
+        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+        Self(format!("/{trimmed}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ProbePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The paths of the probes and of the metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbePaths {
-    pub startup: String,
-    pub liveness: String,
-    pub readiness: String,
+    pub startup: ProbePath,
+    pub liveness: ProbePath,
+    pub readiness: ProbePath,
     /// `None` with `--no-metrics`: the path answers 404.
-    pub metrics: Option<String>,
+    pub metrics: Option<ProbePath>,
 }
 
 impl Default for ProbePaths {
     fn default() -> Self {
         Self {
-            startup: "/startup".into(),
-            liveness: "/alive".into(),
-            readiness: "/ready".into(),
-            metrics: Some("/metrics".into()),
+            startup: ProbePath::new("/startup"),
+            liveness: ProbePath::new("/alive"),
+            readiness: ProbePath::new("/ready"),
+            metrics: Some(ProbePath::new("/metrics")),
         }
-    }
-}
-
-impl ProbePaths {
-    /// `path` without spaces, with exactly one leading slash and no trailing one.
-    pub fn normalise(path: &str) -> String {
-        let compact: String = path.chars().filter(|c| !c.is_whitespace()).collect();
-        let trimmed = compact.trim_start_matches('/');
-        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-        format!("/{trimmed}")
     }
 }
 

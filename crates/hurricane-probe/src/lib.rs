@@ -35,7 +35,7 @@ mod service;
 mod webhook;
 
 pub use check::{CheckFailure, CheckResult, HealthChecks, Probe, RequestQueue};
-pub use config::{ProbeConfig, ProbePaths};
+pub use config::{ProbeConfig, ProbePath, ProbePaths};
 pub use lifecycle::Lifecycle;
 pub use memory::resident_memory_bytes;
 pub use metrics::{Metrics, MetricsError, ServerInfo, MAX_PATH_LABELS};

@@ -1,6 +1,6 @@
 //! Which endpoint a request path names.
 
-use crate::{Probe, ProbePaths};
+use crate::{Probe, ProbePath, ProbePaths};
 
 /// An endpoint of the probe service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ impl ProbePaths {
         if let Some((_, endpoint)) = routes.iter().find(|(p, _)| *p == path) {
             return Some(*endpoint);
         }
-        (self.metrics.as_deref() == Some(path)).then_some(Endpoint::Metrics)
+        (self.metrics.as_ref().map(ProbePath::as_str) == Some(path)).then_some(Endpoint::Metrics)
     }
 
     /// Whether `path` is served by the probe service.
@@ -66,8 +66,8 @@ mod tests {
 
     #[test]
     fn paths_are_normalised_like_django_hurricane() {
-        assert_eq!(ProbePaths::normalise("alive"), "/alive");
-        assert_eq!(ProbePaths::normalise("//health /live/"), "/health/live");
-        assert_eq!(ProbePaths::normalise("/ready"), "/ready");
+        assert_eq!(ProbePath::new("alive").as_str(), "/alive");
+        assert_eq!(ProbePath::new("//health /live/").as_str(), "/health/live");
+        assert_eq!(ProbePath::new("/ready").as_str(), "/ready");
     }
 }

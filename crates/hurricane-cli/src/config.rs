@@ -1,0 +1,316 @@
+//! One typed configuration for `hurricane serve`, built and checked in one place from
+//! the merged options (command line, environment, Django settings; see
+//! [`crate::options`]). Nothing downstream reads [`ServeArgs`] again: seconds are
+//! [`Duration`]s, choices are enums, paths and URLs are parsed, and conflicts between
+//! options are refused here, whichever source each option came from.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hurricane_core::ServerConfig;
+use hurricane_probe::{ProbeConfig, ProbePath, ProbePaths};
+use hurricane_wsgi::BridgeOptions;
+
+use crate::cli::{ConcurrencyMode, ServeArgs};
+use crate::files::FileOptions;
+use crate::startup::{ManagementCommand, StartupError};
+
+/// Why the options cannot be served as given.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--autoreload cannot be combined with a debugger (--debugger, --pycharm-host, or HURRICANE_DEBUGGER / HURRICANE_PYCHARM_HOST in the environment or the Django settings): every reload would end the debugging session")]
+    ReloadWithDebugger,
+    #[error("--port {0} leaves no port for the probes; set --probe-port")]
+    NoProbePort(u16),
+    #[error("--webhook-url {url:?} is not an http:// or https:// URL with a host: {problem}")]
+    WebhookUrl { url: String, problem: String },
+    #[error(transparent)]
+    Command(#[from] StartupError),
+}
+
+/// Everything `serve` needs to know, checked.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: Listen,
+    /// Limits and timeouts of the application's server.
+    pub server: ServerConfig,
+    /// After SIGTERM, how long the application keeps serving with readiness failing.
+    pub shutdown_delay: Duration,
+    pub python: PythonConfig,
+    pub startup: StartupOptions,
+    /// `None` with `--no-probe`.
+    pub probes: Option<ProbeOptions>,
+    pub webhook_url: Option<http::Uri>,
+    pub debuggers: Debuggers,
+}
+
+/// Where to listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    pub app: SocketAddr,
+    pub probes: ProbePlacement,
+}
+
+/// Where the probes listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbePlacement {
+    /// `--no-probe`.
+    Off,
+    /// `--probe-port` equal to `--port`: on the application's port.
+    OnAppPort,
+    /// A port of their own (0: one the OS picks); `defaulted` when `--probe-port` was not
+    /// given (it is `--port` + 1).
+    Port { addr: SocketAddr, defaulted: bool },
+}
+
+/// The Python side.
+#[derive(Debug, Clone, Copy)]
+pub struct PythonConfig {
+    pub workers: usize,
+    pub concurrency: ConcurrencyMode,
+    pub io_threads: usize,
+}
+
+/// What start-up does before the application port opens.
+#[derive(Debug, Clone)]
+pub struct StartupOptions {
+    pub run_checks: bool,
+    pub commands: Vec<ManagementCommand>,
+    pub migrations: Migrations,
+    pub bridge: BridgeOptions,
+    pub files: FileOptions,
+}
+
+/// What to do about unapplied migrations before serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    Ignore,
+    /// `--check-migrations`: wait until someone else applies them.
+    Wait,
+    /// `--check-migrations-apply`.
+    Apply,
+}
+
+/// The probes and metrics.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    pub config: ProbeConfig,
+    /// `--log-probes`.
+    pub access_log: bool,
+}
+
+/// `--debugger` and `--pycharm-host`.
+#[derive(Debug, Clone, Default)]
+pub struct Debuggers {
+    /// debugpy's port.
+    pub debugpy: Option<u16>,
+    /// A PyCharm debug server to connect to.
+    pub pycharm: Option<(String, u16)>,
+}
+
+impl Debuggers {
+    fn any(&self) -> bool {
+        self.debugpy.is_some() || self.pycharm.is_some()
+    }
+}
+
+impl ServeConfig {
+    /// The configuration `args` describe. `supervised`: this process is a server that
+    /// the `--autoreload` supervisor replaces on every change.
+    pub fn new(args: &ServeArgs, supervised: bool) -> Result<Self, ConfigError> {
+        let debuggers = Debuggers {
+            debugpy: args.debugger.then_some(args.debugger_port),
+            pycharm: args.pycharm_host.clone().zip(args.pycharm_port),
+        };
+        if (args.autoreload || supervised) && debuggers.any() {
+            return Err(ConfigError::ReloadWithDebugger);
+        }
+        Ok(Self {
+            listen: Listen {
+                app: SocketAddr::new(args.host, args.port),
+                probes: probe_placement(args)?,
+            },
+            server: server_config(args),
+            shutdown_delay: Duration::from_secs_f64(args.shutdown_delay),
+            python: PythonConfig {
+                workers: usize::from(args.workers),
+                concurrency: args.concurrency,
+                io_threads: args.io_threads.map_or_else(default_io_threads, usize::from),
+            },
+            startup: startup_options(args)?,
+            probes: (!args.no_probe).then(|| probe_options(args)),
+            webhook_url: args.webhook_url.as_deref().map(webhook_url).transpose()?,
+            debuggers,
+        })
+    }
+}
+
+fn server_config(args: &ServeArgs) -> ServerConfig {
+    ServerConfig {
+        max_body_size: args.max_body_size,
+        max_header_size: args.max_header_size,
+        header_read_timeout: Duration::from_secs_f64(args.header_read_timeout),
+        graceful_timeout: Duration::from_secs_f64(args.graceful_timeout),
+        ..ServerConfig::new(SocketAddr::new(args.host, args.port))
+    }
+}
+
+/// `--probe-port`, defaulting to `--port + 1` (to 0 with `--port 0`).
+fn probe_placement(args: &ServeArgs) -> Result<ProbePlacement, ConfigError> {
+    if args.no_probe {
+        return Ok(ProbePlacement::Off);
+    }
+    let port = match args.probe_port {
+        Some(port) => port,
+        None if args.port == 0 => 0,
+        None => args
+            .port
+            .checked_add(1)
+            .ok_or(ConfigError::NoProbePort(args.port))?,
+    };
+    Ok(if port == args.port && port != 0 {
+        ProbePlacement::OnAppPort
+    } else {
+        ProbePlacement::Port {
+            addr: SocketAddr::new(args.host, port),
+            defaulted: args.probe_port.is_none(),
+        }
+    })
+}
+
+fn startup_options(args: &ServeArgs) -> Result<StartupOptions, ConfigError> {
+    let commands = args
+        .command
+        .iter()
+        .map(|text| ManagementCommand::parse(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let migrations = if args.check_migrations_apply {
+        Migrations::Apply
+    } else if args.check_migrations {
+        Migrations::Wait
+    } else {
+        Migrations::Ignore
+    };
+    Ok(StartupOptions {
+        run_checks: !args.skip_checks,
+        commands,
+        migrations,
+        bridge: BridgeOptions {
+            script_name: args.root_path.clone(),
+        },
+        files: FileOptions {
+            serve_static: args.serve_static,
+            serve_media: args.serve_media,
+            static_max_age: args.static_max_age,
+        },
+    })
+}
+
+fn probe_options(args: &ServeArgs) -> ProbeOptions {
+    ProbeOptions {
+        config: ProbeConfig {
+            paths: ProbePaths {
+                startup: ProbePath::new(&args.startup_probe),
+                liveness: ProbePath::new(&args.liveness_probe),
+                readiness: ProbePath::new(&args.readiness_probe),
+                metrics: (!args.no_metrics).then(|| ProbePath::new(&args.metrics_path)),
+            },
+            req_queue_len: args.req_queue_len,
+            max_lifetime: args.max_lifetime,
+            max_memory_mb: args.max_memory,
+            probe_timeout: Duration::from_secs_f64(args.probe_timeout),
+        },
+        access_log: args.log_probes,
+    }
+}
+
+/// The webhook receiver: parsed now, so that a typo stops hurricane at start instead of
+/// failing every delivery.
+fn webhook_url(url: &str) -> Result<http::Uri, ConfigError> {
+    let bad = |problem: &str| ConfigError::WebhookUrl {
+        url: url.to_owned(),
+        problem: problem.to_owned(),
+    };
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => return Err(bad(&format!("the scheme is {other:?}"))),
+        None => return Err(bad("it has no scheme")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    Ok(uri)
+}
+
+/// One less than the CPU count, at least 1: one core stays free for the Python thread
+/// holding the GIL.
+fn default_io_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn config(args: &[&str], supervised: bool) -> Result<ServeConfig, ConfigError> {
+        let argv = ["hurricane", "serve"].iter().chain(args);
+        let Command::Serve(args) = Cli::parse_from(argv).command;
+        ServeConfig::new(&args, supervised)
+    }
+
+    #[test]
+    fn seconds_become_durations_and_flags_an_enum() {
+        let config = config(
+            &["--graceful-timeout", "2.5", "--check-migrations-apply"],
+            false,
+        )
+        .expect("valid");
+        assert_eq!(config.server.graceful_timeout, Duration::from_millis(2500));
+        assert_eq!(config.startup.migrations, Migrations::Apply);
+    }
+
+    #[test]
+    fn probe_paths_are_normalised_once() {
+        let config = config(&["--liveness-probe", "health/live/"], false).expect("valid");
+        let probes = config.probes.expect("probes on");
+        assert_eq!(probes.config.paths.liveness.as_str(), "/health/live");
+    }
+
+    #[test]
+    fn a_debugger_under_the_reload_supervisor_is_refused_whatever_its_source() {
+        assert!(matches!(
+            config(&["--autoreload", "--debugger"], false),
+            Err(ConfigError::ReloadWithDebugger)
+        ));
+        // A supervised server that got --debugger from its Django settings.
+        assert!(matches!(
+            config(&["--debugger"], true),
+            Err(ConfigError::ReloadWithDebugger)
+        ));
+        assert!(config(&["--debugger"], false).is_ok());
+    }
+
+    #[test]
+    fn a_bad_webhook_url_is_refused_at_start() {
+        for url in [
+            "localhost:9000/hooks",
+            "ftp://example.com/",
+            "http://",
+            "not a url",
+        ] {
+            let error = config(&["--webhook-url", url], false).expect_err(url);
+            assert!(
+                matches!(error, ConfigError::WebhookUrl { .. }),
+                "{url}: {error}"
+            );
+        }
+        let config = config(&["--webhook-url", "https://hooks.example.com/x"], false);
+        assert!(config.expect("valid").webhook_url.is_some());
+    }
+}
