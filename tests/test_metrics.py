@@ -168,7 +168,7 @@ def test_hurricane_info(metrics_server):
     assert len(samples) == 1, samples
     s = samples[0]
     assert s.value == 1
-    version = subprocess.run([str(BIN), "--version"], capture_output=True, text=True).stdout.split()[-1]
+    version = subprocess.run([str(BIN), "--version"], capture_output=True, text=True).stdout.split()[1]
     assert s.labels["version"] == version, s
     assert float(s.labels["startup_time_seconds"]) > 0, s
     assert s.labels["server_port"] == str(metrics_server.port), s

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hurricane_core::ServerConfig;
+#[cfg(feature = "probe")]
 use hurricane_probe::{ProbeConfig, ProbePath, ProbePaths};
 use hurricane_wsgi::BridgeOptions;
 
@@ -26,6 +27,11 @@ pub enum ConfigError {
     WebhookUrl { url: String, problem: String },
     #[error(transparent)]
     Command(#[from] StartupError),
+    #[error("{option} needs a hurricane built with the cargo feature `{feature}`")]
+    NotBuilt {
+        option: &'static str,
+        feature: &'static str,
+    },
 }
 
 /// Everything `serve` needs to know, checked.
@@ -38,7 +44,8 @@ pub struct ServeConfig {
     pub shutdown_delay: Duration,
     pub python: PythonConfig,
     pub startup: StartupOptions,
-    /// `None` with `--no-probe`.
+    /// `None` with `--no-probe` (and in a build without the feature `probe`).
+    #[cfg_attr(not(feature = "probe"), allow(dead_code))]
     pub probes: Option<ProbeOptions>,
     pub webhook_url: Option<http::Uri>,
     pub debuggers: Debuggers,
@@ -94,8 +101,10 @@ pub enum Migrations {
 /// The probes and metrics.
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
+    #[cfg(feature = "probe")]
     pub config: ProbeConfig,
     /// `--log-probes`.
+    #[cfg_attr(not(feature = "probe"), allow(dead_code))]
     pub access_log: bool,
 }
 
@@ -125,6 +134,7 @@ impl ServeConfig {
         if (args.autoreload || supervised) && debuggers.any() {
             return Err(ConfigError::ReloadWithDebugger);
         }
+        check_built(args)?;
         Ok(Self {
             listen: Listen {
                 app: SocketAddr::new(args.host, args.port),
@@ -138,7 +148,7 @@ impl ServeConfig {
                 io_threads: args.io_threads.map_or_else(default_io_threads, usize::from),
             },
             startup: startup_options(args)?,
-            probes: (!args.no_probe).then(|| probe_options(args)),
+            probes: (cfg!(feature = "probe") && !args.no_probe).then(|| probe_options(args)),
             webhook_url: args.webhook_url.as_deref().map(webhook_url).transpose()?,
             debuggers,
         })
@@ -155,9 +165,34 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
     }
 }
 
+/// Options whose feature this build lacks: refused when given, rather than ignored.
+fn check_built(args: &ServeArgs) -> Result<(), ConfigError> {
+    let options = [
+        (
+            "--probe-port",
+            "probe",
+            args.probe_port.is_some(),
+            cfg!(feature = "probe"),
+        ),
+        (
+            "--webhook-url",
+            "webhook",
+            args.webhook_url.is_some(),
+            cfg!(feature = "webhook"),
+        ),
+    ];
+    match options
+        .iter()
+        .find(|(_, _, given, built)| *given && !*built)
+    {
+        Some(&(option, feature, ..)) => Err(ConfigError::NotBuilt { option, feature }),
+        None => Ok(()),
+    }
+}
+
 /// `--probe-port`, defaulting to `--port + 1` (to 0 with `--port 0`).
 fn probe_placement(args: &ServeArgs) -> Result<ProbePlacement, ConfigError> {
-    if args.no_probe {
+    if args.no_probe || !cfg!(feature = "probe") {
         return Ok(ProbePlacement::Off);
     }
     let port = match args.probe_port {
@@ -208,6 +243,7 @@ fn startup_options(args: &ServeArgs) -> Result<StartupOptions, ConfigError> {
 
 fn probe_options(args: &ServeArgs) -> ProbeOptions {
     ProbeOptions {
+        #[cfg(feature = "probe")]
         config: ProbeConfig {
             paths: ProbePaths {
                 startup: ProbePath::new(&args.startup_probe),
@@ -275,6 +311,7 @@ mod tests {
         assert_eq!(config.startup.migrations, Migrations::Apply);
     }
 
+    #[cfg(feature = "probe")]
     #[test]
     fn probe_paths_are_normalised_once() {
         let config = config(&["--liveness-probe", "health/live/"], false).expect("valid");
@@ -296,6 +333,7 @@ mod tests {
         assert!(config(&["--debugger"], false).is_ok());
     }
 
+    #[cfg(feature = "webhook")]
     #[test]
     fn a_bad_webhook_url_is_refused_at_start() {
         for url in [

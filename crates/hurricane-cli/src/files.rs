@@ -231,7 +231,7 @@ mod disabled {
 
     /// Nothing to serve: this build has no `hurricane-static`.
     #[derive(Debug, Clone, Default)]
-    pub struct Files;
+    pub struct Files(());
 
     pub fn from_settings(_: &FileOptions, _: &FileSettings) -> Result<Files, FilesError> {
         Err(FilesError::NotBuilt)

@@ -14,6 +14,7 @@ mod reload;
 mod serve;
 mod signals;
 mod startup;
+mod webhooks;
 
 use std::process::ExitCode;
 

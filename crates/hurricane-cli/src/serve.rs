@@ -17,16 +17,10 @@
 //! serving for `--shutdown-delay`, then drains (`--graceful-timeout`); the probes answer
 //! until the drain is over. SIGINT skips the delay; a second signal exits at once.
 
-use std::sync::Arc;
-
 use clap::ArgMatches;
 use tokio::sync::oneshot;
 
-use hurricane_core::{Server, ServerError, ShutdownOutcome};
-use hurricane_probe::{
-    CheckRunner, Lifecycle, Metrics, MetricsError, Probe, ServerInfo, WebhookStatus, Webhooks,
-    WithProbes,
-};
+use hurricane_core::{Handler, Server, ServerError, ShutdownOutcome};
 use hurricane_wsgi::{
     resolve_settings_module, Interpreter, InterpreterError, LoadError, PythonEnvironment,
     PythonPool, SettingsError, WsgiHandler,
@@ -37,10 +31,11 @@ use crate::config::{ConfigError, Debuggers, ServeConfig};
 use crate::files;
 use crate::options::{self, OptionsError};
 use crate::ports::{BindError, Ports};
-use crate::probes::{ProbeSources, Probes};
+use crate::probes::{self, Health, HealthError};
 use crate::reload;
 use crate::signals::{self, StopSignal, StopSignals};
 use crate::startup::{self, AppSource, Started, StartupError, StartupPlan};
+use crate::webhooks::Webhooks;
 
 /// Why `hurricane serve` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -60,13 +55,14 @@ pub enum ServeError {
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error("cannot read the address of a listening socket: {0}")]
+    #[cfg_attr(not(feature = "probe"), allow(dead_code))]
     Listener(std::io::Error),
     #[error("cannot start a thread: {0}")]
     Threads(std::io::Error),
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
-    Metrics(#[from] MetricsError),
+    Health(#[from] HealthError),
     #[error(transparent)]
     Server(#[from] ServerError),
 }
@@ -197,49 +193,39 @@ async fn serve(
         supervised,
         version,
     } = launch;
-    let lifecycle = Arc::new(Lifecycle::new());
-    let webhooks = config
-        .webhook_url
-        .as_ref()
-        .map(|url| Webhooks::start(url.to_string(), version));
-    let metrics = Arc::new(Metrics::new()?);
-    let sources = ProbeSources {
-        lifecycle: &lifecycle,
-        metrics: &metrics,
-        webhooks: webhooks.clone(),
-    };
-    let probes = Probes::start(config.probes.as_ref(), ports.probes, supervised, sources)?;
+    let webhooks = Webhooks::start(config.webhook_url.as_ref(), version);
+    let mut health = Health::start(config, ports.probes, supervised, webhooks)?;
     let commands = plan.options.command_texts();
-    let started = run_startup(interpreter, plan, webhooks.as_ref()).await?;
+    let started = run_startup(interpreter, plan, &health).await?;
     let pool = PythonPool::start(config.python.workers, config.python.concurrency.into())
         .map_err(ServeError::Threads)?;
-    if let Some(service) = probes.service() {
-        let checks = CheckRunner::start(Arc::new(started.health)).map_err(ServeError::Threads)?;
-        service.attach_application(checks, pool.stats());
-    }
+    health.attach(started.health, &pool)?;
     let mut server = Server::from_listener(ports.app.listen()?, config.server.clone())?;
-    let log_probes = config.probes.as_ref().is_some_and(|p| p.access_log);
-    for observer in probes.app_observers(&metrics, log_probes) {
+    for observer in health.app_observers(config) {
         server = server.with_observer(observer);
     }
-    let port = server.local_addr()?.port();
-    let startup_seconds = lifecycle.mark_started();
-    // Under --autoreload the probe socket is shared with the server being replaced:
-    // this one answers probes only once it has started, so probes never see it starting.
-    let probes = if supervised { probes.open() } else { probes };
-    metrics.set_info(&ServerInfo {
-        version: env!("CARGO_PKG_VERSION").into(),
-        startup_seconds,
-        server_port: port,
-        probe_port: probes.port(port),
-        serve_static: config.startup.files.serve_static,
-        serve_media: config.startup.files.serve_media,
+    let address = server.local_addr()?;
+    let startup_seconds = health.started(&probes::Started {
+        config,
+        port: address.port(),
         commands,
     });
-    announce(config, &server, startup_seconds, webhooks.as_ref())?;
+    tracing::info!(
+        host = %address.ip(),
+        port = address.port(),
+        workers = config.python.workers,
+        concurrency = %config.python.concurrency.as_str(),
+        "Starting HTTP server on port {}",
+        address.port()
+    );
+    tracing::info!(
+        startup_seconds,
+        "Startup time is {startup_seconds:.3} seconds"
+    );
     reload::notify_ready(started.media_root.as_deref());
-    serve_until_stopped(config, server, started, pool, &probes, &lifecycle).await;
-    probes.stop().await;
+    let handler = files::in_front_of(started.files, WsgiHandler::new(started.application, pool));
+    serve_until_stopped(config, server, handler, &health).await;
+    health.stop().await;
     Ok(())
 }
 
@@ -249,7 +235,7 @@ async fn serve(
 async fn run_startup(
     interpreter: Interpreter,
     plan: StartupPlan,
-    webhooks: Option<&Webhooks>,
+    health: &Health,
 ) -> Result<Started, ServeError> {
     let (started_tx, started_rx) = oneshot::channel();
     std::thread::Builder::new()
@@ -269,69 +255,25 @@ async fn run_startup(
         Err(error) => error,
     };
     log_traceback(&error);
-    if let Some(webhooks) = webhooks {
-        let traceback = error
-            .traceback()
-            .map_or_else(|| error.to_string(), str::to_owned);
-        webhooks
-            .send_and_wait(Probe::Startup, WebhookStatus::Failed, Some(&traceback))
-            .await;
-    }
+    let traceback = error
+        .traceback()
+        .map_or_else(|| error.to_string(), str::to_owned);
+    health.startup_failed(&traceback).await;
     Err(error.into())
 }
 
-/// The start-up lines and the startup webhook.
-fn announce(
-    config: &ServeConfig,
-    server: &Server,
-    startup_seconds: f64,
-    webhooks: Option<&Webhooks>,
-) -> Result<(), ServeError> {
-    let address = server.local_addr()?;
-    tracing::info!(
-        host = %address.ip(),
-        port = address.port(),
-        workers = config.python.workers,
-        concurrency = %config.python.concurrency.as_str(),
-        "Starting HTTP server on port {}",
-        address.port()
-    );
-    tracing::info!(
-        startup_seconds,
-        "Startup time is {startup_seconds:.3} seconds"
-    );
-    if let Some(webhooks) = webhooks {
-        webhooks.send(Probe::Startup, WebhookStatus::Succeeded, None);
-    }
-    Ok(())
-}
-
-/// Serves the application (with the files and, on its port, the probes ahead of it)
-/// until the first signal and the drain after it, or a second signal.
+/// Serves the application until the first signal and the drain after it, or a second
+/// signal.
 async fn serve_until_stopped(
     config: &ServeConfig,
     server: Server,
-    started: Started,
-    pool: PythonPool,
-    probes: &Probes,
-    lifecycle: &Arc<Lifecycle>,
+    handler: impl Handler,
+    health: &Health,
 ) {
-    let handler = files::in_front_of(started.files, WsgiHandler::new(started.application, pool));
     let StopSignals { first, second } = signals::watch();
-    let shutdown = drain_after(first, Arc::clone(lifecycle), config.shutdown_delay);
-    let integrated = probes.on_app_port();
-    let serving = async move {
-        match integrated {
-            Some(service) => {
-                server
-                    .serve(WithProbes::new(service, handler), shutdown)
-                    .await
-            }
-            None => server.serve(handler, shutdown).await,
-        }
-    };
+    let shutdown = drain_after(first, health, config.shutdown_delay);
     tokio::select! {
-        outcome = serving => match outcome {
+        outcome = health.serve(server, handler, shutdown) => match outcome {
             ShutdownOutcome::Drained => tracing::info!("all requests finished; exiting"),
             ShutdownOutcome::TimedOut => tracing::warn!(
                 graceful_timeout_s = config.server.graceful_timeout.as_secs_f64(),
@@ -364,13 +306,13 @@ fn failed_startup(error: LoadError) -> ServeError {
 /// `--shutdown-delay` so that endpoints are removed before connections stop.
 async fn drain_after(
     first: oneshot::Receiver<StopSignal>,
-    lifecycle: Arc<Lifecycle>,
+    health: &Health,
     shutdown_delay: std::time::Duration,
 ) {
     let Ok(signal) = first.await else {
         return std::future::pending().await;
     };
-    lifecycle.start_draining();
+    health.drain();
     let delay = match signal {
         StopSignal::Terminate => shutdown_delay,
         StopSignal::Interrupt => std::time::Duration::ZERO,

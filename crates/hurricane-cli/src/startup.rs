@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use crate::config::{Migrations, StartupOptions};
 use crate::files::{self, Files, FilesError};
-use hurricane_wsgi::{
-    Application, DjangoProject, Interpreter, LoadError, PythonError, PythonHealth,
-};
+use hurricane_wsgi::{Application, DjangoProject, Interpreter, LoadError, PythonError};
 
 /// How often `--check-migrations` looks again.
 const MIGRATION_POLL: Duration = Duration::from_secs(1);
@@ -63,10 +61,30 @@ impl StartupOptions {
     }
 }
 
+/// The application's own checks, for the liveness and readiness probes (nothing in a
+/// build without them, cargo feature `probe`).
+#[cfg(feature = "probe")]
+pub type AppChecks = hurricane_wsgi::PythonHealth;
+#[cfg(not(feature = "probe"))]
+pub type AppChecks = ();
+
+/// The checks of a Django project (its tagged checks and databases), or of a bare WSGI
+/// callable (the interpreter answering).
+fn app_checks(django: bool) -> AppChecks {
+    #[cfg(feature = "probe")]
+    return if django {
+        hurricane_wsgi::PythonHealth::django()
+    } else {
+        hurricane_wsgi::PythonHealth::interpreter()
+    };
+    #[cfg(not(feature = "probe"))]
+    let _ = django;
+}
+
 /// Start-up is done: the application and its health checks.
 pub struct Started {
     pub application: Application,
-    pub health: PythonHealth,
+    pub health: AppChecks,
     /// Served ahead of the application.
     pub files: Files,
     /// Where uploads go: an `--autoreload` supervisor must not reload for them.
@@ -124,7 +142,7 @@ pub fn run(interpreter: &Interpreter, plan: StartupPlan) -> Result<Started, Star
             let application = interpreter.load_callable(&target, plan.bridge)?;
             return Ok(Started {
                 application,
-                health: PythonHealth::interpreter(),
+                health: app_checks(false),
                 files: Files::default(),
                 media_root: None,
             });
@@ -159,7 +177,7 @@ pub fn run(interpreter: &Interpreter, plan: StartupPlan) -> Result<Started, Star
     };
     Ok(Started {
         application,
-        health: PythonHealth::django(),
+        health: app_checks(true),
         files,
         media_root,
     })
