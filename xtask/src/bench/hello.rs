@@ -7,7 +7,7 @@
 
 use clap::{Parser, ValueEnum};
 
-use super::scenario::{self, Needs, Scenario, ServerRuns, Table};
+use super::scenario::{self, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, pinned, Ports, Server};
 use super::wrk::{self, median_report};
 use super::{inprocess, machine_line, median, times, verdict, BenchServer, Ctx};
@@ -15,6 +15,13 @@ use crate::cmd::Cmd;
 use crate::error::{bail, Result};
 use crate::paths;
 use crate::venv::Venv;
+
+/// What hurricane's build must have for this scenario.
+const NEEDS: Needs = Needs {
+    option: "--concurrency",
+    missing: "predates adaptive Python concurrency",
+    peers_only: "cargo xtask bench hello --servers granian-st,granian-bt32,granian,gunicorn",
+};
 
 #[derive(Parser)]
 pub struct Args {
@@ -64,16 +71,6 @@ pub enum Peer {
 
 impl BenchServer for Peer {
     const HURRICANE: Self = Peer::Hurricane;
-
-    fn name(self) -> &'static str {
-        match self {
-            Peer::Hurricane => "hurricane",
-            Peer::Gunicorn => "gunicorn",
-            Peer::Granian => "granian",
-            Peer::GranianSt => "granian-st",
-            Peer::GranianBt32 => "granian-bt32",
-        }
-    }
 }
 
 impl Peer {
@@ -108,7 +105,6 @@ pub enum Workload {
 
 /// One workload: what it requests and which peer configuration it is judged against.
 struct Hello<'a> {
-    args: &'a Args,
     ctx: &'a Ctx,
     workload: Workload,
     path: &'a str,
@@ -139,7 +135,6 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
         };
         let inproc = (workload == Workload::Cpu).then(|| inprocess_rate(path, args, ctx));
         let hello = Hello {
-            args,
             ctx,
             workload,
             path,
@@ -148,7 +143,15 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
             what,
             inproc: inproc.as_ref().and_then(|r| r.as_ref().ok().copied()),
         };
-        let outcome = scenario::run(&hello, ctx).and_then(|()| match inproc {
+        let log_prefix = format!("hello-{workload:?}").to_lowercase();
+        let plan = Plan::new(
+            format!("req/s of {path}"),
+            &args.servers,
+            NEEDS,
+            log_prefix,
+            path,
+        );
+        let outcome = scenario::run(&hello, plan, ctx).and_then(|()| match inproc {
             Some(Err(e)) => bail!("the in-process measurement failed: {e}"),
             _ => Ok(()),
         });
@@ -185,38 +188,18 @@ impl Scenario for Hello<'_> {
     type Server = Peer;
     type Measured = Vec<wrk::Report>;
 
-    fn what(&self) -> String {
-        format!("req/s of {}", self.path)
-    }
-
-    fn servers(&self) -> &[Peer] {
-        &self.args.servers
-    }
-
-    fn needs(&self) -> Needs {
-        Needs {
-            option: "--concurrency",
-            missing: "predates adaptive Python concurrency",
-            peers_only:
-                "cargo xtask bench hello --servers granian-st,granian-bt32,granian,gunicorn",
-        }
-    }
-
-    fn log_name(&self, peer: Peer) -> String {
-        format!("{}-{:?}.log", peer.name(), self.workload).to_lowercase()
-    }
-
     fn command(&self, peer: Peer, ports: Ports) -> Result<Cmd> {
         Ok(peer.command(&self.ctx.venv, ports.app, self.ctx.pin.server.as_deref()))
     }
 
-    fn ready_path(&self) -> &str {
-        self.path
-    }
-
     fn measure(&self, srv: &mut Server, peer: Peer, into: &mut Vec<wrk::Report>) -> Result<()> {
         let url = srv.url(self.path);
-        into.push(wrk::measure(peer.name(), &url, self.connections, self.ctx)?);
+        into.push(wrk::measure(
+            &peer.name(),
+            &url,
+            self.connections,
+            self.ctx,
+        )?);
         Ok(())
     }
 

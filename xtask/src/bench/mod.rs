@@ -34,7 +34,7 @@ mod wrk;
 use std::fs;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cmd::{which, Cmd};
 use crate::error::{bail, Context, Result};
@@ -93,8 +93,8 @@ impl ScenarioArgs {
     }
 
     /// The names of the servers it measures.
-    fn server_names(&self) -> Vec<&'static str> {
-        fn names<S: BenchServer>(servers: &[S]) -> Vec<&'static str> {
+    fn server_names(&self) -> Vec<String> {
+        fn names<S: BenchServer>(servers: &[S]) -> Vec<String> {
             servers.iter().map(|s| s.name()).collect()
         }
         match self {
@@ -106,11 +106,15 @@ impl ScenarioArgs {
     }
 }
 
-/// A server a scenario compares.
-pub trait BenchServer: Copy + PartialEq {
+/// A server a scenario compares, named as on the command line.
+pub trait BenchServer: ValueEnum + Copy + PartialEq {
     /// hurricane itself, whose build is checked before it is measured.
     const HURRICANE: Self;
-    fn name(self) -> &'static str;
+
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string())
+    }
 }
 
 /// What every scenario shares: the flags, the venvs, where to pin, where logs go.
@@ -152,7 +156,11 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Builds hurricane and installs wrk, nginx and the venvs the scenarios need.
 fn set_up(common: Common, scenarios: &[ScenarioArgs]) -> Result<Ctx> {
-    let measures = |name: &str| scenarios.iter().any(|s| s.server_names().contains(&name));
+    let measures = |name: &str| {
+        scenarios
+            .iter()
+            .any(|s| s.server_names().iter().any(|n| n == name))
+    };
     if measures("hurricane") {
         demo::build_release()?;
     }
@@ -350,7 +358,7 @@ mod tests {
         let args = parse(&["-d", "3"]);
         assert!(args.scenario.is_none());
         assert_eq!(args.common.duration, 3);
-        let names: Vec<Vec<&str>> = ScenarioArgs::all()
+        let names: Vec<Vec<String>> = ScenarioArgs::all()
             .iter()
             .map(ScenarioArgs::server_names)
             .collect();

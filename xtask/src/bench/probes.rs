@@ -32,7 +32,7 @@ use clap::{Parser, ValueEnum};
 
 use super::http::loopback;
 use super::prober::{Prober, Sample, Stats};
-use super::scenario::{self, find, Needs, Scenario, ServerRuns, Table};
+use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, pinned, Ports, Server};
 use super::{machine_line, median, times, versions, wrk, BenchServer, Ctx};
 use crate::cmd::Cmd;
@@ -44,6 +44,13 @@ pub const PROBE_PATHS: [&str; 2] = ["/alive", "/ready"];
 
 /// The target for hurricane's probe p99.
 const TARGET_P99_MS: f64 = 10.0;
+
+/// What hurricane's build must have for this scenario.
+const NEEDS: Needs = Needs {
+    option: "--probe-port",
+    missing: "serves no probes",
+    peers_only: "cargo xtask bench probes --servers django-hurricane",
+};
 
 #[derive(Parser)]
 pub struct Args {
@@ -87,13 +94,6 @@ pub enum ProbeServer {
 
 impl BenchServer for ProbeServer {
     const HURRICANE: Self = ProbeServer::Hurricane;
-
-    fn name(self) -> &'static str {
-        match self {
-            ProbeServer::Hurricane => "hurricane",
-            ProbeServer::DjangoHurricane => "django-hurricane",
-        }
-    }
 }
 
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -142,32 +142,13 @@ struct Probes<'a> {
 }
 
 pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
-    scenario::run(&Probes { args, ctx }, ctx)
+    let plan = Plan::new("probes", &args.servers, NEEDS, "probes", "/hello");
+    scenario::run(&Probes { args, ctx }, plan, ctx)
 }
 
 impl Scenario for Probes<'_> {
     type Server = ProbeServer;
     type Measured = ByLoad;
-
-    fn what(&self) -> String {
-        "probes".to_string()
-    }
-
-    fn servers(&self) -> &[ProbeServer] {
-        &self.args.servers
-    }
-
-    fn needs(&self) -> Needs {
-        Needs {
-            option: "--probe-port",
-            missing: "serves no probes",
-            peers_only: "cargo xtask bench probes --servers django-hurricane",
-        }
-    }
-
-    fn log_name(&self, server: ProbeServer) -> String {
-        format!("probes-{}.log", server.name())
-    }
 
     fn command(&self, server: ProbeServer, ports: Ports) -> Result<Cmd> {
         let cpus = self.ctx.pin.server.as_deref();
@@ -199,10 +180,6 @@ impl Scenario for Probes<'_> {
         c.env("PYTHONUNBUFFERED", "1");
         c.dir(paths::example_project());
         Ok(c)
-    }
-
-    fn ready_path(&self) -> &str {
-        "/hello"
     }
 
     /// The probes must pass once the app answers; then each load in turn.
@@ -448,35 +425,19 @@ mod tests {
     }
 
     #[test]
-    fn verdict_passes_under_the_target_with_the_ratio() {
-        let line = verdict(
-            "GET /hello c64",
-            "/alive",
-            &stats(2.0, 0),
-            Some(&stats(50.0, 0)),
+    fn verdict_gives_the_ratio_to_django_hurricane_either_way() {
+        let load = "GET /hello c64";
+        let faster = verdict(load, "/alive", &stats(2.0, 0), Some(&stats(50.0, 0)));
+        assert_eq!(
+            faster,
+            "PASS hurricane GET /alive p99 < 10 ms under GET /hello c64: 2.00 ms \
+             (django-hurricane 50.00 ms, 25.0x lower)"
         );
+        let slower = verdict(load, "/alive", &stats(300.0, 0), Some(&stats(150.0, 0)));
+        assert!(slower.starts_with("FAIL"), "{slower}");
         assert!(
-            line.starts_with("PASS hurricane GET /alive p99 < 10 ms"),
-            "{line}"
-        );
-        assert!(
-            line.ends_with("(django-hurricane 50.00 ms, 25.0x lower)"),
-            "{line}"
-        );
-    }
-
-    #[test]
-    fn verdict_says_when_hurricane_is_slower() {
-        let line = verdict(
-            "GET /hello c64",
-            "/alive",
-            &stats(300.0, 0),
-            Some(&stats(150.0, 0)),
-        );
-        assert!(line.starts_with("FAIL"), "{line}");
-        assert!(
-            line.ends_with("(django-hurricane 150.00 ms, 2.0x higher)"),
-            "{line}"
+            slower.ends_with("(django-hurricane 150.00 ms, 2.0x higher)"),
+            "{slower}"
         );
     }
 

@@ -42,12 +42,19 @@ use clap::{Parser, ValueEnum};
 
 use super::http::{self, loopback, Outcome};
 use super::prober::percentile;
-use super::scenario::{self, find, Needs, Scenario, ServerRuns, Table};
+use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, Ports, Server};
 use super::{compared, machine_line, median, times, verdict, BenchServer, Ctx};
 use crate::cmd::Cmd;
 use crate::error::{bail, Context, Error, Result};
 use crate::paths;
+
+/// What hurricane's build must have for this scenario.
+const NEEDS: Needs = Needs {
+    option: "--reload-include",
+    missing: "has no autoreload",
+    peers_only: "cargo xtask bench reload --servers runserver",
+};
 
 #[derive(Parser)]
 pub struct Args {
@@ -92,13 +99,6 @@ pub enum ReloadServer {
 
 impl BenchServer for ReloadServer {
     const HURRICANE: Self = ReloadServer::Hurricane;
-
-    fn name(self) -> &'static str {
-        match self {
-            ReloadServer::Hurricane => "hurricane",
-            ReloadServer::Runserver => "runserver",
-        }
-    }
 }
 
 impl ReloadServer {
@@ -160,32 +160,13 @@ struct Reload<'a> {
 
 pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
     let site = ctx.logs.join("reload-site");
-    scenario::run(&Reload { args, ctx, site }, ctx)
+    let plan = Plan::new("reload time", &args.servers, NEEDS, "reload", PATH);
+    scenario::run(&Reload { args, ctx, site }, plan, ctx)
 }
 
 impl Scenario for Reload<'_> {
     type Server = ReloadServer;
     type Measured = Measured;
-
-    fn what(&self) -> String {
-        "reload time".to_string()
-    }
-
-    fn servers(&self) -> &[ReloadServer] {
-        &self.args.servers
-    }
-
-    fn needs(&self) -> Needs {
-        Needs {
-            option: "--reload-include",
-            missing: "has no autoreload",
-            peers_only: "cargo xtask bench reload --servers runserver",
-        }
-    }
-
-    fn log_name(&self, server: ReloadServer) -> String {
-        format!("reload-{}.log", server.name())
-    }
 
     /// In a fresh copy of the site, whose view must be one it can rewrite.
     fn command(&self, server: ReloadServer, ports: Ports) -> Result<Cmd> {
@@ -212,10 +193,6 @@ impl Scenario for Reload<'_> {
         };
         cmd.env("DJANGO_DEBUG", "1").dir(&self.site);
         Ok(cmd)
-    }
-
-    fn ready_path(&self) -> &str {
-        PATH
     }
 
     /// The edits, one after another, then the restarts the log shows.

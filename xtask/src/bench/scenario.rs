@@ -40,20 +40,43 @@ pub fn find<S: BenchServer, T>(runs: &[ServerRuns<S, T>], server: S) -> Option<&
     runs.iter().find(|r| r.server == server)?.measured()
 }
 
+/// What a scenario compares, and how it names it.
+pub struct Plan<'a, S> {
+    /// Names the measure in messages, e.g. "req/s of /hello".
+    pub what: String,
+    pub servers: &'a [S],
+    pub needs: Needs,
+    /// A server's log is `target/bench/<log_prefix>-<server>.log`.
+    pub log_prefix: String,
+    /// The app path polled until it answers 200 before measuring.
+    pub ready_path: String,
+}
+
+impl<'a, S> Plan<'a, S> {
+    pub fn new(
+        what: impl Into<String>,
+        servers: &'a [S],
+        needs: Needs,
+        log_prefix: impl Into<String>,
+        ready_path: impl Into<String>,
+    ) -> Self {
+        Plan {
+            what: what.into(),
+            servers,
+            needs,
+            log_prefix: log_prefix.into(),
+            ready_path: ready_path.into(),
+        }
+    }
+}
+
+/// How a scenario starts, measures and reports on each server of its [`Plan`].
 pub trait Scenario {
     type Server: BenchServer;
     /// What the rounds of one server add up to.
     type Measured: Default;
-    /// Names the measure in messages, e.g. "req/s of /hello".
-    fn what(&self) -> String;
-    fn servers(&self) -> &[Self::Server];
-    fn needs(&self) -> Needs;
-    /// The server's log file, under target/bench.
-    fn log_name(&self, server: Self::Server) -> String;
     /// How `server` is started on `ports`.
     fn command(&self, server: Self::Server, ports: Ports) -> Result<Cmd>;
-    /// The app path polled until it answers 200 before measuring.
-    fn ready_path(&self) -> &str;
     /// One round against the running server, added to what earlier rounds measured.
     fn measure(
         &self,
@@ -67,15 +90,15 @@ pub trait Scenario {
 
 /// Measures every server of `scenario` in every round, in order; a server that
 /// fails is reported and not measured again. Then the table.
-pub fn run<S: Scenario>(scenario: &S, ctx: &Ctx) -> Result<()> {
-    let what = scenario.what();
+pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> Result<()> {
+    let what = &plan.what;
     let rounds = ctx.common.rounds;
-    let mut runs: Vec<ServerRuns<S::Server, S::Measured>> = scenario
-        .servers()
+    let mut runs: Vec<ServerRuns<S::Server, S::Measured>> = plan
+        .servers
         .iter()
         .map(|&server| {
             let checked = if server == S::Server::HURRICANE {
-                check_hurricane_has(&scenario.needs())
+                check_hurricane_has(&plan.needs)
             } else {
                 Ok(())
             };
@@ -94,14 +117,14 @@ pub fn run<S: Scenario>(scenario: &S, ctx: &Ctx) -> Result<()> {
             let Ok(measured) = &mut run.outcome else {
                 continue;
             };
-            if let Err(e) = one_round(scenario, ctx, run.server, measured) {
+            if let Err(e) = one_round(scenario, &plan, ctx, run.server, measured) {
                 eprintln!("xtask bench: {} {what} FAILED: {e}", run.server.name());
                 run.outcome = Err(e.to_string());
             }
         }
     }
     scenario.report(&runs).print();
-    let failed: Vec<&str> = runs
+    let failed: Vec<String> = runs
         .iter()
         .filter(|r| r.outcome.is_err())
         .map(|r| r.server.name())
@@ -117,15 +140,17 @@ pub fn run<S: Scenario>(scenario: &S, ctx: &Ctx) -> Result<()> {
 
 fn one_round<S: Scenario>(
     scenario: &S,
+    plan: &Plan<'_, S::Server>,
     ctx: &Ctx,
     server: S::Server,
     into: &mut S::Measured,
 ) -> Result<()> {
     let ports = Ports::free()?;
     let cmd = scenario.command(server, ports)?;
-    let log = ctx.logs.join(scenario.log_name(server));
-    let mut srv = Server::start(server.name(), ports, cmd, log)?;
-    srv.wait_ready(ports.app, scenario.ready_path(), Duration::from_secs(60))?;
+    let name = server.name();
+    let log = ctx.logs.join(format!("{}-{name}.log", plan.log_prefix));
+    let mut srv = Server::start(&name, ports, cmd, log)?;
+    srv.wait_ready(ports.app, &plan.ready_path, Duration::from_secs(60))?;
     scenario.measure(&mut srv, server, into)?;
     srv.ensure_running("during the measurement")?;
     srv.stop();

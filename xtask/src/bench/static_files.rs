@@ -35,7 +35,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use super::http::{self, loopback, Response};
-use super::scenario::{self, find, Needs, Scenario, ServerRuns, Table};
+use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, pinned, Ports, Server};
 use super::wrk::{self, median_report};
 use super::{machine_line, versions, BenchServer, Ctx};
@@ -72,6 +72,13 @@ impl BenchFile {
     }
 }
 
+/// What hurricane's build must have for this scenario.
+const NEEDS: Needs = Needs {
+    option: "--static-max-age",
+    missing: "serves no static files",
+    peers_only: "cargo xtask bench static --servers nginx,whitenoise",
+};
+
 #[derive(Parser)]
 pub struct Args {
     /// Servers measured, in order (comma separated).
@@ -97,14 +104,6 @@ pub enum StaticServer {
 
 impl BenchServer for StaticServer {
     const HURRICANE: Self = StaticServer::Hurricane;
-
-    fn name(self) -> &'static str {
-        match self {
-            StaticServer::Hurricane => "hurricane",
-            StaticServer::Nginx => "nginx",
-            StaticServer::Whitenoise => "whitenoise",
-        }
-    }
 }
 
 /// A ratio hurricane's req/s must reach against a peer on one file.
@@ -159,22 +158,13 @@ struct Static<'a> {
     args: &'a Args,
     ctx: &'a Ctx,
     root: StaticRoot,
-    /// The small file's URL path, polled until it answers.
-    ready: String,
 }
 
 pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
     let root = prepare_static_root(&ctx.venv, &ctx.logs.join("staticfiles"))?;
-    let ready = SMALL.url_path();
-    scenario::run(
-        &Static {
-            args,
-            ctx,
-            root,
-            ready,
-        },
-        ctx,
-    )
+    let servers = &args.servers;
+    let plan = Plan::new("static files", servers, NEEDS, "static", SMALL.url_path());
+    scenario::run(&Static { args, ctx, root }, plan, ctx)
 }
 
 /// `collectstatic --clear` into `dir`, then the 100 KB file next to what it
@@ -247,26 +237,6 @@ impl Scenario for Static<'_> {
     type Server = StaticServer;
     type Measured = PerFile;
 
-    fn what(&self) -> String {
-        "static files".to_string()
-    }
-
-    fn servers(&self) -> &[StaticServer] {
-        &self.args.servers
-    }
-
-    fn needs(&self) -> Needs {
-        Needs {
-            option: "--static-max-age",
-            missing: "serves no static files",
-            peers_only: "cargo xtask bench static --servers nginx,whitenoise",
-        }
-    }
-
-    fn log_name(&self, server: StaticServer) -> String {
-        format!("static-{}.log", server.name())
-    }
-
     fn command(&self, server: StaticServer, ports: Ports) -> Result<Cmd> {
         let (venv, cpus) = (&self.ctx.venv, self.ctx.pin.server.as_deref());
         let mut cmd = match server {
@@ -280,10 +250,6 @@ impl Scenario for Static<'_> {
         };
         django_env(&mut cmd, &self.root.dir);
         Ok(cmd)
-    }
-
-    fn ready_path(&self) -> &str {
-        &self.ready
     }
 
     /// Both files must come back as they are on disk; then each is measured.
