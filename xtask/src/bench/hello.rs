@@ -216,10 +216,9 @@ impl Scenario for Hello<'_> {
             self.ctx.pin.description
         );
         let best_name = self.best_peer.name();
-        let vs = format!(">vs {best_name}");
         let mut t = Table::new(
             vec![heading, machine_line(&self.ctx.venv)],
-            &["server", ">req/s", ">p99 ms", ">errors", &vs],
+            &format!("server | >req/s | >p99 ms | >errors | >vs {best_name}"),
         );
         let medians: Vec<(Peer, Option<wrk::Report>)> = runs
             .iter()

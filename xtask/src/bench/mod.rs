@@ -42,6 +42,10 @@ use crate::venv::Venv;
 use crate::{demo, paths, venv};
 
 #[derive(clap::Args)]
+#[command(
+    subcommand_value_name = "SCENARIO",
+    subcommand_help_heading = "Scenarios"
+)]
 pub struct Args {
     #[command(flatten)]
     common: Common,

@@ -241,20 +241,8 @@ impl Scenario for Probes<'_> {
         );
         let mut t = Table::new(
             heading,
-            &[
-                "load",
-                "server",
-                ">app req/s",
-                ">app errors",
-                "probe",
-                ">p50 ms",
-                ">p99 ms",
-                ">max ms",
-                "answers",
-                ">timeouts",
-                ">errors",
-                ">p99 vs django-hurricane",
-            ],
+            "load | server | >app req/s | >app errors | probe | >p50 ms | >p99 ms | >max ms \
+             | answers | >timeouts | >errors | >p99 vs django-hurricane",
         );
         let stats = |server: ProbeServer, load: Load, path: &str| -> Option<Stats> {
             Some(Stats::of(

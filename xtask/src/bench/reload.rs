@@ -32,8 +32,7 @@
 //! and failed polls; then the ratio of the medians and the PASS/FAIL lines.
 
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -260,17 +259,8 @@ impl Scenario for Reload<'_> {
         );
         let mut t = Table::new(
             vec![heading, machine_line(&self.ctx.venv)],
-            &[
-                "server",
-                ">edits",
-                ">median ms",
-                ">p90 ms",
-                ">max ms",
-                ">restarts",
-                ">polls",
-                ">failed polls",
-                ">median vs runserver",
-            ],
+            "server | >edits | >median ms | >p90 ms | >max ms | >restarts | >polls \
+             | >failed polls | >median vs runserver",
         );
         let summary = |server| Summary::of(&find(runs, server)?.delays_ms);
         let peer = summary(ReloadServer::Runserver);
@@ -357,12 +347,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 /// Write `text` to `path` in place (truncate, write, close, as most editors
 /// save); the instant it was closed.
 fn save(path: &Path, text: &str) -> Result<Instant> {
-    let write = || -> io::Result<()> {
-        let mut f = File::create(path)?;
-        f.write_all(text.as_bytes())?;
-        f.flush()
-    };
-    write().context(|| format!("could not write {}", path.display()))?;
+    fs::write(path, text).context(|| format!("could not write {}", path.display()))?;
     Ok(Instant::now())
 }
 
@@ -540,6 +525,7 @@ fn display_rel(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
 
     const EXAMPLE_VIEWS: &str = include_str!("../../../examples/mysite/demo/views.py");
 

@@ -189,11 +189,12 @@ pub struct Table {
 }
 
 impl Table {
-    /// A column name starting with `>` is right-aligned (the `>` is not shown).
-    pub fn new(heading: Vec<String>, columns: &[&str]) -> Table {
+    /// `columns` as in the table's head, "server | >req/s | ...": a column
+    /// name starting with `>` is right-aligned (the `>` is not shown).
+    pub fn new(heading: Vec<String>, columns: &str) -> Table {
         Table {
             heading,
-            columns: columns.iter().map(|c| c.to_string()).collect(),
+            columns: columns.split('|').map(|c| c.trim().to_string()).collect(),
             rows: Vec::new(),
             after: Vec::new(),
         }
@@ -247,7 +248,7 @@ mod tests {
 
     #[test]
     fn failed_rows_fill_every_column() {
-        let mut t = Table::new(vec![], &["load", "server", ">req/s", ">p99 ms", "answers"]);
+        let mut t = Table::new(vec![], "load | server | >req/s | >p99 ms | answers");
         t.failed(&[&"idle", &"hurricane"]);
         t.row(&[&"idle", &"nginx", &12, &format!("{:.2}", 1.5), &"200×3"]);
         assert_eq!(t.rows[0], "| idle | hurricane | failed | - | - |");

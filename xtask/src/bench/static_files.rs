@@ -301,14 +301,7 @@ impl Scenario for Static<'_> {
         ];
         let mut t = Table::new(
             heading,
-            &[
-                "file",
-                "server",
-                ">req/s",
-                ">p99 ms",
-                ">errors",
-                ">hurricane / server",
-            ],
+            "file | server | >req/s | >p99 ms | >errors | >hurricane / server",
         );
         let hurricane = find(runs, StaticServer::Hurricane);
         for (file, contents) in FILES.iter().zip(&self.root.contents) {
