@@ -205,11 +205,7 @@ impl Scenario for Hello<'_> {
 
     fn report(&self, runs: &[ServerRuns<Peer, Vec<wrk::Report>>]) -> Table {
         let common = &self.ctx.common;
-        let rounds = if common.rounds > 1 {
-            format!("; median of {} rounds", common.rounds)
-        } else {
-            String::new()
-        };
+        let rounds = self.ctx.common.rounds_note("median of {n} rounds");
         let heading = format!(
             "GET {} ({}) on examples/mysite; wrk -t1 -c{} -d{}s --latency after a {}s warm-up; {}{rounds}",
             self.path, self.what, self.connections, common.duration, common.warmup,
@@ -303,9 +299,15 @@ impl Hello<'_> {
                 "SKIP hurricane vs {best_name} ({best_name} not measured)"
             )),
         }
-        if self.workload != Workload::Cpu {
-            return out;
+        if self.workload == Workload::Cpu {
+            out.extend(self.cpu_verdicts(&h, granian));
         }
+        out
+    }
+
+    /// The cpu workload's lines against granian's defaults and Django in-process.
+    fn cpu_verdicts(&self, h: &wrk::Report, granian: Option<wrk::Report>) -> Vec<String> {
+        let mut out = Vec::new();
         match granian {
             Some(g) => {
                 let x = h.requests_per_sec / g.requests_per_sec;

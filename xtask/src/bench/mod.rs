@@ -73,6 +73,17 @@ pub struct Common {
     pub pin: bool,
 }
 
+impl Common {
+    /// "; <text>" for a report's heading when there is more than one round.
+    pub fn rounds_note(&self, text: &str) -> String {
+        if self.rounds > 1 {
+            format!("; {}", text.replace("{n}", &self.rounds.to_string()))
+        } else {
+            String::new()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum ScenarioArgs {
     /// req/s of a CPU-bound and an I/O-bound view against granian and gunicorn.

@@ -204,12 +204,34 @@ impl Scenario for Probes<'_> {
     }
 
     fn report(&self, runs: &[ServerRuns<ProbeServer, ByLoad>]) -> Table {
+        let mut t = Table::new(
+            self.heading(),
+            "load | server | >app req/s | >app errors | probe | >p50 ms | >p99 ms | >max ms \
+             | answers | >timeouts | >errors | >p99 vs django-hurricane",
+        );
+        let mut verdicts = Vec::new();
+        for &load in &self.args.loads {
+            for run in runs {
+                verdicts.extend(self.rows(&mut t, runs, run, load));
+            }
+        }
+        if !self.args.servers.contains(&ProbeServer::Hurricane) {
+            t.after
+                .push("target: not checked (hurricane was not measured)".to_string());
+        }
+        t.after.extend(verdicts);
+        t
+    }
+}
+
+impl Probes<'_> {
+    /// What was measured, on what, against which peer.
+    fn heading(&self) -> Vec<String> {
         let (args, common) = (self.args, &self.ctx.common);
-        let rounds = if common.rounds > 1 {
-            format!("; {} rounds pooled (req/s: median)", common.rounds)
-        } else {
-            String::new()
-        };
+        let rounds = self
+            .ctx
+            .common
+            .rounds_note("{n} rounds pooled (req/s: median)");
         let mut heading = vec![
             format!(
                 "Probe latency under load on examples/mysite: app load wrk -t1 -c{} -d{}s after a {}s \
@@ -239,79 +261,75 @@ impl Scenario for Probes<'_> {
              kubelet's pace"
                 .to_string(),
         );
-        let mut t = Table::new(
-            heading,
-            "load | server | >app req/s | >app errors | probe | >p50 ms | >p99 ms | >max ms \
-             | answers | >timeouts | >errors | >p99 vs django-hurricane",
-        );
+        heading
+    }
+
+    /// The rows of one server under one load (one per probe path); the
+    /// warnings and PASS/FAIL lines they call for.
+    fn rows(
+        &self,
+        t: &mut Table,
+        runs: &[ServerRuns<ProbeServer, ByLoad>],
+        run: &ServerRuns<ProbeServer, ByLoad>,
+        load: Load,
+    ) -> Vec<String> {
+        let what = load.describe(self.args.load_connections);
         let stats = |server: ProbeServer, load: Load, path: &str| -> Option<Stats> {
             Some(Stats::of(
                 find(runs, server)?.get(&load)?.samples.get(path)?,
             ))
         };
         let mut verdicts = Vec::new();
-        for &load in &args.loads {
-            let what = load.describe(args.load_connections);
-            for run in runs {
-                let name = run.server.name();
-                let Some(m) = run.measured().and_then(|by_load| by_load.get(&load)) else {
-                    t.failed(&[&what, &name]);
-                    continue;
-                };
-                // No wrk run (idle): no app figures.
-                let (rps, app_errors) = if m.rps.is_empty() {
-                    ("-".to_string(), "-".to_string())
-                } else {
-                    (
-                        format!("{:.0}", median(m.rps.iter().copied())),
-                        m.app_errors.to_string(),
-                    )
-                };
-                for path in PROBE_PATHS {
-                    let Some(s) = stats(run.server, load, path) else {
-                        continue;
-                    };
-                    let peer = stats(ProbeServer::DjangoHurricane, load, path);
-                    let vs = match s.p99_ms {
-                        Some(a) => times(a, peer.as_ref().and_then(|p| p.p99_ms)),
-                        None => "n/a".to_string(),
-                    };
-                    t.row(&[
-                        &what,
-                        &name,
-                        &rps,
-                        &app_errors,
-                        &path,
-                        &fmt_ms(s.p50_ms),
-                        &fmt_ms(s.p99_ms),
-                        &fmt_ms(s.max_ms),
-                        &s.answers(),
-                        &s.timeouts,
-                        &s.errors,
-                        &vs,
-                    ]);
-                    if let Some(e) = &s.first_error {
-                        verdicts.push(format!(
-                            "WARN {name} GET {path} under {what}: {} probes failed, first: {e}",
-                            s.errors
-                        ));
-                    }
-                    if run.server == ProbeServer::Hurricane {
-                        verdicts.push(verdict(&what, path, &s, peer.as_ref()));
-                    }
-                }
+        let name = run.server.name();
+        let Some(m) = run.measured().and_then(|by_load| by_load.get(&load)) else {
+            t.failed(&[&what, &name]);
+            return Vec::new();
+        };
+        // No wrk run (idle): no app figures.
+        let (rps, app_errors) = if m.rps.is_empty() {
+            ("-".to_string(), "-".to_string())
+        } else {
+            (
+                format!("{:.0}", median(m.rps.iter().copied())),
+                m.app_errors.to_string(),
+            )
+        };
+        for path in PROBE_PATHS {
+            let Some(s) = stats(run.server, load, path) else {
+                continue;
+            };
+            let peer = stats(ProbeServer::DjangoHurricane, load, path);
+            let vs = match s.p99_ms {
+                Some(a) => times(a, peer.as_ref().and_then(|p| p.p99_ms)),
+                None => "n/a".to_string(),
+            };
+            t.row(&[
+                &what,
+                &name,
+                &rps,
+                &app_errors,
+                &path,
+                &fmt_ms(s.p50_ms),
+                &fmt_ms(s.p99_ms),
+                &fmt_ms(s.max_ms),
+                &s.answers(),
+                &s.timeouts,
+                &s.errors,
+                &vs,
+            ]);
+            if let Some(e) = &s.first_error {
+                verdicts.push(format!(
+                    "WARN {name} GET {path} under {what}: {} probes failed, first: {e}",
+                    s.errors
+                ));
+            }
+            if run.server == ProbeServer::Hurricane {
+                verdicts.push(verdict(&what, path, &s, peer.as_ref()));
             }
         }
-        if !args.servers.contains(&ProbeServer::Hurricane) {
-            t.after
-                .push("target: not checked (hurricane was not measured)".to_string());
-        }
-        t.after.extend(verdicts);
-        t
+        verdicts
     }
-}
 
-impl Probes<'_> {
     /// One load: wrk on the app (none when idle) while a prober per probe path runs.
     fn measure_load(&self, srv: &mut Server, load: Load, into: &mut Measured) -> Result<()> {
         let (args, ctx) = (self.args, self.ctx);

@@ -240,12 +240,7 @@ impl Scenario for Reload<'_> {
     }
 
     fn report(&self, runs: &[ServerRuns<ReloadServer, Measured>]) -> Table {
-        let rounds = self.ctx.common.rounds;
-        let rounds = if rounds > 1 {
-            format!("; {rounds} rounds pooled")
-        } else {
-            String::new()
-        };
+        let rounds = self.ctx.common.rounds_note("{n} rounds pooled");
         let heading = format!(
             "Reload on a copy of examples/mysite ({}): {} edits of {VIEWS} per server, each timed \
              from the save (file closed) to the first 200 of GET {PATH} with the new text, polled \

@@ -283,11 +283,7 @@ impl Scenario for Static<'_> {
 
     fn report(&self, runs: &[ServerRuns<StaticServer, PerFile>]) -> Table {
         let common = &self.ctx.common;
-        let rounds = if common.rounds > 1 {
-            format!("; median of {} rounds", common.rounds)
-        } else {
-            String::new()
-        };
+        let rounds = self.ctx.common.rounds_note("median of {n} rounds");
         let dir = &self.root.dir;
         let shown_root = dir.strip_prefix(paths::root()).unwrap_or(dir).display();
         let heading = vec![
