@@ -174,28 +174,19 @@ mod tests {
     fn stats_count_answers_timeouts_and_errors() {
         let ms = Duration::from_millis;
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        let samples = vec![
-            Sample {
-                elapsed: ms(1),
-                outcome: Ok(200),
-            },
-            Sample {
-                elapsed: ms(3),
-                outcome: Ok(200),
-            },
-            Sample {
-                elapsed: ms(2),
-                outcome: Ok(400),
-            },
-            Sample {
-                elapsed: ms(1000),
-                outcome: Err(HttpError::Timeout),
-            },
-            Sample {
-                elapsed: ms(0),
-                outcome: Err(HttpError::Connect(refused)),
-            },
-        ];
+        let samples: Vec<Sample> = [
+            (1, Ok(200)),
+            (3, Ok(200)),
+            (2, Ok(400)),
+            (1000, Err(HttpError::Timeout)),
+            (0, Err(HttpError::Connect(refused))),
+        ]
+        .into_iter()
+        .map(|(t, outcome)| Sample {
+            elapsed: ms(t),
+            outcome,
+        })
+        .collect();
         let s = Stats::of(&samples);
         assert_eq!(s.probes, 5);
         assert_eq!((s.timeouts, s.errors), (1, 1));
