@@ -398,7 +398,7 @@ fn with_hello_returning(source: &str, text: &str) -> Result<String, String> {
     let _ = write!(
         out,
         "def hello(request):\n    \
-         \"\"\"Rewritten by `cargo xtask bench --scenarios reload`.\"\"\"\n    \
+         \"\"\"Rewritten by `cargo xtask bench reload`.\"\"\"\n    \
          return HttpResponse(\"{text}\", content_type=\"text/plain\")\n"
     );
     out.push_str(&lines[end..].concat());
@@ -557,7 +557,7 @@ mod tests {
         assert_eq!(
             out,
             "import x\n\n\ndef hello(request):\n    \"\"\"Rewritten by `cargo xtask bench \
-             --scenarios reload`.\"\"\"\n    return HttpResponse(\"hi\", \
+             reload`.\"\"\"\n    return HttpResponse(\"hi\", \
              content_type=\"text/plain\")\n"
         );
         let src = "def hello(request):\n    return 1\n\n\n@deco\ndef other():\n    pass\n";
