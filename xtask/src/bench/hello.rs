@@ -1,22 +1,98 @@
 //! The hello scenario: req/s and p99 of a CPU-bound view (`/hello`) and of a
-//! view that waits outside the GIL (`/sleep?ms=10`) per server, and Django's
-//! in-process rate of the CPU-bound one.
+//! view that waits outside the GIL (`/sleep?ms=10`) per server, measured with
+//! wrk, and Django's in-process rate of the CPU-bound one.
 //!
 //! Each workload is compared with granian's best configuration for it, so that
 //! hurricane's one default meets each peer on the peer's best ground.
 
-use std::path::Path;
-use std::time::Duration;
+use clap::{Parser, ValueEnum};
 
-use clap::ValueEnum;
-
-use super::server::{self, Server};
-use super::{
-    all_measured, inprocess, machine_line, measure_rounds, median, median_report, verdict, wrk,
-    Args, NeedsOption, Peer, Pinning,
-};
+use super::scenario::{self, Needs, Plan, Scenario, ServerRuns, Table};
+use super::server::{self, pinned, Ports, Server};
+use super::wrk::{self, median_report};
+use super::{inprocess, machine_line, median, times, verdict, BenchServer, Ctx};
+use crate::cmd::Cmd;
 use crate::error::{bail, Result};
+use crate::paths;
 use crate::venv::Venv;
+
+/// What hurricane's build must have for this scenario.
+const NEEDS: Needs = Needs {
+    option: "--concurrency",
+    missing: "predates adaptive Python concurrency",
+    peers_only: "cargo xtask bench hello --servers granian-st,granian-bt32,granian,gunicorn",
+};
+
+#[derive(Parser)]
+pub struct Args {
+    /// Workloads, in order (comma separated): cpu (`--path`, CPU-bound, `-c`
+    /// connections), io (`--io-path`, waits outside the GIL, `--io-connections`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu,io")]
+    workloads: Vec<Workload>,
+    /// wrk connections (-c) of the cpu workload.
+    #[arg(short = 'c', long, default_value_t = 16)]
+    connections: u32,
+    /// wrk connections of the io workload.
+    #[arg(long, default_value_t = 64)]
+    io_connections: u32,
+    /// Seconds of Django's in-process loop.
+    #[arg(long, default_value = "5", value_parser = super::parse_secs)]
+    inprocess_seconds: u64,
+    /// Servers measured, in order (comma separated): granian-st
+    /// (`--blocking-threads 1 --runtime-mode st`) is granian's best
+    /// configuration for CPU-bound views, granian-bt32 (`--blocking-threads
+    /// 32`) its best for views that wait on I/O, granian its defaults.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "hurricane,granian-st,granian-bt32,granian,gunicorn"
+    )]
+    pub servers: Vec<Peer>,
+    /// URL path of the cpu workload.
+    #[arg(long, default_value = "/hello")]
+    path: String,
+    /// URL path of the io workload: a view that sleeps 10 ms.
+    #[arg(long, default_value = "/sleep?ms=10")]
+    io_path: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Peer {
+    Hurricane,
+    Gunicorn,
+    Granian,
+    /// granian's best configuration for CPU-bound views: one blocking thread on a
+    /// single-threaded runtime (no GIL hand-offs).
+    GranianSt,
+    /// granian's best configuration for views that wait on I/O: 32 blocking threads.
+    GranianBt32,
+}
+
+impl BenchServer for Peer {
+    const HURRICANE: Self = Peer::Hurricane;
+}
+
+impl Peer {
+    /// How each server is started: its defaults plus the loopback address.
+    fn command(self, venv: &Venv, port: u16, cpus: Option<&str>) -> Cmd {
+        let granian_options: &[&str] = match self {
+            Peer::Hurricane => return server::hurricane(venv, cpus, &[], port, "0"),
+            Peer::Gunicorn => return server::gunicorn(venv, cpus, port),
+            Peer::Granian => &[],
+            Peer::GranianSt => &["--blocking-threads", "1", "--runtime-mode", "st"],
+            Peer::GranianBt32 => &["--blocking-threads", "32"],
+        };
+        let mut c = pinned(cpus, venv.bin("granian"));
+        c.args(["--interface", "wsgi", "--workers", "1"])
+            .args(granian_options)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("mysite.wsgi:application");
+        venv.activate(&mut c);
+        c.dir(paths::example_project());
+        c
+    }
+}
 
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Workload {
@@ -27,47 +103,59 @@ pub enum Workload {
     Io,
 }
 
-/// What a workload requests and which peer configuration it is judged against.
-struct Plan<'a> {
+/// One workload: what it requests and which peer configuration it is judged against.
+struct Hello<'a> {
+    ctx: &'a Ctx,
     workload: Workload,
     path: &'a str,
     connections: u32,
     /// granian's best configuration for this workload.
     best_peer: Peer,
     what: &'static str,
+    /// Django's in-process req/s (cpu workload only).
+    inproc: Option<f64>,
 }
 
-impl<'a> Plan<'a> {
-    fn new(workload: Workload, args: &'a Args) -> Self {
-        match workload {
-            Workload::Cpu => Plan {
-                workload,
-                path: &args.path,
-                connections: args.connections,
-                best_peer: Peer::GranianSt,
-                what: "CPU-bound: one Python thread is best",
-            },
-            Workload::Io => Plan {
-                workload,
-                path: &args.io_path,
-                connections: args.io_connections,
-                best_peer: Peer::GranianBt32,
-                what: "waits outside the GIL: many Python threads are needed",
-            },
-        }
-    }
-}
-
-struct Row {
-    peer: Peer,
-    outcome: Result<wrk::Report, String>,
-}
-
-pub fn run(args: &Args, venv: &Venv, pin: &Pinning, logs: &Path) -> Result<()> {
+pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
     let mut failed = Vec::new();
     for &workload in &args.workloads {
-        let plan = Plan::new(workload, args);
-        if let Err(e) = run_workload(&plan, args, venv, pin, logs) {
+        let (path, connections, best_peer, what) = match workload {
+            Workload::Cpu => (
+                &args.path,
+                args.connections,
+                Peer::GranianSt,
+                "CPU-bound: one Python thread is best",
+            ),
+            Workload::Io => (
+                &args.io_path,
+                args.io_connections,
+                Peer::GranianBt32,
+                "waits outside the GIL: many Python threads are needed",
+            ),
+        };
+        let inproc = (workload == Workload::Cpu).then(|| inprocess_rate(path, args, ctx));
+        let hello = Hello {
+            ctx,
+            workload,
+            path,
+            connections,
+            best_peer,
+            what,
+            inproc: inproc.as_ref().and_then(|r| r.as_ref().ok().copied()),
+        };
+        let log_prefix = format!("hello-{workload:?}").to_lowercase();
+        let plan = Plan::new(
+            format!("req/s of {path}"),
+            &args.servers,
+            NEEDS,
+            log_prefix,
+            path,
+        );
+        let outcome = scenario::run(&hello, plan, ctx).and_then(|()| match inproc {
+            Some(Err(e)) => bail!("the in-process measurement failed: {e}"),
+            _ => Ok(()),
+        });
+        if let Err(e) = outcome {
             failed.push(e.to_string());
         }
     }
@@ -77,113 +165,169 @@ pub fn run(args: &Args, venv: &Venv, pin: &Pinning, logs: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_workload(
-    plan: &Plan<'_>,
-    args: &Args,
-    venv: &Venv,
-    pin: &Pinning,
-    logs: &Path,
-) -> Result<()> {
-    let what = format!("req/s of {}", plan.path);
-    let needs = NeedsOption {
-        option: "--concurrency",
-        missing: "predates adaptive Python concurrency (issue 6)",
-        peers_only:
-            "cargo xtask bench --scenarios hello --servers granian-st,granian-bt32,granian,gunicorn",
-    };
-    let runs = measure_rounds(
-        &what,
-        &args.servers,
-        args.rounds,
-        &needs,
-        Vec::new,
-        |peer, list| {
-            list.push(measure(peer, plan, venv, args, pin, logs)?);
-            Ok(())
-        },
-    );
-    let inproc = (plan.workload == Workload::Cpu).then(|| inprocess_rate(plan, args, venv, pin));
-
-    let rows: Vec<Row> = runs
-        .iter()
-        .map(|run| Row {
-            peer: run.server,
-            outcome: run
-                .outcome
-                .as_ref()
-                .map(|list| median_report(list))
-                .map_err(Clone::clone),
-        })
-        .collect();
-    report(
-        plan,
-        args,
-        pin,
-        venv,
-        &rows,
-        inproc.as_ref().and_then(|r| r.as_ref().ok().copied()),
-    );
-    all_measured(&what, &runs)?;
-    if let Some(Err(e)) = inproc {
-        bail!("the in-process measurement failed: {e}");
-    }
-    Ok(())
-}
-
-/// Django's in-process rate of the workload's path: the median over the rounds.
-fn inprocess_rate(plan: &Plan<'_>, args: &Args, venv: &Venv, pin: &Pinning) -> Result<f64> {
+/// Django's in-process rate of `path`: the median over the rounds.
+fn inprocess_rate(path: &str, args: &Args, ctx: &Ctx) -> Result<f64> {
     let mut rates = Vec::new();
-    for _ in 0..args.rounds {
+    for _ in 0..ctx.common.rounds {
         println!(
             "xtask bench: Django in-process, {}s",
             args.inprocess_seconds
         );
+        let cpus = ctx.pin.server.as_deref();
         rates.push(inprocess::run(
-            venv,
-            plan.path,
+            &ctx.venv,
+            path,
             args.inprocess_seconds,
-            pin.server.as_deref(),
+            cpus,
         )?);
     }
     Ok(median(rates.into_iter()))
 }
 
-fn measure(
-    peer: Peer,
-    plan: &Plan<'_>,
-    venv: &Venv,
-    args: &Args,
-    pin: &Pinning,
-    logs: &Path,
-) -> Result<wrk::Report> {
-    let port = server::free_port()?;
-    let cmd = peer.command(venv, port, pin.server.as_deref());
-    let log = logs.join(format!("{}-{:?}.log", peer.name(), plan.workload).to_lowercase());
-    let mut server = Server::start(peer.name(), port, cmd, log)?;
-    server.wait_ready(plan.path, Duration::from_secs(60))?;
-    let url = server.url(plan.path);
-    let load = pin.load.as_deref();
-    println!("xtask bench: {} warm-up {}s", peer.name(), args.warmup);
-    wrk::run(&url, plan.connections, args.warmup, load)?;
-    println!(
-        "xtask bench: {} measuring: wrk -t1 -c{} -d{}s --latency {url}",
-        peer.name(),
-        plan.connections,
-        args.duration
-    );
-    let report = wrk::run(&url, plan.connections, args.duration, load)?;
-    server.stop();
-    if report.requests == 0 {
-        bail!("wrk completed no request against {}", peer.name());
+impl Scenario for Hello<'_> {
+    type Server = Peer;
+    type Measured = Vec<wrk::Report>;
+
+    fn command(&self, peer: Peer, ports: Ports) -> Result<Cmd> {
+        Ok(peer.command(&self.ctx.venv, ports.app, self.ctx.pin.server.as_deref()))
     }
-    Ok(report)
+
+    fn measure(&self, srv: &mut Server, peer: Peer, into: &mut Vec<wrk::Report>) -> Result<()> {
+        let url = srv.url(self.path);
+        into.push(wrk::measure(
+            &peer.name(),
+            &url,
+            self.connections,
+            self.ctx,
+        )?);
+        Ok(())
+    }
+
+    fn report(&self, runs: &[ServerRuns<Peer, Vec<wrk::Report>>]) -> Table {
+        let common = &self.ctx.common;
+        let rounds = self.ctx.common.rounds_note("median of {n} rounds");
+        let heading = format!(
+            "GET {} ({}) on examples/mysite; wrk -t1 -c{} -d{}s --latency after a {}s warm-up; {}{rounds}",
+            self.path, self.what, self.connections, common.duration, common.warmup,
+            self.ctx.pin.description
+        );
+        let best_name = self.best_peer.name();
+        let mut t = Table::new(
+            vec![heading, machine_line(&self.ctx.venv)],
+            &format!("server | >req/s | >p99 ms | >errors | >vs {best_name}"),
+        );
+        let medians: Vec<(Peer, Option<wrk::Report>)> = runs
+            .iter()
+            .map(|r| (r.server, r.measured().map(|list| median_report(list))))
+            .collect();
+        let measured = |peer| medians.iter().find(|(p, _)| *p == peer).and_then(|m| m.1);
+        let best_rps = measured(self.best_peer).map(|b| b.requests_per_sec);
+        for (peer, report) in &medians {
+            match report {
+                Some(r) => t.row(&[
+                    &peer.name(),
+                    &format!("{:.0}", r.requests_per_sec),
+                    &format!("{:.2}", r.p99_ms),
+                    &r.errors,
+                    &times(r.requests_per_sec, best_rps),
+                ]),
+                None => t.failed(&[&peer.name()]),
+            }
+        }
+        if self.workload == Workload::Cpu {
+            match self.inproc {
+                Some(rps) => t.row(&[
+                    &"django in-process",
+                    &format!("{rps:.0}"),
+                    &"-",
+                    &"-",
+                    &times(rps, best_rps),
+                ]),
+                None => t.failed(&[&"django in-process"]),
+            }
+        }
+        t.after = self.verdicts(
+            measured(Peer::Hurricane),
+            measured(self.best_peer),
+            measured(Peer::Granian),
+        );
+        t
+    }
 }
 
-/// `value` / `base` as "1.23x", or "n/a".
-fn ratio(value: f64, base: Option<&wrk::Report>) -> String {
-    match base {
-        Some(b) if b.requests_per_sec > 0.0 => format!("{:.2}x", value / b.requests_per_sec),
-        _ => "n/a".to_string(),
+impl Hello<'_> {
+    /// The PASS/FAIL lines of hurricane against the best peer, granian's
+    /// defaults and Django in-process.
+    fn verdicts(
+        &self,
+        hurricane: Option<wrk::Report>,
+        best: Option<wrk::Report>,
+        granian: Option<wrk::Report>,
+    ) -> Vec<String> {
+        let Some(h) = hurricane else {
+            return vec!["targets: not checked (hurricane was not measured)".to_string()];
+        };
+        let mut out = Vec::new();
+        if h.errors > 0 {
+            out.push(format!("WARN hurricane had {} failed requests", h.errors));
+        }
+        let best_name = self.best_peer.name();
+        match best {
+            Some(b) => {
+                let x = h.requests_per_sec / b.requests_per_sec;
+                out.push(verdict(
+                    x >= 1.0,
+                    &format!("hurricane req/s >= 1.0x {best_name} ({x:.2}x)"),
+                ));
+                let p99 = format!("{:.2} ms vs {:.2} ms", h.p99_ms, b.p99_ms);
+                if self.workload == Workload::Cpu {
+                    out.push(verdict(
+                        h.p99_ms <= b.p99_ms,
+                        &format!("hurricane p99 <= {best_name} p99 ({p99})"),
+                    ));
+                    let floor = latency_floor(self.connections, self.inproc);
+                    let line = format!("hurricane p99 <= 2.5 ms ({:.2} ms{floor})", h.p99_ms);
+                    out.push(verdict(h.p99_ms <= 2.5, &line));
+                } else {
+                    out.push(verdict(
+                        h.p99_ms < b.p99_ms,
+                        &format!("hurricane p99 < {best_name} p99 ({p99})"),
+                    ));
+                }
+            }
+            None => out.push(format!(
+                "SKIP hurricane vs {best_name} ({best_name} not measured)"
+            )),
+        }
+        if self.workload == Workload::Cpu {
+            out.extend(self.cpu_verdicts(&h, granian));
+        }
+        out
+    }
+
+    /// The cpu workload's lines against granian's defaults and Django in-process.
+    fn cpu_verdicts(&self, h: &wrk::Report, granian: Option<wrk::Report>) -> Vec<String> {
+        let mut out = Vec::new();
+        match granian {
+            Some(g) => {
+                let x = h.requests_per_sec / g.requests_per_sec;
+                let line = format!("hurricane req/s >= 1.5x granian with its defaults ({x:.2}x)");
+                out.push(verdict(x >= 1.5, &line));
+            }
+            None => out.push("SKIP hurricane vs granian (granian not measured)".to_string()),
+        }
+        match self.inproc {
+            Some(rps) => {
+                let x = h.requests_per_sec / rps;
+                out.push(format!("hurricane / in-process: {x:.2}x"));
+                out.push(verdict(
+                    x >= 0.6,
+                    &format!("hurricane req/s >= 0.6x Django in-process ({x:.2}x)"),
+                ));
+            }
+            None => out.push("SKIP hurricane vs in-process (not measured)".to_string()),
+        }
+        out
     }
 }
 
@@ -200,142 +344,15 @@ fn latency_floor(connections: u32, inproc: Option<f64>) -> String {
     }
 }
 
-fn report(
-    plan: &Plan<'_>,
-    args: &Args,
-    pin: &Pinning,
-    venv: &Venv,
-    rows: &[Row],
-    inproc: Option<f64>,
-) {
-    let measured = |peer: Peer| {
-        rows.iter()
-            .find(|r| r.peer == peer)
-            .and_then(|r| r.outcome.as_ref().ok())
-    };
-    let best = measured(plan.best_peer);
-    let best_name = plan.best_peer.name();
-
-    println!();
-    let rounds = if args.rounds > 1 {
-        format!("; median of {} rounds", args.rounds)
-    } else {
-        String::new()
-    };
-    println!(
-        "GET {} ({}) on examples/mysite; wrk -t1 -c{} -d{}s --latency after a {}s warm-up; {}{rounds}",
-        plan.path, plan.what, plan.connections, args.duration, args.warmup, pin.description
-    );
-    println!("{}", machine_line(venv));
-    println!();
-    println!("| server | req/s | p99 ms | errors | vs {best_name} |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for row in rows {
-        match &row.outcome {
-            Ok(r) => println!(
-                "| {} | {:.0} | {:.2} | {} | {} |",
-                row.peer.name(),
-                r.requests_per_sec,
-                r.p99_ms,
-                r.errors,
-                ratio(r.requests_per_sec, best)
-            ),
-            Err(_) => println!("| {} | failed | - | - | - |", row.peer.name()),
-        }
-    }
-    if plan.workload == Workload::Cpu {
-        match inproc {
-            Some(rps) => println!(
-                "| django in-process | {rps:.0} | - | - | {} |",
-                ratio(rps, best)
-            ),
-            None => println!("| django in-process | failed | - | - | - |"),
-        }
-    }
-    println!();
-
-    let Some(h) = measured(Peer::Hurricane) else {
-        println!("targets: not checked (hurricane was not measured)");
-        return;
-    };
-    if h.errors > 0 {
-        println!("WARN hurricane had {} failed requests", h.errors);
-    }
-    match best {
-        Some(b) => {
-            let times = h.requests_per_sec / b.requests_per_sec;
-            verdict(
-                times >= 1.0,
-                &format!("hurricane req/s >= 1.0x {best_name} ({times:.2}x)"),
-            );
-            let p99 = format!("{:.2} ms vs {:.2} ms", h.p99_ms, b.p99_ms);
-            match plan.workload {
-                Workload::Cpu => {
-                    verdict(
-                        h.p99_ms <= b.p99_ms,
-                        &format!("hurricane p99 <= {best_name} p99 ({p99})"),
-                    );
-                    verdict(
-                        h.p99_ms <= 2.5,
-                        &format!(
-                            "hurricane p99 <= 2.5 ms ({:.2} ms{})",
-                            h.p99_ms,
-                            latency_floor(plan.connections, inproc)
-                        ),
-                    );
-                }
-                Workload::Io => verdict(
-                    h.p99_ms < b.p99_ms,
-                    &format!("hurricane p99 < {best_name} p99 ({p99})"),
-                ),
-            }
-        }
-        None => println!("SKIP hurricane vs {best_name} ({best_name} not measured)"),
-    }
-    if plan.workload != Workload::Cpu {
-        return;
-    }
-    match measured(Peer::Granian) {
-        Some(g) => {
-            let times = h.requests_per_sec / g.requests_per_sec;
-            verdict(
-                times >= 1.5,
-                &format!("hurricane req/s >= 1.5x granian with its defaults ({times:.2}x)"),
-            );
-        }
-        None => println!("SKIP hurricane vs granian (granian not measured)"),
-    }
-    match inproc {
-        Some(rps) => {
-            let times = h.requests_per_sec / rps;
-            println!("hurricane / in-process: {times:.2}x");
-            verdict(
-                times >= 0.6,
-                &format!("hurricane req/s >= 0.6x Django in-process ({times:.2}x)"),
-            );
-        }
-        None => println!("SKIP hurricane vs in-process (not measured)"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn report(rps: f64) -> wrk::Report {
-        wrk::Report {
-            requests_per_sec: rps,
-            p99_ms: 1.0,
-            requests: 1,
-            errors: 0,
-        }
-    }
-
     #[test]
     fn ratios_against_a_measured_peer_only() {
-        assert_eq!(ratio(300.0, Some(&report(200.0))), "1.50x");
-        assert_eq!(ratio(300.0, Some(&report(0.0))), "n/a");
-        assert_eq!(ratio(300.0, None), "n/a");
+        assert_eq!(times(300.0, Some(200.0)), "1.50x");
+        assert_eq!(times(300.0, Some(0.0)), "n/a");
+        assert_eq!(times(300.0, None), "n/a");
     }
 
     #[test]

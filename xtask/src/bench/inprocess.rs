@@ -9,7 +9,7 @@ pub fn run(venv: &Venv, path: &str, seconds: u64, cpus: Option<&str>) -> Result<
         .join("xtask")
         .join("scripts")
         .join("inprocess.py");
-    let mut cmd = super::pinned(cpus, venv.python());
+    let mut cmd = super::server::pinned(cpus, venv.python());
     venv.activate(&mut cmd);
     cmd.arg(&script)
         .args(["--path", path, "--seconds", &seconds.to_string()])

@@ -1,21 +1,17 @@
-//! `cargo xtask bench`: four scenarios, all on by default.
+//! `cargo xtask bench [hello|probes|static|reload]`: one scenario, or all four
+//! in that order when none is named. Each scenario is a module:
 //!
-//! `hello` (see `hello.rs`): hurricane, granian (WSGI, 1 worker; its
-//! defaults and its best configuration for each workload) and gunicorn (sync,
-//! 1 worker) serving two views of the example project one after another, each
-//! measured with wrk: `/hello` (CPU-bound) and `/sleep?ms=10` (waits outside
-//! the GIL); plus Django's in-process rate.
+//! - `hello`: req/s and p99 of a CPU-bound and an I/O-bound view against
+//!   granian and gunicorn, and Django's in-process rate;
+//! - `probes`: liveness and readiness probe latency while wrk saturates the
+//!   app, against django-hurricane;
+//! - `static`: two files from `STATIC_ROOT` against nginx and whitenoise;
+//! - `reload`: the time from saving a view to the new code answering, against
+//!   Django's `runserver`.
 //!
-//! `probes` (see `probes.rs`): hurricane's and django-hurricane's liveness
-//! and readiness probe latency while wrk saturates the app.
-//!
-//! `static` (see `static_files.rs`): a small stylesheet and a 100 KB file
-//! from `STATIC_ROOT` through hurricane's `--static`, nginx (one worker) and
-//! whitenoise under gunicorn, measured with wrk.
-//!
-//! `reload` (see `reload.rs`): the time from saving a view of a copy of the
-//! example project to the first response with the new code, for `hurricane
-//! serve --autoreload` and Django's `runserver` (about 50 s in all).
+//! `scenario` holds the one routine every scenario goes through (start each
+//! server, measure it round after round, print one table); `http` is the one
+//! HTTP client, `server` starts and stops the processes, `wrk` drives wrk.
 //!
 //! CPU placement: by default the OS schedules servers and wrk freely over all
 //! CPUs, as in a pod, so a server whose network I/O runs beside Python (as
@@ -25,320 +21,192 @@
 //! more repeatable, but it measures one-core servers.
 
 mod hello;
+mod http;
 mod inprocess;
 mod prober;
 mod probes;
 mod reload;
+mod scenario;
 mod server;
 mod static_files;
 mod wrk;
 
-use std::ffi::OsStr;
 use std::fs;
+use std::path::PathBuf;
 
-use clap::ValueEnum;
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cmd::{which, Cmd};
 use crate::error::{bail, Context, Result};
 use crate::venv::Venv;
 use crate::{demo, paths, venv};
 
-use probes::{Load, ProbeServer};
-use reload::ReloadServer;
-use static_files::StaticServer;
-
 #[derive(clap::Args)]
+#[command(
+    subcommand_value_name = "SCENARIO",
+    subcommand_help_heading = "Scenarios"
+)]
 pub struct Args {
-    /// Scenarios to run, in order (comma separated): `hello` (req/s of a
-    /// CPU-bound and an I/O-bound view against granian and gunicorn), `probes` (probe latency under
-    /// load against django-hurricane), `static` (req/s of two static files
-    /// against nginx and whitenoise), `reload` (save-to-new-answer time of
-    /// `serve --autoreload` against Django's runserver).
-    #[arg(
-        long,
-        alias = "scenario",
-        value_enum,
-        value_delimiter = ',',
-        default_value = "hello,probes,static,reload"
-    )]
-    scenarios: Vec<Scenario>,
-    /// Workloads of the hello scenario, in order (comma separated): cpu
-    /// (`--path`, CPU-bound, `-c` connections), io (`--io-path`, waits
-    /// outside the GIL, `--io-connections`).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu,io")]
-    workloads: Vec<hello::Workload>,
-    /// wrk connections (-c) of the hello scenario's cpu workload.
-    #[arg(short = 'c', long, default_value_t = 16)]
-    connections: u32,
-    /// wrk connections of the hello scenario's io workload.
-    #[arg(long, default_value_t = 64)]
-    io_connections: u32,
-    /// Seconds of each measured wrk run (-d); "10" or "10s".
-    #[arg(short = 'd', long, default_value = "10", value_parser = parse_secs)]
-    duration: u64,
+    #[command(flatten)]
+    common: Common,
+    /// The scenario to run; all four, in this order, when none is named.
+    #[command(subcommand)]
+    scenario: Option<ScenarioArgs>,
+}
+
+/// Flags every scenario takes (before or after the scenario's name).
+#[derive(clap::Args, Clone)]
+pub struct Common {
+    /// Seconds of each measured run (wrk's -d); "10" or "10s".
+    #[arg(short = 'd', long, default_value = "10", value_parser = parse_secs, global = true)]
+    pub duration: u64,
     /// Seconds of the unmeasured warm-up run before each measurement.
-    #[arg(long, default_value = "2", value_parser = parse_secs)]
-    warmup: u64,
-    /// Seconds of Django's in-process loop.
-    #[arg(long, default_value = "5", value_parser = parse_secs)]
-    inprocess_seconds: u64,
-    /// Servers the hello scenario measures, in order (comma separated):
-    /// granian-st (`--blocking-threads 1 --runtime-mode st`) is granian's best
-    /// configuration for CPU-bound views, granian-bt32 (`--blocking-threads
-    /// 32`) its best for views that wait on I/O, granian its defaults.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "hurricane,granian-st,granian-bt32,granian,gunicorn"
-    )]
-    servers: Vec<Peer>,
-    /// URL path of the hello scenario's cpu workload.
-    #[arg(long, default_value = "/hello")]
-    path: String,
-    /// URL path of the hello scenario's io workload: a view that sleeps 10 ms.
-    #[arg(long, default_value = "/sleep?ms=10")]
-    io_path: String,
-    /// Servers the probes scenario measures, in order (comma separated).
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "hurricane,django-hurricane"
-    )]
-    probe_servers: Vec<ProbeServer>,
-    /// App loads of the probes scenario, in order (comma separated): hello
-    /// (CPU-bound, GIL saturated), sleep (/sleep?ms=100: every Python thread
-    /// busy), spin (/spin?ms=100: busy and GIL-bound), idle (no load).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "hello,sleep")]
-    probe_loads: Vec<Load>,
-    /// wrk connections of the probes scenario's app load: more than
-    /// hurricane's 48 Python threads, so that the sleep load queues requests.
-    #[arg(long, default_value_t = 128)]
-    load_connections: u32,
-    /// Servers the static scenario measures, in order (comma separated).
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "hurricane,nginx,whitenoise"
-    )]
-    static_servers: Vec<StaticServer>,
-    /// wrk connections of the static scenario.
-    #[arg(long, default_value_t = 32)]
-    static_connections: u32,
-    /// Servers the reload scenario measures, in order (comma separated).
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "hurricane,runserver"
-    )]
-    reload_servers: Vec<ReloadServer>,
-    /// Edits of the view (each one reload) per server in the reload scenario.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    reload_edits: u32,
-    /// Milliseconds between two probes of one path (each on a new connection).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60_000))]
-    probe_interval_ms: u64,
-    /// Deadline of one probe in milliseconds (the kubelet's default is 1 s).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
-    probe_timeout_ms: u64,
-    /// Repeat the whole sequence this many times and report medians (the
-    /// probes scenario pools the probe samples of every round).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
-    rounds: u32,
+    #[arg(long, default_value = "2", value_parser = parse_secs, global = true)]
+    pub warmup: u64,
+    /// Repeat each scenario this many times and report medians (the probes and
+    /// reload scenarios pool their samples of every round).
+    #[arg(long, default_value_t = 1, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
     /// Pin servers and wrk to separate CPUs with taskset.
-    #[arg(long)]
-    pin: bool,
+    #[arg(long, global = true)]
+    pub pin: bool,
 }
 
-#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Scenario {
-    Hello,
-    Probes,
-    Static,
-    Reload,
-}
-
-#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Peer {
-    Hurricane,
-    Gunicorn,
-    Granian,
-    /// granian's best configuration for CPU-bound views: one blocking thread on a
-    /// single-threaded runtime (no GIL hand-offs).
-    GranianSt,
-    /// granian's best configuration for views that wait on I/O: 32 blocking threads.
-    GranianBt32,
-}
-
-impl Peer {
-    fn name(self) -> &'static str {
-        match self {
-            Peer::Hurricane => "hurricane",
-            Peer::Gunicorn => "gunicorn",
-            Peer::Granian => "granian",
-            Peer::GranianSt => "granian-st",
-            Peer::GranianBt32 => "granian-bt32",
+impl Common {
+    /// "; <text>" for a report's heading when there is more than one round.
+    pub fn rounds_note(&self, text: &str) -> String {
+        if self.rounds > 1 {
+            format!("; {}", text.replace("{n}", &self.rounds.to_string()))
+        } else {
+            String::new()
         }
     }
+}
 
-    /// How each server is started: its defaults plus the loopback address.
-    fn command(self, venv: &Venv, port: u16, cpus: Option<&str>) -> Cmd {
-        let port_s = port.to_string();
-        let mut cmd = match self {
-            Peer::Hurricane => {
-                let mut c = pinned(cpus, paths::hurricane_bin());
-                c.args(["serve", "--host", "127.0.0.1", "--port", &port_s]);
-                // Probes on a port the OS picks: port + 1 may be taken.
-                c.args(["--probe-port", "0"]);
-                c
-            }
-            Peer::Gunicorn => {
-                let mut c = pinned(cpus, venv.bin("gunicorn"));
-                c.args(["-w", "1", "-b", &format!("127.0.0.1:{port}"), "mysite.wsgi"]);
-                c
-            }
-            Peer::Granian | Peer::GranianSt | Peer::GranianBt32 => {
-                let mut c = pinned(cpus, venv.bin("granian"));
-                c.args(["--interface", "wsgi", "--workers", "1"]);
-                match self {
-                    Peer::GranianSt => {
-                        c.args(["--blocking-threads", "1", "--runtime-mode", "st"]);
-                    }
-                    Peer::GranianBt32 => {
-                        c.args(["--blocking-threads", "32"]);
-                    }
-                    _ => {}
-                }
-                c.args(["--host", "127.0.0.1", "--port", &port_s])
-                    .arg("mysite.wsgi:application");
-                c
-            }
-        };
-        venv.activate(&mut cmd);
-        cmd.dir(paths::example_project());
-        cmd
+#[derive(Subcommand)]
+enum ScenarioArgs {
+    /// req/s of a CPU-bound and an I/O-bound view against granian and gunicorn.
+    Hello(hello::Args),
+    /// Probe latency under load against django-hurricane.
+    Probes(probes::Args),
+    /// req/s of two static files against nginx and whitenoise.
+    Static(static_files::Args),
+    /// Save-to-new-answer time of `serve --autoreload` against runserver.
+    Reload(reload::Args),
+}
+
+impl ScenarioArgs {
+    /// Every scenario with its default flags.
+    fn all() -> Vec<ScenarioArgs> {
+        vec![
+            ScenarioArgs::Hello(hello::Args::parse_from(["hello"])),
+            ScenarioArgs::Probes(probes::Args::parse_from(["probes"])),
+            ScenarioArgs::Static(static_files::Args::parse_from(["static"])),
+            ScenarioArgs::Reload(reload::Args::parse_from(["reload"])),
+        ]
+    }
+
+    /// The names of the servers it measures.
+    fn server_names(&self) -> Vec<String> {
+        fn names<S: BenchServer>(servers: &[S]) -> Vec<String> {
+            servers.iter().map(|s| s.name()).collect()
+        }
+        match self {
+            ScenarioArgs::Hello(a) => names(&a.servers),
+            ScenarioArgs::Probes(a) => names(&a.servers),
+            ScenarioArgs::Static(a) => names(&a.servers),
+            ScenarioArgs::Reload(a) => names(&a.servers),
+        }
     }
 }
 
-impl BenchServer for Peer {
-    const HURRICANE: Self = Peer::Hurricane;
-    fn name(self) -> &'static str {
-        Peer::name(self)
-    }
-}
-
-/// A server a scenario compares.
-pub trait BenchServer: Copy + PartialEq {
+/// A server a scenario compares, named as on the command line.
+pub trait BenchServer: ValueEnum + Copy + PartialEq {
     /// hurricane itself, whose build is checked before it is measured.
     const HURRICANE: Self;
-    fn name(self) -> &'static str;
+
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string())
+    }
 }
 
-/// One server of a scenario: what its rounds measured, or why it could not be measured.
-pub struct ServerRuns<S, T> {
-    pub server: S,
-    pub outcome: Result<T, String>,
+/// What every scenario shares: the flags, the venvs, where to pin, where logs go.
+pub struct Ctx {
+    pub common: Common,
+    pub venv: Venv,
+    /// django-hurricane's own venv, when the probes scenario measures it.
+    pub django_hurricane: Option<Venv>,
+    /// nginx's binary, when the static scenario measures it.
+    pub nginx: Option<PathBuf>,
+    pub pin: Pinning,
+    pub logs: PathBuf,
 }
 
-/// What hurricane's build must have for a scenario (see [`check_hurricane_has`]).
-pub struct NeedsOption {
-    pub option: &'static str,
-    pub missing: &'static str,
-    pub peers_only: &'static str,
-}
-
-/// Measures every server in every round, in order, with `measure` adding to what the
-/// server's earlier rounds measured (`initial` at first). A server that fails is
-/// reported and not measured again; `what` names the measure in messages.
-pub fn measure_rounds<S: BenchServer, T>(
-    what: &str,
-    servers: &[S],
-    rounds: u32,
-    needs: &NeedsOption,
-    initial: impl Fn() -> T,
-    mut measure: impl FnMut(S, &mut T) -> Result<()>,
-) -> Vec<ServerRuns<S, T>> {
-    let mut runs: Vec<ServerRuns<S, T>> = servers
-        .iter()
-        .map(|&server| {
-            let checked = if server == S::HURRICANE {
-                check_hurricane_has(needs.option, needs.missing, needs.peers_only)
-            } else {
-                Ok(())
-            };
-            let outcome = checked.map(|()| initial()).map_err(|e| {
-                eprintln!("xtask bench: {} {what} FAILED: {e}", server.name());
-                e.to_string()
-            });
-            ServerRuns { server, outcome }
-        })
-        .collect();
-    for round in 1..=rounds {
-        if rounds > 1 {
-            println!("xtask bench: {what} round {round}/{rounds}");
-        }
-        for run in runs.iter_mut() {
-            let Ok(measured) = &mut run.outcome else {
-                continue;
-            };
-            if let Err(e) = measure(run.server, measured) {
-                eprintln!("xtask bench: {} {what} FAILED: {e}", run.server.name());
-                run.outcome = Err(e.to_string());
-            }
+pub fn run(args: Args) -> Result<()> {
+    let scenarios = match args.scenario {
+        Some(one) => vec![one],
+        None => ScenarioArgs::all(),
+    };
+    let ctx = set_up(args.common, &scenarios)?;
+    println!("xtask bench: {}", ctx.pin.description);
+    let mut failures = Vec::new();
+    for scenario in &scenarios {
+        let outcome = match scenario {
+            ScenarioArgs::Hello(a) => hello::run(a, &ctx),
+            ScenarioArgs::Probes(a) => probes::run(a, &ctx),
+            ScenarioArgs::Static(a) => static_files::run(a, &ctx),
+            ScenarioArgs::Reload(a) => reload::run(a, &ctx),
+        };
+        if let Err(e) = outcome {
+            failures.push(e.to_string());
         }
     }
-    runs
-}
-
-/// Fails naming the servers that could not be measured.
-pub fn all_measured<S: BenchServer, T>(what: &str, runs: &[ServerRuns<S, T>]) -> Result<()> {
-    let failed: Vec<&str> = runs
-        .iter()
-        .filter(|r| r.outcome.is_err())
-        .map(|r| r.server.name())
-        .collect();
-    if !failed.is_empty() {
-        bail!(
-            "could not measure the {what} of: {} (see above)",
-            failed.join(", ")
-        );
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
     }
     Ok(())
 }
 
-/// Fails, naming what is missing, when the hurricane binary has no `option`
-/// (a build from before the feature a scenario measures), instead of letting
-/// it fail on an unknown argument; `peers_only` is the command that measures
-/// the peers alone.
-fn check_hurricane_has(option: &str, missing: &str, peers_only: &str) -> Result<()> {
-    let bin = paths::hurricane_bin();
-    let help = Cmd::new(&bin)
-        .args(["serve", "--help"])
-        .hint("build it with `cargo build --release -p hurricane-cli`")
-        .read()?;
-    if !help.contains(option) {
-        bail!(
-            "{} has no `{option}` option: this build {missing}\n  \
-             hint: rebuild, or measure the peers alone: `{peers_only}`",
-            bin.display()
-        );
+/// Builds hurricane and installs wrk, nginx and the venvs the scenarios need.
+fn set_up(common: Common, scenarios: &[ScenarioArgs]) -> Result<Ctx> {
+    let measures = |name: &str| {
+        scenarios
+            .iter()
+            .any(|s| s.server_names().iter().any(|n| n == name))
+    };
+    if measures("hurricane") {
+        demo::build_release()?;
     }
-    Ok(())
-}
-
-/// `program`, under `taskset -c <cpus>` when pinning.
-pub fn pinned(cpus: Option<&str>, program: impl AsRef<OsStr>) -> Cmd {
-    match cpus {
-        Some(cpus) => {
-            let mut cmd = Cmd::new("taskset");
-            cmd.args(["-c", cpus]).arg(program);
-            cmd
-        }
-        None => Cmd::new(program),
+    if scenarios
+        .iter()
+        .any(|s| !matches!(s, ScenarioArgs::Reload(_)))
+    {
+        wrk::ensure_installed()?;
     }
+    let nginx = if measures("nginx") {
+        Some(crate::debian::ensure_program("nginx", "nginx")?)
+    } else {
+        None
+    };
+    let venv = venv::ensure("bench.txt")?;
+    let django_hurricane = if measures("django-hurricane") {
+        Some(venv::ensure(venv::DJANGO_HURRICANE)?)
+    } else {
+        None
+    };
+    demo::migrate(&venv, &paths::example_project())?;
+    let logs = paths::target().join("bench");
+    fs::create_dir_all(&logs).context(|| format!("could not create {}", logs.display()))?;
+    Ok(Ctx {
+        pin: pinning(common.pin),
+        common,
+        venv,
+        django_hurricane,
+        nginx,
+        logs,
+    })
 }
 
 fn parse_secs(s: &str) -> Result<u64, String> {
@@ -351,10 +219,11 @@ fn parse_secs(s: &str) -> Result<u64, String> {
     }
 }
 
-pub(super) struct Pinning {
-    pub(super) server: Option<String>,
-    pub(super) load: Option<String>,
-    pub(super) description: String,
+/// Where servers and wrk run: CPU lists for `taskset -c`, or `None` for anywhere.
+pub struct Pinning {
+    pub server: Option<String>,
+    pub load: Option<String>,
+    pub description: String,
 }
 
 fn pinning(pin: bool) -> Pinning {
@@ -386,72 +255,7 @@ fn pinning(pin: bool) -> Pinning {
     }
 }
 
-pub fn run(args: Args) -> Result<()> {
-    let hello = args.scenarios.contains(&Scenario::Hello);
-    let probes = args.scenarios.contains(&Scenario::Probes);
-    let statics = args.scenarios.contains(&Scenario::Static);
-    let reload = args.scenarios.contains(&Scenario::Reload);
-    let django_hurricane = probes && args.probe_servers.contains(&ProbeServer::DjangoHurricane);
-    if (hello && args.servers.contains(&Peer::Hurricane))
-        || (probes && args.probe_servers.contains(&ProbeServer::Hurricane))
-        || (statics && args.static_servers.contains(&StaticServer::Hurricane))
-        || (reload && args.reload_servers.contains(&ReloadServer::Hurricane))
-    {
-        demo::build_release()?;
-    }
-    if hello || probes || statics {
-        wrk::ensure_installed()?;
-    }
-    let nginx = if statics && args.static_servers.contains(&StaticServer::Nginx) {
-        Some(crate::debian::ensure_program("nginx", "nginx")?)
-    } else {
-        None
-    };
-    let venv = venv::ensure("bench.txt")?;
-    let dh_venv = if django_hurricane {
-        Some(venv::ensure(venv::DJANGO_HURRICANE)?)
-    } else {
-        None
-    };
-    let project = paths::example_project();
-    demo::migrate(&venv, &project)?;
-    let logs = paths::target().join("bench");
-    fs::create_dir_all(&logs).context(|| format!("could not create {}", logs.display()))?;
-
-    let pin = pinning(args.pin);
-    println!("xtask bench: {}", pin.description);
-
-    let mut failures = Vec::new();
-    for scenario in &args.scenarios {
-        let outcome = match scenario {
-            Scenario::Hello => hello::run(&args, &venv, &pin, &logs),
-            Scenario::Probes => {
-                let venvs = probes::Venvs {
-                    bench: &venv,
-                    django_hurricane: dh_venv.as_ref(),
-                };
-                probes::run(&args, &venvs, &pin, &logs)
-            }
-            Scenario::Static => {
-                let setup = static_files::Setup {
-                    venv: &venv,
-                    nginx: nginx.as_deref(),
-                };
-                static_files::run(&args, &setup, &pin, &logs)
-            }
-            Scenario::Reload => reload::run(&args, &venv, &logs),
-        };
-        if let Err(e) = outcome {
-            failures.push(e.to_string());
-        }
-    }
-    if !failures.is_empty() {
-        bail!("{}", failures.join("\n"));
-    }
-    Ok(())
-}
-
-pub(super) fn median(values: impl Iterator<Item = f64>) -> f64 {
+pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.collect();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -461,22 +265,55 @@ pub(super) fn median(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// Median req/s and median p99 over the rounds; requests and errors summed.
-pub(super) fn median_report(list: &[wrk::Report]) -> wrk::Report {
-    wrk::Report {
-        requests_per_sec: median(list.iter().map(|r| r.requests_per_sec)),
-        p99_ms: median(list.iter().map(|r| r.p99_ms)),
-        requests: list.iter().map(|r| r.requests).sum(),
-        errors: list.iter().map(|r| r.errors).sum(),
+/// "PASS what" or "FAIL what".
+pub fn verdict(ok: bool, what: &str) -> String {
+    format!("{} {what}", if ok { "PASS" } else { "FAIL" })
+}
+
+/// `a` / `b` as "1.23x", or "n/a" without a positive `b`.
+pub fn times(a: f64, b: Option<f64>) -> String {
+    match b {
+        Some(b) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "n/a".to_string(),
     }
 }
 
-pub(super) fn verdict(ok: bool, what: &str) {
-    println!("{} {what}", if ok { "PASS" } else { "FAIL" });
+/// " (peer 45.10 ms, 37.6x lower)" when `ours` is at most the peer's `theirs`
+/// (`better`), " (... higher)" otherwise (`worse`), " (peer not measured)"
+/// without a figure; `decimals` for the milliseconds.
+pub fn compared(
+    peer: &str,
+    ours: f64,
+    theirs: Option<f64>,
+    decimals: usize,
+    better: &str,
+    worse: &str,
+) -> String {
+    match theirs {
+        Some(b) if ours > 0.0 && b >= ours => {
+            format!(" ({peer} {b:.decimals$} ms, {:.1}x {better})", b / ours)
+        }
+        Some(b) if b > 0.0 => format!(" ({peer} {b:.decimals$} ms, {:.1}x {worse})", ours / b),
+        _ => format!(" ({peer} not measured)"),
+    }
 }
 
-/// "machine: 2 CPUs (AMD EPYC); Python 3.11.7" — best effort.
-pub(super) fn machine_line(venv: &Venv) -> String {
+/// The Python version, then the version of each of `packages`, in `venv`;
+/// `None` when it cannot be read (best effort).
+pub fn versions(venv: &Venv, packages: &[&str]) -> Option<Vec<String>> {
+    let script = "import sys; from importlib.metadata import version as v; \
+                  print(sys.version.split()[0], *(v(p) for p in sys.argv[1:]))";
+    let out = Cmd::new(venv.python())
+        .args(["-c", script])
+        .args(packages)
+        .read()
+        .ok()?;
+    let found: Vec<String> = out.split_whitespace().map(str::to_string).collect();
+    (found.len() == packages.len() + 1).then_some(found)
+}
+
+/// "machine: 2 CPUs (AMD EPYC); Python 3.11.7, Django 5.2" — best effort.
+pub fn machine_line(venv: &Venv) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let model = fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -486,24 +323,36 @@ pub(super) fn machine_line(venv: &Venv) -> String {
                 .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
         })
         .unwrap_or_else(|| "unknown CPU".to_string());
-    let python = Cmd::new(venv.python())
-        .args([
-            "-c",
-            "import sys, django; print(sys.version.split()[0], django.get_version())",
-        ])
-        .read()
-        .ok()
-        .and_then(|s| {
-            let mut it = s.split_whitespace();
-            Some(format!("Python {}, Django {}", it.next()?, it.next()?))
-        })
-        .unwrap_or_else(|| "Python version unknown".to_string());
+    let python = match versions(venv, &["django"]).as_deref() {
+        Some([python, django]) => format!("Python {python}, Django {django}"),
+        _ => "Python version unknown".to_string(),
+    };
     format!("machine: {cpus} CPUs ({model}); {python}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        task: Task,
+    }
+
+    #[derive(Subcommand)]
+    enum Task {
+        Bench(Args),
+    }
+
+    fn parse(words: &[&str]) -> Args {
+        let argv = ["xtask", "bench"].iter().chain(words);
+        match Cli::try_parse_from(argv).expect("valid") {
+            Cli {
+                task: Task::Bench(args),
+            } => args,
+        }
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {
@@ -517,5 +366,49 @@ mod tests {
         assert_eq!(parse_secs("10s"), Ok(10));
         assert!(parse_secs("0").is_err());
         assert!(parse_secs("ten").is_err());
+    }
+
+    #[test]
+    fn no_scenario_runs_all_four_with_their_defaults() {
+        let args = parse(&["-d", "3"]);
+        assert!(args.scenario.is_none());
+        assert_eq!(args.common.duration, 3);
+        let names: Vec<Vec<String>> = ScenarioArgs::all()
+            .iter()
+            .map(ScenarioArgs::server_names)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                vec![
+                    "hurricane",
+                    "granian-st",
+                    "granian-bt32",
+                    "granian",
+                    "gunicorn"
+                ],
+                vec!["hurricane", "django-hurricane"],
+                vec!["hurricane", "nginx", "whitenoise"],
+                vec!["hurricane", "runserver"],
+            ]
+        );
+    }
+
+    #[test]
+    fn common_flags_go_before_or_after_the_scenario() {
+        let args = parse(&["--rounds", "2", "hello", "-d", "2", "--warmup", "1"]);
+        assert_eq!(
+            (args.common.rounds, args.common.duration, args.common.warmup),
+            (2, 2, 1)
+        );
+        let Some(ScenarioArgs::Hello(hello)) = args.scenario else {
+            panic!("hello expected");
+        };
+        assert_eq!(hello.servers.len(), 5);
+        let args = parse(&["probes", "--servers", "django-hurricane"]);
+        let Some(scenario) = args.scenario else {
+            panic!("probes expected");
+        };
+        assert_eq!(scenario.server_names(), ["django-hurricane"]);
     }
 }

@@ -1,5 +1,5 @@
-//! The reload scenario (`--scenarios reload`): how long after a developer
-//! saves a file the server answers with the new code. Issue 5's target:
+//! The reload scenario (`cargo xtask bench reload`): how long after a
+//! developer saves a file the server answers with the new code. The target:
 //! under 1 s median for `hurricane serve --autoreload` on the example project.
 //!
 //! Each server, in turn, runs in a fresh copy of examples/mysite in
@@ -14,7 +14,7 @@
 //!
 //! Both with `DJANGO_DEBUG=1`, as a developer runs them. Once `GET /hello`
 //! answers and a second has passed (so runserver's reloader has taken its
-//! first snapshot), `--reload-edits` times: the hello view in
+//! first snapshot), `--edits` times: the hello view in
 //! `demo/views.py` is rewritten in place (the rest of the file as it was) to
 //! return a text no earlier version returned; the clock starts when the file
 //! is closed. `GET /hello` is then polled every 5 ms, each time on a new
@@ -31,26 +31,48 @@
 //! its log (hurricane's `Reloaded in` lines, runserver's starts), polls
 //! and failed polls; then the ratio of the medians and the PASS/FAIL lines.
 
-use super::BenchServer;
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::net::SocketAddr;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clap::ValueEnum;
+use clap::{Parser, ValueEnum};
 
-use super::prober::{self, percentile, ProbeError};
-use super::server::{self, Server};
-use super::{median, Args};
+use super::http::{self, loopback, Outcome};
+use super::prober::percentile;
+use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
+use super::server::{self, Ports, Server};
+use super::{compared, machine_line, median, times, verdict, BenchServer, Ctx};
 use crate::cmd::Cmd;
-use crate::error::{bail, Context, Result};
+use crate::error::{bail, Context, Error, Result};
 use crate::paths;
-use crate::venv::Venv;
 
-/// Issue 5's target for hurricane's median delay.
+/// What hurricane's build must have for this scenario.
+const NEEDS: Needs = Needs {
+    option: "--reload-include",
+    missing: "has no autoreload",
+    peers_only: "cargo xtask bench reload --servers runserver",
+};
+
+#[derive(Parser)]
+pub struct Args {
+    /// Servers measured, in order (comma separated).
+    #[arg(
+        long,
+        alias = "reload-servers",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "hurricane,runserver"
+    )]
+    pub servers: Vec<ReloadServer>,
+    /// Edits of the view (each one reload) per server.
+    #[arg(long, alias = "reload-edits", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    edits: u32,
+}
+
+/// The target for hurricane's median delay.
 const TARGET_MEDIAN_MS: f64 = 1000.0;
 /// The view rewritten, relative to the project directory.
 const VIEWS: &str = "demo/views.py";
@@ -74,15 +96,8 @@ pub enum ReloadServer {
     Runserver,
 }
 
-impl super::BenchServer for ReloadServer {
+impl BenchServer for ReloadServer {
     const HURRICANE: Self = ReloadServer::Hurricane;
-
-    fn name(self) -> &'static str {
-        match self {
-            ReloadServer::Hurricane => "hurricane",
-            ReloadServer::Runserver => "runserver",
-        }
-    }
 }
 
 impl ReloadServer {
@@ -113,8 +128,6 @@ struct Measured {
     restarts: usize,
 }
 
-type ServerRuns = super::ServerRuns<ReloadServer, Measured>;
-
 /// Median, p90 and max of a list of delays.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Summary {
@@ -137,110 +150,160 @@ impl Summary {
     }
 }
 
-/// Run the scenario and print its table; an error names what could not be
-/// measured (the table is printed anyway).
-pub fn run(args: &Args, venv: &Venv, logs: &Path) -> Result<()> {
-    let site = logs.join("reload-site");
-    let needs = super::NeedsOption {
-        option: "--reload-include",
-        missing: "has no autoreload (issue 5 is not in it)",
-        peers_only: "cargo xtask bench --scenarios reload --reload-servers runserver",
-    };
-    let runs = super::measure_rounds(
-        "reload time",
-        &args.reload_servers,
-        args.rounds,
-        &needs,
-        Measured::default,
-        |server, measured| measure_server(server, args, venv, &site, logs, measured),
-    );
-    report(args, venv, &site, &runs);
-    super::all_measured("reload time", &runs)
+struct Reload<'a> {
+    args: &'a Args,
+    ctx: &'a Ctx,
+    /// Where the copy of the example project goes.
+    site: PathBuf,
 }
 
-fn command(server: ReloadServer, venv: &Venv, port: u16, site: &Path) -> Cmd {
-    let port_s = port.to_string();
-    let mut cmd = match server {
-        ReloadServer::Hurricane => {
-            let mut c = Cmd::new(paths::hurricane_bin());
-            c.args(["serve", "--autoreload", "--host", "127.0.0.1"])
-                .args(["--port", &port_s, "--probe-port", "0"]);
-            c
-        }
-        ReloadServer::Runserver => {
-            let mut c = Cmd::new(venv.python());
-            c.args(["manage.py", "runserver", &format!("127.0.0.1:{port}")]);
-            // Its log lines reach the log file as they are written.
-            c.env("PYTHONUNBUFFERED", "1");
-            c
-        }
-    };
-    venv.activate(&mut cmd);
-    cmd.env("DJANGO_DEBUG", "1");
-    cmd.dir(site);
-    cmd
+pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
+    let site = ctx.logs.join("reload-site");
+    let plan = Plan::new("reload time", &args.servers, NEEDS, "reload", PATH);
+    scenario::run(&Reload { args, ctx, site }, plan, ctx)
 }
 
-/// One round for one server: a fresh copy of the site, start, the edits, stop.
-fn measure_server(
-    server: ReloadServer,
-    args: &Args,
-    venv: &Venv,
-    site: &Path,
-    logs: &Path,
-    into: &mut Measured,
-) -> Result<()> {
-    let name = server.name();
-    copy_site(&paths::example_project(), site)?;
-    let views = site.join(VIEWS);
-    let original =
-        fs::read_to_string(&views).context(|| format!("could not read {}", views.display()))?;
-    // Fails here, before any server starts, if the view cannot be found.
-    with_hello_returning(&original, ORIGINAL_TEXT).map_err(crate::error::Error::new)?;
+impl Scenario for Reload<'_> {
+    type Server = ReloadServer;
+    type Measured = Measured;
 
-    let port = server::free_port()?;
-    let log = logs.join(format!("reload-{name}.log"));
-    let mut srv = Server::start(name, port, command(server, venv, port, site), log)?;
-    srv.wait_ready(PATH, Duration::from_secs(60))?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    match prober::get(addr, PATH, "", POLL_TIMEOUT) {
-        Ok((200, body)) if body == ORIGINAL_TEXT.as_bytes() => {}
-        other => bail!(
-            "{name}: GET {PATH} does not answer {ORIGINAL_TEXT:?} before the first edit: {}",
-            describe_poll(&other)
-        ),
-    }
-    sleep(PAUSE);
-
-    let run_id = run_id();
-    let mut old = ORIGINAL_TEXT.to_string();
-    for edit in 1..=args.reload_edits {
-        let new = marker(edit, &run_id);
-        let text = with_hello_returning(&original, &new).map_err(crate::error::Error::new)?;
-        let saved = save(&views, &text)?;
-        let e = match wait_for(&mut srv, addr, &old, &new, saved) {
-            Ok(e) => e,
-            Err(err) => bail!("edit {edit} of {}: {err}", args.reload_edits),
+    /// In a fresh copy of the site, whose view must be one it can rewrite.
+    fn command(&self, server: ReloadServer, ports: Ports) -> Result<Cmd> {
+        copy_site(&paths::example_project(), &self.site)?;
+        // Fails here, before the server starts, if the view cannot be found.
+        with_hello_returning(&self.original_views()?, ORIGINAL_TEXT).map_err(Error::new)?;
+        let venv = &self.ctx.venv;
+        let mut cmd = match server {
+            ReloadServer::Hurricane => {
+                server::hurricane(venv, None, &["--autoreload"], ports.app, "0")
+            }
+            ReloadServer::Runserver => {
+                let mut c = Cmd::new(venv.python());
+                c.args([
+                    "manage.py",
+                    "runserver",
+                    &format!("127.0.0.1:{}", ports.app),
+                ]);
+                // Its log lines reach the log file as they are written.
+                c.env("PYTHONUNBUFFERED", "1");
+                venv.activate(&mut c);
+                c
+            }
         };
-        let ms = e.delay.as_secs_f64() * 1000.0;
-        println!(
-            "xtask bench: {name} edit {edit}/{}: new answer after {ms:.0} ms, {} polls, {} failed",
-            args.reload_edits, e.polls, e.failed
-        );
-        into.delays_ms.push(ms);
-        into.polls += e.polls;
-        into.failed += e.failed;
-        if into.first_failure.is_none() {
-            into.first_failure = e.first_failure.map(|f| format!("edit {edit}: {f}"));
-        }
-        old = new;
-        sleep(pause_after(edit));
+        cmd.env("DJANGO_DEBUG", "1").dir(&self.site);
+        Ok(cmd)
     }
-    srv.ensure_running("during the measurement")?;
-    srv.stop();
-    let log_text = fs::read_to_string(srv.log()).unwrap_or_default();
-    into.restarts += server.restarts(&log_text);
-    Ok(())
+
+    /// The edits, one after another, then the restarts the log shows.
+    fn measure(&self, srv: &mut Server, server: ReloadServer, into: &mut Measured) -> Result<()> {
+        let name = server.name();
+        let addr = loopback(srv.ports.app);
+        let first = http::get(addr, PATH, "", POLL_TIMEOUT);
+        if classify(&first, "", ORIGINAL_TEXT) != Poll::New {
+            bail!(
+                "{name}: GET {PATH} does not answer {ORIGINAL_TEXT:?} before the first edit: {}",
+                http::describe(&first)
+            );
+        }
+        sleep(PAUSE);
+        let original = self.original_views()?;
+        let views = self.site.join(VIEWS);
+        let (run_id, edits) = (run_id(), self.args.edits);
+        let mut old = ORIGINAL_TEXT.to_string();
+        for edit in 1..=edits {
+            let new = marker(edit, &run_id);
+            let text = with_hello_returning(&original, &new).map_err(Error::new)?;
+            let saved = save(&views, &text)?;
+            let e = match wait_for(srv, &old, &new, saved) {
+                Ok(e) => e,
+                Err(err) => bail!("edit {edit} of {edits}: {err}"),
+            };
+            let ms = e.delay.as_secs_f64() * 1000.0;
+            println!(
+                "xtask bench: {name} edit {edit}/{edits}: new answer after {ms:.0} ms, {} polls, {} failed",
+                e.polls, e.failed
+            );
+            into.delays_ms.push(ms);
+            into.polls += e.polls;
+            into.failed += e.failed;
+            if into.first_failure.is_none() {
+                into.first_failure = e.first_failure.map(|f| format!("edit {edit}: {f}"));
+            }
+            old = new;
+            sleep(pause_after(edit));
+        }
+        srv.ensure_running("during the measurement")?;
+        srv.stop();
+        let log_text = fs::read_to_string(srv.log()).unwrap_or_default();
+        into.restarts += server.restarts(&log_text);
+        Ok(())
+    }
+
+    fn report(&self, runs: &[ServerRuns<ReloadServer, Measured>]) -> Table {
+        let rounds = self.ctx.common.rounds_note("{n} rounds pooled");
+        let heading = format!(
+            "Reload on a copy of examples/mysite ({}): {} edits of {VIEWS} per server, each timed \
+             from the save (file closed) to the first 200 of GET {PATH} with the new text, polled \
+             every {} ms on a new connection (Connection: close); pauses of {} to {} s between \
+             edits; DJANGO_DEBUG=1{rounds}",
+            display_rel(&self.site),
+            self.args.edits,
+            POLL_INTERVAL.as_millis(),
+            PAUSE.as_secs(),
+            PAUSE.as_secs() + 1,
+        );
+        let mut t = Table::new(
+            vec![heading, machine_line(&self.ctx.venv)],
+            "server | >edits | >median ms | >p90 ms | >max ms | >restarts | >polls \
+             | >failed polls | >median vs runserver",
+        );
+        let summary = |server| Summary::of(&find(runs, server)?.delays_ms);
+        let peer = summary(ReloadServer::Runserver);
+        for run in runs {
+            let name = run.server.name();
+            let (Some(m), Some(s)) = (run.measured(), summary(run.server)) else {
+                t.failed(&[&name]);
+                continue;
+            };
+            let vs = times(s.median_ms, peer.map(|p| p.median_ms));
+            let [median, p90, max] = [s.median_ms, s.p90_ms, s.max_ms].map(|v| format!("{v:.0}"));
+            let edits = m.delays_ms.len();
+            t.row(&[
+                &name,
+                &edits,
+                &median,
+                &p90,
+                &max,
+                &m.restarts,
+                &m.polls,
+                &m.failed,
+                &vs,
+            ]);
+            if let Some(first) = &m.first_failure {
+                t.after
+                    .push(format!("note: {name}'s first failed poll: {first}"));
+            }
+        }
+        let hurricane = find(runs, ReloadServer::Hurricane);
+        match (hurricane, summary(ReloadServer::Hurricane)) {
+            (Some(m), Some(s)) => {
+                t.after
+                    .extend(verdicts(&s, m.failed, m.delays_ms.len(), peer.as_ref()));
+            }
+            _ => t
+                .after
+                .push("target: not checked (hurricane was not measured)".to_string()),
+        }
+        t
+    }
+}
+
+impl Reload<'_> {
+    /// The copy's views.py as it was copied.
+    fn original_views(&self) -> Result<String> {
+        let views = self.site.join(VIEWS);
+        fs::read_to_string(&views).context(|| format!("could not read {}", views.display()))
+    }
 }
 
 /// Copy the project at `from` to `to` (emptied first), leaving out bytecode
@@ -279,12 +342,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 /// Write `text` to `path` in place (truncate, write, close, as most editors
 /// save); the instant it was closed.
 fn save(path: &Path, text: &str) -> Result<Instant> {
-    let write = || -> io::Result<()> {
-        let mut f = File::create(path)?;
-        f.write_all(text.as_bytes())?;
-        f.flush()
-    };
-    write().context(|| format!("could not write {}", path.display()))?;
+    fs::write(path, text).context(|| format!("could not write {}", path.display()))?;
     Ok(Instant::now())
 }
 
@@ -340,7 +398,7 @@ fn with_hello_returning(source: &str, text: &str) -> Result<String, String> {
     let _ = write!(
         out,
         "def hello(request):\n    \
-         \"\"\"Rewritten by `cargo xtask bench --scenarios reload`.\"\"\"\n    \
+         \"\"\"Rewritten by `cargo xtask bench reload`.\"\"\"\n    \
          return HttpResponse(\"{text}\", content_type=\"text/plain\")\n"
     );
     out.push_str(&lines[end..].concat());
@@ -358,24 +416,11 @@ enum Poll {
     Failed(String),
 }
 
-fn classify(outcome: &Result<(u16, Vec<u8>), ProbeError>, old: &str, new: &str) -> Poll {
+fn classify(outcome: &Outcome, old: &str, new: &str) -> Poll {
     match outcome {
-        Ok((200, body)) if body == new.as_bytes() => Poll::New,
-        Ok((200, body)) if body == old.as_bytes() => Poll::Old,
-        _ => Poll::Failed(describe_poll(outcome)),
-    }
-}
-
-/// "could not connect: ...", "503: <first 80 bytes of the body>".
-fn describe_poll(outcome: &Result<(u16, Vec<u8>), ProbeError>) -> String {
-    match outcome {
-        Ok((status, body)) => {
-            let text = String::from_utf8_lossy(body);
-            let short: String = text.chars().take(80).collect();
-            let more = if text.chars().count() > 80 { "..." } else { "" };
-            format!("{status} {short:?}{more}")
-        }
-        Err(e) => e.to_string(),
+        Ok(r) if r.status == 200 && r.body == new.as_bytes() => Poll::New,
+        Ok(r) if r.status == 200 && r.body == old.as_bytes() => Poll::Old,
+        _ => Poll::Failed(http::describe(outcome)),
     }
 }
 
@@ -388,13 +433,8 @@ struct Edit {
 }
 
 /// Poll until the new text answers; the delay counts from `saved`.
-fn wait_for(
-    srv: &mut Server,
-    addr: SocketAddr,
-    old: &str,
-    new: &str,
-    saved: Instant,
-) -> Result<Edit> {
+fn wait_for(srv: &mut Server, old: &str, new: &str, saved: Instant) -> Result<Edit> {
+    let addr = loopback(srv.ports.app);
     let (mut polls, mut failed, mut first_failure) = (0, 0, None);
     let mut next = Instant::now();
     loop {
@@ -403,7 +443,7 @@ fn wait_for(
             sleep(next - now);
         }
         next += POLL_INTERVAL;
-        let outcome = prober::get(addr, PATH, "", POLL_TIMEOUT);
+        let outcome = http::get(addr, PATH, "", POLL_TIMEOUT);
         let done = Instant::now();
         next = next.max(done);
         polls += 1;
@@ -432,7 +472,7 @@ fn wait_for(
                  {failed} failed, last: {}); its output ({}):\n{}",
                 srv.name,
                 EDIT_TIMEOUT.as_secs(),
-                describe_poll(&outcome),
+                http::describe(&outcome),
                 srv.log().display(),
                 srv.log_tail()
             );
@@ -440,113 +480,29 @@ fn wait_for(
     }
 }
 
-fn report(args: &Args, venv: &Venv, site: &Path, runs: &[ServerRuns]) {
-    let rounds = if args.rounds > 1 {
-        format!("; {} rounds pooled", args.rounds)
-    } else {
-        String::new()
-    };
-    println!();
-    println!(
-        "Reload on a copy of examples/mysite ({}): {} edits of {VIEWS} per server, each timed \
-         from the save (file closed) to the first 200 of GET {PATH} with the new text, polled \
-         every {} ms on a new connection (Connection: close); pauses of {} to {} s between \
-         edits; DJANGO_DEBUG=1{rounds}",
-        display_rel(site),
-        args.reload_edits,
-        POLL_INTERVAL.as_millis(),
-        PAUSE.as_secs(),
-        PAUSE.as_secs() + 1,
-    );
-    println!("{}", super::machine_line(venv));
-    println!();
-    println!(
-        "| server | edits | median ms | p90 ms | max ms | restarts | polls | failed polls \
-         | median vs runserver |"
-    );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    let summary = |server: ReloadServer| -> Option<Summary> {
-        let run = runs.iter().find(|r| r.server == server)?;
-        Summary::of(&run.outcome.as_ref().ok()?.delays_ms)
-    };
-    let peer = summary(ReloadServer::Runserver);
-    let mut notes = Vec::new();
-    for run in runs {
-        let name = run.server.name();
-        let (Ok(m), Some(s)) = (&run.outcome, summary(run.server)) else {
-            println!("| {name} | failed | - | - | - | - | - | - | - |");
-            continue;
-        };
-        let vs = match peer {
-            Some(p) if p.median_ms > 0.0 => format!("{:.2}x", s.median_ms / p.median_ms),
-            _ => "n/a".to_string(),
-        };
-        println!(
-            "| {name} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {vs} |",
-            m.delays_ms.len(),
-            s.median_ms,
-            s.p90_ms,
-            s.max_ms,
-            m.restarts,
-            m.polls,
-            m.failed
-        );
-        if let Some(first) = &m.first_failure {
-            notes.push(format!("note: {name}'s first failed poll: {first}"));
-        }
-    }
-    println!();
-    for n in notes {
-        println!("{n}");
-    }
-    let hurricane = runs
-        .iter()
-        .find(|r| r.server == ReloadServer::Hurricane)
-        .and_then(|r| r.outcome.as_ref().ok());
-    match (hurricane, summary(ReloadServer::Hurricane)) {
-        (Some(m), Some(s)) => {
-            for line in verdicts(&s, m.failed, m.delays_ms.len(), peer.as_ref()) {
-                println!("{line}");
-            }
-        }
-        _ => println!("target: not checked (hurricane was not measured)"),
-    }
-}
-
 /// The PASS/FAIL lines for hurricane: the median target (with runserver's
 /// median beside it) and no failed poll across the reloads.
 fn verdicts(s: &Summary, failed: u64, edits: usize, peer: Option<&Summary>) -> Vec<String> {
-    let pass = |ok: bool| if ok { "PASS" } else { "FAIL" };
-    let ok = s.median_ms < TARGET_MEDIAN_MS;
-    let mut first = format!(
-        "{} hurricane median save-to-new-answer < {:.0} s: {:.0} ms",
-        pass(ok),
-        TARGET_MEDIAN_MS / 1000.0,
+    let target = TARGET_MEDIAN_MS / 1000.0;
+    let what = format!(
+        "hurricane median save-to-new-answer < {target:.0} s: {:.0} ms",
         s.median_ms
     );
-    match peer {
-        Some(p) if s.median_ms > 0.0 && p.median_ms >= s.median_ms => {
-            let _ = write!(
-                first,
-                " (runserver {:.0} ms, {:.1}x faster)",
-                p.median_ms,
-                p.median_ms / s.median_ms
-            );
-        }
-        Some(p) if p.median_ms > 0.0 => {
-            let _ = write!(
-                first,
-                " (runserver {:.0} ms, {:.1}x slower)",
-                p.median_ms,
-                s.median_ms / p.median_ms
-            );
-        }
-        _ => first.push_str(" (runserver not measured)"),
-    }
-    let second = format!(
-        "{} hurricane failed no request while reloading: {failed} failed polls over {edits} \
-         reloads",
-        pass(failed == 0)
+    let mut first = verdict(s.median_ms < TARGET_MEDIAN_MS, &what);
+    let theirs = peer.map(|p| p.median_ms);
+    first.push_str(&compared(
+        "runserver",
+        s.median_ms,
+        theirs,
+        0,
+        "faster",
+        "slower",
+    ));
+    let second = verdict(
+        failed == 0,
+        &format!(
+            "hurricane failed no request while reloading: {failed} failed polls over {edits} reloads"
+        ),
     );
     vec![first, second]
 }
@@ -564,7 +520,7 @@ fn display_rel(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io;
 
     const EXAMPLE_VIEWS: &str = include_str!("../../../examples/mysite/demo/views.py");
 
@@ -601,7 +557,7 @@ mod tests {
         assert_eq!(
             out,
             "import x\n\n\ndef hello(request):\n    \"\"\"Rewritten by `cargo xtask bench \
-             --scenarios reload`.\"\"\"\n    return HttpResponse(\"hi\", \
+             reload`.\"\"\"\n    return HttpResponse(\"hi\", \
              content_type=\"text/plain\")\n"
         );
         let src = "def hello(request):\n    return 1\n\n\n@deco\ndef other():\n    pass\n";
@@ -673,17 +629,24 @@ mod tests {
 
     #[test]
     fn polls_are_new_old_or_failed() {
-        let ok = |body: &str| Ok((200, body.as_bytes().to_vec()));
+        let answer = |status, body: &[u8]| {
+            Ok(http::Response {
+                status,
+                headers: Vec::new(),
+                body: body.to_vec(),
+            })
+        };
+        let ok = |body: &str| answer(200, body.as_bytes());
         assert_eq!(classify(&ok("new"), "old", "new"), Poll::New);
         assert_eq!(classify(&ok("old"), "old", "new"), Poll::Old);
         // A debug page quoting the new source is not the new answer.
-        let page = Ok((500, b"... return HttpResponse(\"new\") ...".to_vec()));
+        let page = answer(500, b"... return HttpResponse(\"new\") ...");
         assert!(matches!(classify(&page, "old", "new"), Poll::Failed(w) if w.starts_with("500 ")));
         assert!(matches!(
             classify(&ok("other"), "old", "new"),
             Poll::Failed(_)
         ));
-        let refused = Err(ProbeError::Connect(io::Error::from(
+        let refused = Err(http::HttpError::Connect(io::Error::from(
             io::ErrorKind::ConnectionRefused,
         )));
         assert!(
@@ -717,38 +680,5 @@ mod tests {
             "{}",
             lines[1]
         );
-    }
-
-    #[test]
-    fn gets_status_and_body() {
-        use std::net::TcpListener;
-        let serve = |response: &'static [u8]| {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            std::thread::spawn(move || {
-                if let Ok((mut s, _)) = listener.accept() {
-                    let mut req = [0u8; 1024];
-                    let _ = s.read(&mut req);
-                    let _ = s.write_all(response);
-                }
-            });
-            addr
-        };
-        let t = Duration::from_secs(2);
-        let addr = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
-        assert_eq!(
-            prober::get(addr, "/hello", "", t).expect("answer"),
-            (200, b"hello".to_vec())
-        );
-        let addr = serve(b"HTTP/1.0 503 Unavailable\r\n\r\nbroken");
-        assert_eq!(
-            prober::get(addr, "/hello", "", t).expect("answer"),
-            (503, b"broken".to_vec())
-        );
-        let addr = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhel");
-        assert!(matches!(
-            prober::get(addr, "/hello", "", t),
-            Err(ProbeError::Closed)
-        ));
     }
 }

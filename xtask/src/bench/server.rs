@@ -1,27 +1,42 @@
-//! One server under test: started on a free loopback port with its output
-//! in a log file, polled until it answers, stopped with SIGTERM.
+//! One server under test: how each program is started, on free loopback ports
+//! with its output in a log file; polled until it answers; stopped with SIGTERM.
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use super::http::{self, loopback};
 use crate::cmd::{describe, Cmd};
 use crate::error::{bail, Context, Result};
+use crate::paths;
+use crate::venv::Venv;
 
-pub struct Server {
-    pub name: String,
-    pub port: u16,
-    child: Option<Child>,
-    log: PathBuf,
+/// The two ports a server gets: the app's and the probes' (hurricane's
+/// `--probe-port`, django-hurricane's too), never the same.
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    pub app: u16,
+    pub probe: u16,
+}
+
+impl Ports {
+    pub fn free() -> Result<Ports> {
+        let app = free_port()?;
+        let mut probe = free_port()?;
+        while probe == app {
+            probe = free_port()?;
+        }
+        Ok(Ports { app, probe })
+    }
 }
 
 /// A port nobody listens on right now (the OS picks it; we release it
 /// immediately, so there is a small window for another process to take it).
-pub fn free_port() -> Result<u16> {
+fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .context(|| "could not bind a free port on 127.0.0.1".to_string())?;
     let port = listener
@@ -31,10 +46,58 @@ pub fn free_port() -> Result<u16> {
     Ok(port)
 }
 
+/// `program`, under `taskset -c <cpus>` when pinning.
+pub fn pinned(cpus: Option<&str>, program: impl AsRef<OsStr>) -> Cmd {
+    match cpus {
+        Some(cpus) => {
+            let mut cmd = Cmd::new("taskset");
+            cmd.args(["-c", cpus]).arg(program);
+            cmd
+        }
+        None => Cmd::new(program),
+    }
+}
+
+/// `hurricane serve <options> --host 127.0.0.1 --port P --probe-port Q` in the
+/// example project, with `venv` active; `probe_port` "0" lets the OS pick one
+/// (port + 1 may be taken).
+pub fn hurricane(
+    venv: &Venv,
+    cpus: Option<&str>,
+    options: &[&str],
+    port: u16,
+    probe_port: &str,
+) -> Cmd {
+    let mut c = pinned(cpus, paths::hurricane_bin());
+    c.arg("serve")
+        .args(options)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--probe-port", probe_port]);
+    venv.activate(&mut c);
+    c.dir(paths::example_project());
+    c
+}
+
+/// `gunicorn -w 1 -b 127.0.0.1:P mysite.wsgi` (sync, one worker) in the example project.
+pub fn gunicorn(venv: &Venv, cpus: Option<&str>, port: u16) -> Cmd {
+    let mut c = pinned(cpus, venv.bin("gunicorn"));
+    c.args(["-w", "1", "-b", &format!("127.0.0.1:{port}"), "mysite.wsgi"]);
+    venv.activate(&mut c);
+    c.dir(paths::example_project());
+    c
+}
+
+pub struct Server {
+    pub name: String,
+    pub ports: Ports,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
 impl Server {
-    /// Spawn `cmd` (already set up with port, cwd and environment),
+    /// Spawn `cmd` (already set up with ports, cwd and environment),
     /// sending its stdout and stderr to `log`.
-    pub fn start(name: &str, port: u16, mut cmd: Cmd, log: PathBuf) -> Result<Server> {
+    pub fn start(name: &str, ports: Ports, mut cmd: Cmd, log: PathBuf) -> Result<Server> {
         let file = File::create(&log).context(|| format!("could not create {}", log.display()))?;
         let file2 = file
             .try_clone()
@@ -44,40 +107,40 @@ impl Server {
         let child = cmd.spawn()?;
         Ok(Server {
             name: name.to_string(),
-            port,
+            ports,
             child: Some(child),
             log,
         })
     }
 
-    pub fn log(&self) -> &std::path::Path {
+    pub fn log(&self) -> &Path {
         &self.log
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://127.0.0.1:{}{path}", self.ports.app)
     }
 
-    /// Poll `GET path` until it answers 200, the process exits, or `timeout`.
-    pub fn wait_ready(&mut self, path: &str, timeout: Duration) -> Result<()> {
+    /// Poll `GET path` on `port` until it answers 200, the process exits, or `timeout`.
+    pub fn wait_ready(&mut self, port: u16, path: &str, timeout: Duration) -> Result<()> {
         let start = Instant::now();
         loop {
             self.ensure_running("before it was ready")?;
-            if answers_200(self.port, path) {
+            let last = http::get(loopback(port), path, "", Duration::from_secs(5));
+            if last.as_ref().is_ok_and(|r| r.status == 200) {
                 println!(
-                    "xtask bench: {} ready on port {} after {:.1}s",
+                    "xtask bench: {} ready on port {port} after {:.1}s",
                     self.name,
-                    self.port,
                     start.elapsed().as_secs_f64()
                 );
                 return Ok(());
             }
             if start.elapsed() > timeout {
                 bail!(
-                    "{} did not answer 200 on {} within {}s; its output ({}):\n{}",
+                    "{} gave no 200 on GET {path} on port {port} within {}s ({}); its output ({}):\n{}",
                     self.name,
-                    self.url(path),
                     timeout.as_secs(),
+                    http::describe(&last),
                     self.log.display(),
                     self.log_tail()
                 );
@@ -149,26 +212,4 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn answers_200(port: u16, path: &str) -> bool {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    if stream.read_exact(&mut head).is_err() {
-        return false;
-    }
-    // Drain the rest so the server is not reset mid-write.
-    let mut rest = Vec::new();
-    let _ = stream.read_to_end(&mut rest);
-    &head[..] == b"HTTP/1.1 200" || &head[..] == b"HTTP/1.0 200"
 }

@@ -1,8 +1,8 @@
-//! The static-file scenario (`--scenarios static`): one small stylesheet and
+//! The static-file scenario (`cargo xtask bench static`): one small stylesheet and
 //! one 100 KB file from `STATIC_ROOT`, served in turn by hurricane
 //! (`serve --static`), nginx and whitenoise under gunicorn, each measured
-//! with wrk. Issue 4's targets: hurricane at least 0.8x nginx's req/s on the
-//! small file, and more than 10x whitenoise's.
+//! with wrk. The targets: hurricane at least 0.8x nginx's req/s on the small
+//! file, and more than 10x whitenoise's.
 //!
 //! The files: `manage.py collectstatic --noinput --clear` fills
 //! `target/bench/staticfiles` (the example project's `DJANGO_STATIC_ROOT`)
@@ -19,25 +19,26 @@
 //!   keep-alive without a per-connection request limit (hurricane has none),
 //!   the combined access log written to `target/bench/static-nginx-access.log`,
 //!   and the headers hurricane sends (`Cache-Control: public, max-age=60`,
-//!   `nosniff`, `charset=utf-8`). Its configuration is generated into
+//!   `nosniff`, `charset=utf-8`). Its configuration, `xtask/templates/nginx.conf`
+//!   with the paths and port filled in, is written into
 //!   `target/bench/nginx/` and it runs in the foreground (`-g 'daemon off;'`)
 //!   with every path under that directory: it never touches the system's
 //!   nginx service or its files.
 //! - whitenoise: `gunicorn -w 1` (sync worker, as in the hello scenario) with
 //!   `mysite.settings_whitenoise`, which adds WhiteNoiseMiddleware.
 
-use super::BenchServer;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::ValueEnum;
+use clap::{Parser, ValueEnum};
 
-use super::server::{self, Server};
-use super::{median_report, pinned, wrk, Args, Pinning};
+use super::http::{self, loopback, Response};
+use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
+use super::server::{self, pinned, Ports, Server};
+use super::wrk::{self, median_report};
+use super::{machine_line, versions, BenchServer, Ctx};
 use crate::cmd::{is_root, Cmd};
 use crate::error::{bail, Context, Result};
 use crate::paths;
@@ -71,6 +72,29 @@ impl BenchFile {
     }
 }
 
+/// What hurricane's build must have for this scenario.
+const NEEDS: Needs = Needs {
+    option: "--static-max-age",
+    missing: "serves no static files",
+    peers_only: "cargo xtask bench static --servers nginx,whitenoise",
+};
+
+#[derive(Parser)]
+pub struct Args {
+    /// Servers measured, in order (comma separated).
+    #[arg(
+        long,
+        alias = "static-servers",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "hurricane,nginx,whitenoise"
+    )]
+    pub servers: Vec<StaticServer>,
+    /// wrk connections.
+    #[arg(short = 'c', long, alias = "static-connections", default_value_t = 32)]
+    connections: u32,
+}
+
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum StaticServer {
     Hurricane,
@@ -78,16 +102,8 @@ pub enum StaticServer {
     Whitenoise,
 }
 
-impl super::BenchServer for StaticServer {
+impl BenchServer for StaticServer {
     const HURRICANE: Self = StaticServer::Hurricane;
-
-    fn name(self) -> &'static str {
-        match self {
-            StaticServer::Hurricane => "hurricane",
-            StaticServer::Nginx => "nginx",
-            StaticServer::Whitenoise => "whitenoise",
-        }
-    }
 }
 
 /// A ratio hurricane's req/s must reach against a peer on one file.
@@ -99,8 +115,8 @@ struct Target {
     strict: bool,
 }
 
-/// Issue 4: "at least 0.8x nginx's req/s on the small file and ahead of
-/// whitenoise by more than 10x" (on both files).
+/// At least 0.8x nginx's req/s on the small file and ahead of whitenoise by
+/// more than 10x on both files.
 const TARGETS: [Target; 3] = [
     Target {
         file: SMALL,
@@ -122,62 +138,38 @@ const TARGETS: [Target; 3] = [
     },
 ];
 
-/// What the scenario needs besides the bench venv.
-pub struct Setup<'a> {
-    pub venv: &'a Venv,
-    /// nginx's binary, when nginx is measured.
-    pub nginx: Option<&'a Path>,
-}
-
 /// The files as they are on disk, to check each server's answer against.
 struct StaticRoot {
     dir: PathBuf,
     contents: Vec<Vec<u8>>,
 }
 
-/// One server's medians per file (in `FILES` order), or why it failed.
-type ServerRuns = super::ServerRuns<StaticServer, Vec<Vec<wrk::Report>>>;
+/// wrk's reports of every round, per file (in `FILES` order).
+type PerFile = Vec<Vec<wrk::Report>>;
 
-impl ServerRuns {
-    fn median(&self, file: BenchFile) -> Option<wrk::Report> {
-        let per_file = self.outcome.as_ref().ok()?;
-        let i = FILES.iter().position(|&f| f == file)?;
-        let list = per_file.get(i)?;
-        (!list.is_empty()).then(|| median_report(list))
-    }
+/// The median over the rounds of one file.
+fn median_of(per_file: Option<&PerFile>, file: BenchFile) -> Option<wrk::Report> {
+    let i = FILES.iter().position(|&f| f == file)?;
+    let list = per_file?.get(i)?;
+    (!list.is_empty()).then(|| median_report(list))
 }
 
-/// Run the scenario and print its table; an error names what could not be
-/// measured (the table is printed anyway).
-pub fn run(args: &Args, setup: &Setup, pin: &Pinning, logs: &Path) -> Result<()> {
-    let root = prepare_static_root(setup.venv, &logs.join("staticfiles"))?;
-    let needs = super::NeedsOption {
-        option: "--static-max-age",
-        missing: "serves no static files (issue 4 is not in it)",
-        peers_only: "cargo xtask bench --scenarios static --static-servers nginx,whitenoise",
-    };
-    let runs = super::measure_rounds(
-        "static files",
-        &args.static_servers,
-        args.rounds,
-        &needs,
-        || vec![Vec::new(); FILES.len()],
-        |server, per_file| {
-            let reports = measure_server(server, args, setup, &root, pin, logs)?;
-            for (list, report) in per_file.iter_mut().zip(reports) {
-                list.push(report);
-            }
-            Ok(())
-        },
-    );
-    report(args, setup, pin, &root, &runs);
-    super::all_measured("static files", &runs)
+struct Static<'a> {
+    args: &'a Args,
+    ctx: &'a Ctx,
+    root: StaticRoot,
+}
+
+pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
+    let root = prepare_static_root(&ctx.venv, &ctx.logs.join("staticfiles"))?;
+    let servers = &args.servers;
+    let plan = Plan::new("static files", servers, NEEDS, "static", SMALL.url_path());
+    scenario::run(&Static { args, ctx, root }, plan, ctx)
 }
 
 /// `collectstatic --clear` into `dir`, then the 100 KB file next to what it
 /// collected; returns the contents every server must answer with.
 fn prepare_static_root(venv: &Venv, dir: &Path) -> Result<StaticRoot> {
-    let project = paths::example_project();
     println!(
         "xtask bench: collecting the static files into {}",
         dir.display()
@@ -185,7 +177,7 @@ fn prepare_static_root(venv: &Venv, dir: &Path) -> Result<StaticRoot> {
     let mut collect = venv.cmd("python");
     collect
         .args(["manage.py", "collectstatic", "--noinput", "--clear", "-v0"])
-        .dir(&project)
+        .dir(paths::example_project())
         .hint(format!(
             "collecting the example project's static files into {} failed",
             dir.display()
@@ -219,8 +211,7 @@ fn django_env(cmd: &mut Cmd, static_root: &Path) {
 /// lines of pseudo-random letters (so it looks like a minified bundle, not
 /// one repeated byte), and a comment line padding it to the exact length.
 fn bench_js(len: usize) -> Vec<u8> {
-    let mut out =
-        b"/* bench-100k.js: written by `cargo xtask bench --scenarios static`. */\n".to_vec();
+    let mut out = b"/* bench-100k.js: written by `cargo xtask bench static`. */\n".to_vec();
     let mut seed: u32 = 0x2545_f491;
     for i in 0.. {
         let mut line = format!("const b{i:05} = \"");
@@ -242,81 +233,208 @@ fn bench_js(len: usize) -> Vec<u8> {
     out
 }
 
-/// Where nginx keeps its generated configuration, pid file and temp dirs.
-fn nginx_dir(logs: &Path) -> PathBuf {
-    logs.join("nginx")
-}
+impl Scenario for Static<'_> {
+    type Server = StaticServer;
+    type Measured = PerFile;
 
-fn command(
-    server: StaticServer,
-    setup: &Setup,
-    root: &StaticRoot,
-    port: u16,
-    cpus: Option<&str>,
-    logs: &Path,
-) -> Result<Cmd> {
-    let port_s = port.to_string();
-    let project = paths::example_project();
-    let mut cmd = match server {
-        StaticServer::Hurricane => {
-            let mut c = pinned(cpus, paths::hurricane_bin());
-            c.args([
-                "serve",
-                "--static",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port_s,
-            ])
-            .args(["--probe-port", "0"]);
-            setup.venv.activate(&mut c);
-            django_env(&mut c, &root.dir);
-            c
-        }
-        StaticServer::Nginx => {
-            let Some(bin) = setup.nginx else {
-                bail!("internal error: nginx was not installed");
-            };
-            let dir = nginx_dir(logs);
-            for sub in ["", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
-                let d = dir.join(sub);
-                fs::create_dir_all(&d).context(|| format!("could not create {}", d.display()))?;
+    fn command(&self, server: StaticServer, ports: Ports) -> Result<Cmd> {
+        let (venv, cpus) = (&self.ctx.venv, self.ctx.pin.server.as_deref());
+        let mut cmd = match server {
+            StaticServer::Hurricane => server::hurricane(venv, cpus, &["--static"], ports.app, "0"),
+            StaticServer::Nginx => return self.nginx(ports.app),
+            StaticServer::Whitenoise => {
+                let mut c = server::gunicorn(venv, cpus, ports.app);
+                c.env("DJANGO_SETTINGS_MODULE", "mysite.settings_whitenoise");
+                c
             }
-            let access_log = logs.join("static-nginx-access.log");
-            // A fresh log per run, like the other servers' output.
-            let _ = fs::remove_file(&access_log);
-            let conf = dir.join("nginx.conf");
-            let text = nginx_conf(&NginxConf {
-                port,
-                static_root: &root.dir,
-                dir: &dir,
-                access_log: &access_log,
-                user: is_root().then_some("root"),
-            });
-            fs::write(&conf, text).context(|| format!("could not write {}", conf.display()))?;
-            let mut c = pinned(cpus, bin);
-            // -p: relative paths resolve there; -e: start-up errors go to
-            // stderr, not the packaged /var/log/nginx/error.log.
-            c.arg("-p")
-                .arg(&dir)
-                .arg("-c")
-                .arg(&conf)
-                .args(["-e", "stderr", "-g", "daemon off;"]);
-            c
+        };
+        django_env(&mut cmd, &self.root.dir);
+        Ok(cmd)
+    }
+
+    /// Both files must come back as they are on disk; then each is measured.
+    fn measure(&self, srv: &mut Server, _: StaticServer, per_file: &mut PerFile) -> Result<()> {
+        let name = srv.name.clone();
+        for (file, expected) in FILES.iter().zip(&self.root.contents) {
+            let path = file.url_path();
+            let answer = http::get(loopback(srv.ports.app), &path, "", Duration::from_secs(10))
+                .context(|| format!("{name}: GET {path} before measuring failed"))?;
+            match check_response(&answer, expected) {
+                Ok(content_type) => println!(
+                    "xtask bench: {name} GET {path}: 200, {} bytes as on disk, {content_type}",
+                    expected.len()
+                ),
+                Err(e) => bail!(
+                    "{name} does not serve {path} as it is on disk, so it is not measured: {e}; \
+                     its output ({}):\n{}",
+                    srv.log().display(),
+                    srv.log_tail()
+                ),
+            }
         }
-        StaticServer::Whitenoise => {
-            let mut c = pinned(cpus, setup.venv.bin("gunicorn"));
-            c.args(["-w", "1", "-b", &format!("127.0.0.1:{port}"), "mysite.wsgi"]);
-            setup.venv.activate(&mut c);
-            django_env(&mut c, &root.dir);
-            c.env("DJANGO_SETTINGS_MODULE", "mysite.settings_whitenoise");
-            c
+        per_file.resize_with(FILES.len(), Vec::new);
+        for (file, list) in FILES.iter().zip(per_file) {
+            let url = srv.url(&file.url_path());
+            list.push(wrk::measure(&name, &url, self.args.connections, self.ctx)?);
+            srv.ensure_running("during the measurement")?;
         }
-    };
-    cmd.dir(project);
-    Ok(cmd)
+        Ok(())
+    }
+
+    fn report(&self, runs: &[ServerRuns<StaticServer, PerFile>]) -> Table {
+        let common = &self.ctx.common;
+        let rounds = self.ctx.common.rounds_note("median of {n} rounds");
+        let dir = &self.root.dir;
+        let shown_root = dir.strip_prefix(paths::root()).unwrap_or(dir).display();
+        let heading = vec![
+            format!(
+                "Static files from STATIC_ROOT ({shown_root}) of examples/mysite, DEBUG off; \
+                 wrk -t1 -c{} -d{}s --latency after a {}s warm-up; {}{rounds}",
+                self.args.connections, common.duration, common.warmup, self.ctx.pin.description
+            ),
+            machine_line(&self.ctx.venv),
+            self.peers_line(),
+        ];
+        let mut t = Table::new(
+            heading,
+            "file | server | >req/s | >p99 ms | >errors | >hurricane / server",
+        );
+        let hurricane = find(runs, StaticServer::Hurricane);
+        for (file, contents) in FILES.iter().zip(&self.root.contents) {
+            let label = format!("{} ({} B)", file.path, contents.len());
+            let h = median_of(hurricane, *file);
+            for run in runs {
+                let name = run.server.name();
+                let Some(r) = median_of(run.measured(), *file) else {
+                    t.failed(&[&label, &name]);
+                    continue;
+                };
+                let vs = match (&h, run.server) {
+                    (_, StaticServer::Hurricane) => "-".to_string(),
+                    (Some(h), _) => ratio(h, &r).map_or("n/a".to_string(), |v| format!("{v:.2}x")),
+                    (None, _) => "n/a".to_string(),
+                };
+                let (rps, p99) = (
+                    format!("{:.0}", r.requests_per_sec),
+                    format!("{:.2}", r.p99_ms),
+                );
+                t.row(&[&label, &name, &rps, &p99, &r.errors, &vs]);
+            }
+        }
+        t.after = verdicts(runs);
+        t
+    }
 }
 
+/// The warnings for failed requests, then a PASS/FAIL (or SKIP) line per target.
+fn verdicts(runs: &[ServerRuns<StaticServer, PerFile>]) -> Vec<String> {
+    let mut out = Vec::new();
+    let hurricane = find(runs, StaticServer::Hurricane);
+    if hurricane.is_none() {
+        out.push("targets: not checked (hurricane was not measured)".to_string());
+    }
+    for run in runs {
+        for file in FILES {
+            if let Some(r) = median_of(run.measured(), file).filter(|r| r.errors > 0) {
+                let name = run.server.name();
+                out.push(format!(
+                    "WARN {name} had {} failed requests on {}",
+                    r.errors, file.path
+                ));
+            }
+        }
+    }
+    if hurricane.is_none() {
+        return out;
+    }
+    for t in &TARGETS {
+        let peer = median_of(find(runs, t.peer), t.file);
+        out.push(match (median_of(hurricane, t.file), peer) {
+            (Some(h), Some(p)) => verdict(t, &h, &p),
+            _ => format!(
+                "SKIP hurricane vs {} on {} ({} not measured)",
+                t.peer.name(),
+                t.file.path,
+                t.peer.name()
+            ),
+        });
+    }
+    out
+}
+
+impl Static<'_> {
+    /// nginx in the foreground with a configuration of its own, every path
+    /// under target/bench/nginx: it never touches the system's nginx.
+    fn nginx(&self, port: u16) -> Result<Cmd> {
+        let Some(bin) = &self.ctx.nginx else {
+            bail!("internal error: nginx was not installed");
+        };
+        let logs = &self.ctx.logs;
+        let dir = logs.join("nginx");
+        for sub in ["", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+            let d = dir.join(sub);
+            fs::create_dir_all(&d).context(|| format!("could not create {}", d.display()))?;
+        }
+        let access_log = logs.join("static-nginx-access.log");
+        // A fresh log per run, like the other servers' output.
+        let _ = fs::remove_file(&access_log);
+        let conf = dir.join("nginx.conf");
+        let text = nginx_conf(&NginxConf {
+            port,
+            static_root: &self.root.dir,
+            dir: &dir,
+            access_log: &access_log,
+            user: is_root().then_some("root"),
+        });
+        fs::write(&conf, text).context(|| format!("could not write {}", conf.display()))?;
+        let mut c = pinned(self.ctx.pin.server.as_deref(), bin);
+        // -p: relative paths resolve there; -e: start-up errors go to
+        // stderr, not the packaged /var/log/nginx/error.log.
+        c.arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&conf)
+            .args(["-e", "stderr", "-g", "daemon off;"])
+            .dir(paths::example_project());
+        Ok(c)
+    }
+
+    /// "peers: nginx 1.22.1 (...); whitenoise 6.12.0 under gunicorn 27.0.1 (...)"
+    /// — best effort, only the peers measured.
+    fn peers_line(&self) -> String {
+        let servers = &self.args.servers;
+        let mut parts = Vec::new();
+        if let (true, Some(bin)) = (servers.contains(&StaticServer::Nginx), &self.ctx.nginx) {
+            // nginx -v prints to stderr.
+            let version = std::process::Command::new(bin)
+                .arg("-v")
+                .output()
+                .ok()
+                .and_then(|o| nginx_version(&String::from_utf8_lossy(&o.stderr)))
+                .unwrap_or_else(|| "(version unknown)".to_string());
+            parts.push(format!(
+                "nginx {version} (1 worker, sendfile on, tcp_nopush on, keep-alive, access log on)"
+            ));
+        }
+        if servers.contains(&StaticServer::Whitenoise) {
+            let found = versions(&self.ctx.venv, &["whitenoise", "gunicorn"]);
+            let (w, g) = match found.as_deref() {
+                Some([_, w, g]) => (w.as_str(), g.as_str()),
+                _ => ("?", "?"),
+            };
+            parts.push(format!(
+                "whitenoise {w} under gunicorn {g} (sync, 1 worker)"
+            ));
+        }
+        if parts.is_empty() {
+            "peers: none measured".to_string()
+        } else {
+            format!("peers: {}", parts.join("; "))
+        }
+    }
+}
+
+/// What `xtask/templates/nginx.conf` is filled in with.
 struct NginxConf<'a> {
     port: u16,
     static_root: &'a Path,
@@ -328,159 +446,32 @@ struct NginxConf<'a> {
     user: Option<&'a str>,
 }
 
-/// nginx's configuration for the scenario; every path is absolute and under
-/// target/bench, so nothing of the packaged setup (/etc/nginx, /var/log/nginx,
-/// /var/lib/nginx, /run/nginx.pid) is read or written.
+/// nginx's configuration for the scenario: the template with its `{{name}}`
+/// placeholders filled in.
 fn nginx_conf(c: &NginxConf) -> String {
-    let dir = c.dir.display();
-    let mut s = String::new();
-    s.push_str("# Generated by `cargo xtask bench --scenarios static`; rewritten on every run.\n");
-    if let Some(user) = c.user {
-        let _ = writeln!(s, "user {user};");
-    }
-    let _ = write!(
-        s,
-        "worker_processes 1;
-pid {dir}/nginx.pid;
-error_log stderr warn;
-
-events {{
-    worker_connections 1024;
-}}
-
-http {{
-    types {{
-        text/css css;
-        text/javascript js;
-    }}
-    default_type application/octet-stream;
-    charset utf-8;
-    charset_types text/css text/javascript;
-
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 65;
-    # hurricane has no per-connection request limit (nginx's default: 1000).
-    keepalive_requests 1000000;
-    access_log {access_log} combined;
-
-    client_body_temp_path {dir}/client_body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-
-    server {{
-        listen 127.0.0.1:{port};
-        server_name localhost;
-
-        location {URL_PREFIX} {{
-            alias {root}/;
-            # What hurricane and whitenoise send for a static file.
-            add_header Cache-Control \"public, max-age=60\";
-            add_header X-Content-Type-Options nosniff;
-        }}
-    }}
-}}
-",
-        access_log = c.access_log.display(),
-        port = c.port,
-        root = c.static_root.display(),
-    );
-    s
+    let user = c.user.map(|u| format!("user {u};\n")).unwrap_or_default();
+    [
+        ("user", user),
+        ("dir", c.dir.display().to_string()),
+        ("access_log", c.access_log.display().to_string()),
+        ("port", c.port.to_string()),
+        ("url_prefix", URL_PREFIX.to_string()),
+        ("static_root", c.static_root.display().to_string()),
+    ]
+    .iter()
+    .fold(
+        include_str!("../../templates/nginx.conf").to_string(),
+        |text, (name, value)| text.replace(&format!("{{{{{name}}}}}"), value),
+    )
 }
 
-/// One round for one server: start it, check both files, then measure each.
-fn measure_server(
-    server: StaticServer,
-    args: &Args,
-    setup: &Setup,
-    root: &StaticRoot,
-    pin: &Pinning,
-    logs: &Path,
-) -> Result<Vec<wrk::Report>> {
-    let name = server.name();
-    let port = server::free_port()?;
-    let cmd = command(server, setup, root, port, pin.server.as_deref(), logs)?;
-    let log = logs.join(format!("static-{name}.log"));
-    let mut srv = Server::start(name, port, cmd, log)?;
-    srv.wait_ready(&SMALL.url_path(), Duration::from_secs(60))?;
-    for (file, expected) in FILES.iter().zip(&root.contents) {
-        let path = file.url_path();
-        let raw = http_get(port, &path)
-            .context(|| format!("{name}: GET {path} before measuring failed"))?;
-        match check_response(&raw, expected) {
-            Ok(content_type) => println!(
-                "xtask bench: {name} GET {path}: 200, {} bytes as on disk, {content_type}",
-                expected.len()
-            ),
-            Err(e) => bail!(
-                "{name} does not serve {path} as it is on disk, so it is not measured: {e}; \
-                 its output ({}):\n{}",
-                srv.log().display(),
-                srv.log_tail()
-            ),
-        }
+/// Check an answer: status 200, `Content-Length` equal to the file's size,
+/// the body the file's bytes. Returns its Content-Type.
+fn check_response(r: &Response, expected: &[u8]) -> Result<String, String> {
+    if r.status != 200 {
+        return Err(format!("it answered {}", http::describe(&Ok(r.clone()))));
     }
-    let conns = args.static_connections;
-    let load = pin.load.as_deref();
-    let mut reports = Vec::new();
-    for file in FILES {
-        let url = srv.url(&file.url_path());
-        println!("xtask bench: {name} warm-up {}s: {url}", args.warmup);
-        wrk::run(&url, conns, args.warmup, load)?;
-        println!(
-            "xtask bench: {name} measuring: wrk -t1 -c{conns} -d{}s --latency {url}",
-            args.duration
-        );
-        let r = wrk::run(&url, conns, args.duration, load)?;
-        srv.ensure_running("during the measurement")?;
-        if r.requests == 0 {
-            bail!("wrk completed no request against {name} on {}", file.path);
-        }
-        reports.push(r);
-    }
-    srv.stop();
-    Ok(reports)
-}
-
-/// `GET path` on a new connection (`Connection: close`): the raw response.
-fn http_get(port: u16, path: &str) -> std::io::Result<Vec<u8>> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    Ok(raw)
-}
-
-/// Check a raw response: status 200, `Content-Length` equal to the file's
-/// size, the body the file's bytes. Returns its Content-Type.
-fn check_response(raw: &[u8], expected: &[u8]) -> Result<String, String> {
-    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Err(format!("no complete response head in {} bytes", raw.len()));
-    };
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let body = &raw[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
-    if status != "200" {
-        return Err(format!("it answered `{status_line}`"));
-    }
-    let header = |name: &str| {
-        head.split("\r\n").skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-    };
-    match header("content-length") {
+    match r.header("content-length") {
         Some(v) if v == expected.len().to_string() => {}
         Some(v) => {
             return Err(format!(
@@ -490,14 +481,16 @@ fn check_response(raw: &[u8], expected: &[u8]) -> Result<String, String> {
         }
         None => return Err("no Content-Length".to_string()),
     }
-    if body != expected {
+    if r.body != expected {
         return Err(format!(
             "a {}-byte body that differs from the file's {} bytes",
-            body.len(),
+            r.body.len(),
             expected.len()
         ));
     }
-    Ok(header("content-type").unwrap_or_else(|| "no Content-Type".to_string()))
+    Ok(r.header("content-type")
+        .unwrap_or("no Content-Type")
+        .to_string())
 }
 
 /// hurricane's req/s over the peer's ("1.23x"), `None` without a peer figure.
@@ -518,138 +511,17 @@ fn verdict(t: &Target, hurricane: &wrk::Report, peer: &wrk::Report) -> String {
         return format!("FAIL {what}: {name} completed no request");
     };
     let met = if t.strict { r > t.ratio } else { r >= t.ratio };
-    let ok = met && hurricane.errors == 0;
-    let mut line = format!(
-        "{} {what}: {r:.2}x ({:.0} vs {:.0})",
-        if ok { "PASS" } else { "FAIL" },
-        hurricane.requests_per_sec,
-        peer.requests_per_sec
+    let mut line = super::verdict(
+        met && hurricane.errors == 0,
+        &format!(
+            "{what}: {r:.2}x ({:.0} vs {:.0})",
+            hurricane.requests_per_sec, peer.requests_per_sec
+        ),
     );
     if hurricane.errors > 0 {
         let _ = write!(line, ", hurricane had {} failed requests", hurricane.errors);
     }
     line
-}
-
-fn report(args: &Args, setup: &Setup, pin: &Pinning, root: &StaticRoot, runs: &[ServerRuns]) {
-    let rounds = if args.rounds > 1 {
-        format!("; median of {} rounds", args.rounds)
-    } else {
-        String::new()
-    };
-    let shown_root = root
-        .dir
-        .strip_prefix(paths::root())
-        .unwrap_or(&root.dir)
-        .display();
-    println!();
-    println!(
-        "Static files from STATIC_ROOT ({shown_root}) of examples/mysite, DEBUG off; \
-         wrk -t1 -c{} -d{}s --latency after a {}s warm-up; {}{rounds}",
-        args.static_connections, args.duration, args.warmup, pin.description
-    );
-    println!("{}", super::machine_line(setup.venv));
-    println!("{}", peers_line(args, setup));
-    println!();
-    println!("| file | server | req/s | p99 ms | errors | hurricane / server |");
-    println!("| --- | --- | ---: | ---: | ---: | ---: |");
-    let hurricane = runs.iter().find(|r| r.server == StaticServer::Hurricane);
-    for (file, contents) in FILES.iter().zip(&root.contents) {
-        let label = format!("{} ({} B)", file.path, contents.len());
-        let h = hurricane.and_then(|r| r.median(*file));
-        for run in runs {
-            let name = run.server.name();
-            let Some(r) = run.median(*file) else {
-                println!("| {label} | {name} | failed | - | - | - |");
-                continue;
-            };
-            let vs = match (&h, run.server) {
-                (_, StaticServer::Hurricane) => "-".to_string(),
-                (Some(h), _) => ratio(h, &r).map_or("n/a".to_string(), |v| format!("{v:.2}x")),
-                (None, _) => "n/a".to_string(),
-            };
-            println!(
-                "| {label} | {name} | {:.0} | {:.2} | {} | {vs} |",
-                r.requests_per_sec, r.p99_ms, r.errors
-            );
-        }
-    }
-    println!();
-
-    if hurricane.is_none_or(|r| r.outcome.is_err()) {
-        println!("targets: not checked (hurricane was not measured)");
-    }
-    for run in runs {
-        for file in FILES {
-            if let Some(r) = run.median(file).filter(|r| r.errors > 0) {
-                println!(
-                    "WARN {} had {} failed requests on {}",
-                    run.server.name(),
-                    r.errors,
-                    file.path
-                );
-            }
-        }
-    }
-    let Some(hurricane) = hurricane.filter(|r| r.outcome.is_ok()) else {
-        return;
-    };
-    for t in &TARGETS {
-        let peer = runs
-            .iter()
-            .find(|r| r.server == t.peer)
-            .and_then(|r| r.median(t.file));
-        match (hurricane.median(t.file), peer) {
-            (Some(h), Some(p)) => println!("{}", verdict(t, &h, &p)),
-            _ => println!(
-                "SKIP hurricane vs {} on {} ({} not measured)",
-                t.peer.name(),
-                t.file.path,
-                t.peer.name()
-            ),
-        }
-    }
-}
-
-/// "peers: nginx 1.22.1 (...); whitenoise 6.12.0 under gunicorn 27.0.1 (...)"
-/// — best effort, only the peers measured.
-fn peers_line(args: &Args, setup: &Setup) -> String {
-    let mut parts = Vec::new();
-    if let (true, Some(bin)) = (
-        args.static_servers.contains(&StaticServer::Nginx),
-        setup.nginx,
-    ) {
-        // nginx -v prints to stderr.
-        let version = std::process::Command::new(bin)
-            .arg("-v")
-            .output()
-            .ok()
-            .and_then(|o| nginx_version(&String::from_utf8_lossy(&o.stderr)))
-            .unwrap_or_else(|| "(version unknown)".to_string());
-        parts.push(format!(
-            "nginx {version} (1 worker, sendfile on, tcp_nopush on, keep-alive, access log on)"
-        ));
-    }
-    if args.static_servers.contains(&StaticServer::Whitenoise) {
-        let versions = Cmd::new(setup.venv.python())
-            .args([
-                "-c",
-                "from importlib.metadata import version as v; \
-                 print(v('whitenoise'), v('gunicorn'))",
-            ])
-            .read()
-            .ok();
-        let mut it = versions.as_deref().unwrap_or_default().split_whitespace();
-        let (w, g) = (it.next().unwrap_or("?"), it.next().unwrap_or("?"));
-        parts.push(format!(
-            "whitenoise {w} under gunicorn {g} (sync, 1 worker)"
-        ));
-    }
-    if parts.is_empty() {
-        "peers: none measured".to_string()
-    } else {
-        format!("peers: {}", parts.join("; "))
-    }
 }
 
 /// "nginx version: nginx/1.22.1" → "1.22.1".
@@ -726,8 +598,13 @@ mod tests {
         }
         assert!(!conf.contains("daemon"), "-g sets it: {conf}");
         assert!(!conf.contains("user "), "{conf}");
-        // Every absolute path is one of ours.
-        for word in conf.split_whitespace().filter(|w| w.starts_with('/')) {
+        assert!(!conf.contains("{{"), "a placeholder is left: {conf}");
+        // Every absolute path outside the comments is one of ours.
+        let settings = conf.lines().filter(|l| !l.trim_start().starts_with('#'));
+        for word in settings
+            .flat_map(str::split_whitespace)
+            .filter(|w| w.starts_with('/'))
+        {
             assert!(
                 word.starts_with("/w/target/bench/") || word == "/static/",
                 "{word}"
@@ -749,31 +626,44 @@ mod tests {
         assert!(conf.lines().any(|l| l == "user root;"), "{conf}");
     }
 
+    fn answer(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+
     #[test]
     fn a_response_must_be_200_with_the_exact_bytes() {
-        let ok = b"HTTP/1.1 200 OK\r\nContent-Type: text/css; charset=utf-8\r\n\
-                   content-length: 5\r\n\r\nbody!";
+        let css = ("Content-Type", "text/css; charset=utf-8");
+        let ok = answer(200, &[css, ("content-length", "5")], b"body!");
         assert_eq!(
-            check_response(ok, b"body!"),
+            check_response(&ok, b"body!"),
             Ok("text/css; charset=utf-8".to_string())
         );
-        let not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nbody!";
-        let e = check_response(not_found, b"body!").unwrap_err();
-        assert!(e.contains("HTTP/1.1 404 Not Found"), "{e}");
-        let short = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody";
-        assert!(check_response(short, b"body!")
+        let not_found = answer(404, &[("Content-Length", "5")], b"body!");
+        let e = check_response(&not_found, b"body!").unwrap_err();
+        assert_eq!(e, "it answered 404 \"body!\"");
+        let short = answer(200, &[("Content-Length", "4")], b"body");
+        assert!(check_response(&short, b"body!")
             .unwrap_err()
             .contains("Content-Length 4"));
-        let chunked =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nbody!\r\n0\r\n\r\n";
-        assert!(check_response(chunked, b"body!")
+        let chunked = answer(
+            200,
+            &[("Transfer-Encoding", "chunked")],
+            b"5\r\nbody!\r\n0\r\n\r\n",
+        );
+        assert!(check_response(&chunked, b"body!")
             .unwrap_err()
             .contains("no Content-Length"));
-        let other = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nBODY!";
-        assert!(check_response(other, b"body!")
+        let other = answer(200, &[("Content-Length", "5")], b"BODY!");
+        assert!(check_response(&other, b"body!")
             .unwrap_err()
             .contains("differs"));
-        assert!(check_response(b"HTTP/1.1 200 OK\r\n", b"").is_err());
     }
 
     #[test]

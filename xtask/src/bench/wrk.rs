@@ -1,5 +1,7 @@
 //! Running wrk and reading its report.
 
+use super::server::pinned;
+use super::{median, Ctx};
 use crate::error::{bail, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,7 +21,7 @@ pub fn ensure_installed() -> Result<()> {
 /// `wrk -t1 -c<connections> -d<seconds>s --latency <url>`, optionally
 /// pinned with `taskset -c <cpus>`.
 pub fn run(url: &str, connections: u32, seconds: u64, cpus: Option<&str>) -> Result<Report> {
-    let mut cmd = super::pinned(cpus, "wrk");
+    let mut cmd = pinned(cpus, "wrk");
     cmd.args([
         "-t1".to_string(),
         format!("-c{connections}"),
@@ -29,6 +31,34 @@ pub fn run(url: &str, connections: u32, seconds: u64, cpus: Option<&str>) -> Res
     ]);
     let out = cmd.read()?;
     parse(&out).map_err(|e| crate::error::Error::new(format!("{e}; wrk printed:\n{out}")))
+}
+
+/// The unmeasured warm-up run against `name`.
+pub fn warm_up(name: &str, url: &str, connections: u32, ctx: &Ctx) -> Result<()> {
+    println!("xtask bench: {name} warm-up {}s: {url}", ctx.common.warmup);
+    run(url, connections, ctx.common.warmup, ctx.pin.load.as_deref()).map(drop)
+}
+
+/// A warm-up, then the measured run; an error when no request completed.
+pub fn measure(name: &str, url: &str, connections: u32, ctx: &Ctx) -> Result<Report> {
+    warm_up(name, url, connections, ctx)?;
+    let seconds = ctx.common.duration;
+    println!("xtask bench: {name} measuring: wrk -t1 -c{connections} -d{seconds}s --latency {url}");
+    let report = run(url, connections, seconds, ctx.pin.load.as_deref())?;
+    if report.requests == 0 {
+        bail!("wrk completed no request against {name} on {url}");
+    }
+    Ok(report)
+}
+
+/// Median req/s and median p99 over the rounds; requests and errors summed.
+pub fn median_report(list: &[Report]) -> Report {
+    Report {
+        requests_per_sec: median(list.iter().map(|r| r.requests_per_sec)),
+        p99_ms: median(list.iter().map(|r| r.p99_ms)),
+        requests: list.iter().map(|r| r.requests).sum(),
+        errors: list.iter().map(|r| r.errors).sum(),
+    }
 }
 
 pub fn parse(out: &str) -> Result<Report> {

@@ -1,0 +1,257 @@
+//! The one measure-and-report routine: every scenario says how to start each
+//! server and what one round measures, and [`run`] does the rest — the check
+//! that hurricane's build has what the scenario measures, free ports, start,
+//! readiness, the rounds, stop, one [`Table`], and an error naming every server
+//! that could not be measured (after the table, which is printed anyway).
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use super::server::{Ports, Server};
+use super::{BenchServer, Ctx};
+use crate::cmd::Cmd;
+use crate::error::{bail, Result};
+use crate::paths;
+
+/// What hurricane's build must have for a scenario.
+pub struct Needs {
+    /// An option of `hurricane serve` that a build with the feature has.
+    pub option: &'static str,
+    /// What a build without it lacks, e.g. "serves no probes".
+    pub missing: &'static str,
+    /// The command that measures the peers alone.
+    pub peers_only: &'static str,
+}
+
+/// One server of a scenario: what its rounds measured, or why it could not be measured.
+pub struct ServerRuns<S, T> {
+    pub server: S,
+    pub outcome: Result<T, String>,
+}
+
+impl<S: BenchServer, T> ServerRuns<S, T> {
+    pub fn measured(&self) -> Option<&T> {
+        self.outcome.as_ref().ok()
+    }
+}
+
+/// What `server`'s rounds measured, if it was measured.
+pub fn find<S: BenchServer, T>(runs: &[ServerRuns<S, T>], server: S) -> Option<&T> {
+    runs.iter().find(|r| r.server == server)?.measured()
+}
+
+/// What a scenario compares, and how it names it.
+pub struct Plan<'a, S> {
+    /// Names the measure in messages, e.g. "req/s of /hello".
+    pub what: String,
+    pub servers: &'a [S],
+    pub needs: Needs,
+    /// A server's log is `target/bench/<log_prefix>-<server>.log`.
+    pub log_prefix: String,
+    /// The app path polled until it answers 200 before measuring.
+    pub ready_path: String,
+}
+
+impl<'a, S> Plan<'a, S> {
+    pub fn new(
+        what: impl Into<String>,
+        servers: &'a [S],
+        needs: Needs,
+        log_prefix: impl Into<String>,
+        ready_path: impl Into<String>,
+    ) -> Self {
+        Plan {
+            what: what.into(),
+            servers,
+            needs,
+            log_prefix: log_prefix.into(),
+            ready_path: ready_path.into(),
+        }
+    }
+}
+
+/// How a scenario starts, measures and reports on each server of its [`Plan`].
+pub trait Scenario {
+    type Server: BenchServer;
+    /// What the rounds of one server add up to.
+    type Measured: Default;
+    /// How `server` is started on `ports`.
+    fn command(&self, server: Self::Server, ports: Ports) -> Result<Cmd>;
+    /// One round against the running server, added to what earlier rounds measured.
+    fn measure(
+        &self,
+        srv: &mut Server,
+        server: Self::Server,
+        into: &mut Self::Measured,
+    ) -> Result<()>;
+    /// The table of every server's figures, with its PASS/FAIL lines.
+    fn report(&self, runs: &[ServerRuns<Self::Server, Self::Measured>]) -> Table;
+}
+
+/// Measures every server of `scenario` in every round, in order; a server that
+/// fails is reported and not measured again. Then the table.
+pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> Result<()> {
+    let what = &plan.what;
+    let rounds = ctx.common.rounds;
+    let mut runs: Vec<ServerRuns<S::Server, S::Measured>> = plan
+        .servers
+        .iter()
+        .map(|&server| {
+            let checked = if server == S::Server::HURRICANE {
+                check_hurricane_has(&plan.needs)
+            } else {
+                Ok(())
+            };
+            let outcome = checked.map(|()| S::Measured::default()).map_err(|e| {
+                eprintln!("xtask bench: {} {what} FAILED: {e}", server.name());
+                e.to_string()
+            });
+            ServerRuns { server, outcome }
+        })
+        .collect();
+    for round in 1..=rounds {
+        if rounds > 1 {
+            println!("xtask bench: {what} round {round}/{rounds}");
+        }
+        for run in runs.iter_mut() {
+            let Ok(measured) = &mut run.outcome else {
+                continue;
+            };
+            if let Err(e) = one_round(scenario, &plan, ctx, run.server, measured) {
+                eprintln!("xtask bench: {} {what} FAILED: {e}", run.server.name());
+                run.outcome = Err(e.to_string());
+            }
+        }
+    }
+    scenario.report(&runs).print();
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|r| r.outcome.is_err())
+        .map(|r| r.server.name())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "could not measure the {what} of: {} (see above)",
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn one_round<S: Scenario>(
+    scenario: &S,
+    plan: &Plan<'_, S::Server>,
+    ctx: &Ctx,
+    server: S::Server,
+    into: &mut S::Measured,
+) -> Result<()> {
+    let ports = Ports::free()?;
+    let cmd = scenario.command(server, ports)?;
+    let name = server.name();
+    let log = ctx.logs.join(format!("{}-{name}.log", plan.log_prefix));
+    let mut srv = Server::start(&name, ports, cmd, log)?;
+    srv.wait_ready(ports.app, &plan.ready_path, Duration::from_secs(60))?;
+    scenario.measure(&mut srv, server, into)?;
+    srv.ensure_running("during the measurement")?;
+    srv.stop();
+    Ok(())
+}
+
+/// Fails, naming what is missing, when the hurricane binary has no
+/// `needs.option` (a build without the feature a scenario measures), instead
+/// of letting it fail on an unknown argument.
+fn check_hurricane_has(needs: &Needs) -> Result<()> {
+    let bin = paths::hurricane_bin();
+    let help = Cmd::new(&bin)
+        .args(["serve", "--help"])
+        .hint("build it with `cargo build --release -p hurricane-cli`")
+        .read()?;
+    if !help.contains(needs.option) {
+        bail!(
+            "{} has no `{}` option: this build {}\n  \
+             hint: rebuild, or measure the peers alone: `{}`",
+            bin.display(),
+            needs.option,
+            needs.missing,
+            needs.peers_only
+        );
+    }
+    Ok(())
+}
+
+/// A scenario's report: heading lines, a Markdown table, then the lines under
+/// it (warnings, notes, PASS/FAIL/SKIP).
+pub struct Table {
+    heading: Vec<String>,
+    columns: Vec<String>,
+    rows: Vec<String>,
+    pub after: Vec<String>,
+}
+
+impl Table {
+    /// `columns` as in the table's head, "server | >req/s | ...": a column
+    /// name starting with `>` is right-aligned (the `>` is not shown).
+    pub fn new(heading: Vec<String>, columns: &str) -> Table {
+        Table {
+            heading,
+            columns: columns.split('|').map(|c| c.trim().to_string()).collect(),
+            rows: Vec::new(),
+            after: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: &[&dyn Display]) {
+        let cells: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
+        self.rows.push(format!("| {} |", cells.join(" | ")));
+    }
+
+    /// The row of a server that could not be measured: `lead` (the cells that
+    /// name it), "failed", then "-" in every other column.
+    pub fn failed(&mut self, lead: &[&dyn Display]) {
+        let mut cells: Vec<&dyn Display> = lead.to_vec();
+        cells.push(&"failed");
+        cells.resize(self.columns.len(), &"-");
+        self.row(&cells);
+    }
+
+    pub fn print(&self) {
+        println!();
+        for line in &self.heading {
+            println!("{line}");
+        }
+        println!();
+        let names: Vec<&str> = self
+            .columns
+            .iter()
+            .map(|c| c.strip_prefix('>').unwrap_or(c))
+            .collect();
+        let rules: Vec<&str> = self
+            .columns
+            .iter()
+            .map(|c| if c.starts_with('>') { "---:" } else { "---" })
+            .collect();
+        println!("| {} |", names.join(" | "));
+        println!("| {} |", rules.join(" | "));
+        for row in &self.rows {
+            println!("{row}");
+        }
+        println!();
+        for line in &self.after {
+            println!("{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_rows_fill_every_column() {
+        let mut t = Table::new(vec![], "load | server | >req/s | >p99 ms | answers");
+        t.failed(&[&"idle", &"hurricane"]);
+        t.row(&[&"idle", &"nginx", &12, &format!("{:.2}", 1.5), &"200×3"]);
+        assert_eq!(t.rows[0], "| idle | hurricane | failed | - | - |");
+        assert_eq!(t.rows[1], "| idle | nginx | 12 | 1.50 | 200×3 |");
+    }
+}
