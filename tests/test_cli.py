@@ -10,33 +10,21 @@ import subprocess
 
 import pytest
 
-from conftest import APPS, BIN, PANIC_WORDS, base_env, free_port, probe_port_args, require_binary, strip_ansi
-from helpers import request
+from support.client import request
+from support.env import APPS, PANIC_WORDS, base_env
+from support.server import run_hurricane
 
 PYTHONPATH = ["--pythonpath", str(APPS)]
 
 
 def run_failing(args, cwd, env=None, timeout=60):
     """Run `hurricane serve ...` that is expected to fail; return (rc, stderr text)."""
-    require_binary()
-    port = free_port()
-    cmd = [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), *probe_port_args(), *args]
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env if env is not None else base_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"expected a startup failure, but the server was still running after {timeout}s:\n{err.decode(errors='replace')}")
-    text = strip_ansi(err.decode("utf-8", "replace"))
-    both = text + strip_ansi(out.decode("utf-8", "replace"))
-    assert proc.returncode != 0, f"exit code 0 for a failing start; stderr:\n{text}"
+    rc, err, out = run_hurricane(["serve", *args], cwd, env, timeout=timeout, listen=True)
+    assert rc != 0, f"exit code 0 for a failing start; stderr:\n{err}"
     for word in PANIC_WORDS:
-        assert word not in both, f"{word!r} in the output of a startup failure:\n{both}"
-    assert "Starting HTTP server" not in text
-    return proc.returncode, text
+        assert word not in err + out, f"{word!r} in the output of a startup failure:\n{err + out}"
+    assert "Starting HTTP server" not in err
+    return rc, err
 
 
 # ---------------------------------------------------------------------------
@@ -231,19 +219,17 @@ def test_import_error_in_installed_apps(mysite):
     ],
 )
 def test_bad_option(mysite, args, needle):
-    require_binary()
-    proc = subprocess.run([str(BIN), "serve", *args], cwd=mysite, env=base_env(), capture_output=True, timeout=30)
-    err = strip_ansi(proc.stderr.decode("utf-8", "replace"))
+    proc = run_hurricane(["serve", *args], mysite, timeout=30)
+    err = proc.stderr
     assert proc.returncode != 0
     assert needle in err
     assert not any(w in err for w in PANIC_WORDS)
 
 
 def test_unknown_subcommand(mysite):
-    require_binary()
-    proc = subprocess.run([str(BIN), "frobnicate"], cwd=mysite, env=base_env(), capture_output=True, timeout=30)
+    proc = run_hurricane(["frobnicate"], mysite, timeout=30)
     assert proc.returncode != 0
-    assert "frobnicate" in proc.stderr.decode("utf-8", "replace")
+    assert "frobnicate" in proc.stderr
 
 
 def test_port_in_use(mysite):
@@ -251,15 +237,8 @@ def test_port_in_use(mysite):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        require_binary()
-        proc = subprocess.run(
-            [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=mysite,
-            env=base_env(),
-            capture_output=True,
-            timeout=60,
-        )
-    err = strip_ansi(proc.stderr.decode("utf-8", "replace"))
+        proc = run_hurricane(["serve", "--host", "127.0.0.1", "--port", str(port)], mysite)
+    err = proc.stderr
     assert proc.returncode != 0
     assert str(port) in err or "in use" in err.lower()
     assert not any(w in err for w in PANIC_WORDS)

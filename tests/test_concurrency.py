@@ -22,12 +22,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import base_env, binary_supports
-from helpers import request
-
-pytestmark = pytest.mark.skipif(
-    not binary_supports("--concurrency"), reason="this hurricane build has no --concurrency"
-)
+from support.client import request
+from support.env import base_env
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -1,4 +1,4 @@
-"""Where `hurricane serve` options come from (issue 3): command line, then
+"""Where `hurricane serve` options come from: command line, then
 environment `HURRICANE_<NAME>`, then Django settings `HURRICANE_<NAME>`, then
 the default. Bad values are start-up errors that name the variable or setting.
 """
@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import pytest
 
-from conftest import BIN, PANIC_WORDS, base_env, free_port, strip_ansi
-from helpers import request
-from probeutil import PYTHONPATH, probes_env, run_serve
+from support.client import request
+from support.env import PANIC_WORDS, base_env, free_port, requires
+from support.probes import PYTHONPATH, probes_env
+from support.server import run_hurricane
 
 OPTS_SETTINGS = ["--settings", "testsettings.hurricane_opts", *PYTHONPATH]
 
@@ -96,37 +96,34 @@ def assert_failed_naming(rc, err, out, name):
 def test_bad_boolean_in_env(mysite, value):
     env = base_env()
     env["HURRICANE_NO_METRICS"] = value
-    rc, err, out = run_serve([], mysite, env)
+    rc, err, out = run_hurricane(["serve"], mysite, env, listen=True)
     assert_failed_naming(rc, err, out, "HURRICANE_NO_METRICS")
 
 
 def test_bad_number_in_env(mysite):
     env = base_env()
     env["HURRICANE_REQ_QUEUE_LEN"] = "lots"
-    rc, err, out = run_serve([], mysite, env)
+    rc, err, out = run_hurricane(["serve"], mysite, env, listen=True)
     assert_failed_naming(rc, err, out, "HURRICANE_REQ_QUEUE_LEN")
 
 
 def test_bad_setting_value(mysite):
     env = probes_env(PROBETEST_SETTINGS=json.dumps({"HURRICANE_PORT": "abc"}))
-    proc = subprocess.run(
-        [str(BIN), "serve", "--host", "127.0.0.1", "--probe-port", str(free_port()), *OPTS_SETTINGS],
-        cwd=mysite, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
-    )  # fmt: skip
-    err = strip_ansi(proc.stderr.decode("utf-8", "replace"))
-    assert_failed_naming(proc.returncode, err, strip_ansi(proc.stdout.decode("utf-8", "replace")), "HURRICANE_PORT")
+    rc, err, out = run_hurricane(["serve", "--host", "127.0.0.1", "--probe-port", str(free_port()), *OPTS_SETTINGS], mysite, env)
+    assert_failed_naming(rc, err, out, "HURRICANE_PORT")
 
 
 def test_bad_boolean_setting(mysite):
     env = probes_env(PROBETEST_SETTINGS=json.dumps({"HURRICANE_NO_METRICS": "perhaps"}))
-    rc, err, out = run_serve(OPTS_SETTINGS, mysite, env)
+    rc, err, out = run_hurricane(["serve", *OPTS_SETTINGS], mysite, env, listen=True)
     assert_failed_naming(rc, err, out, "HURRICANE_NO_METRICS")
 
 
+@requires("probe", "webhook")
 def test_help_lists_the_options_and_the_precedence():
-    proc = subprocess.run([str(BIN), "serve", "--help"], capture_output=True, text=True, timeout=30, env=base_env())
+    proc = run_hurricane(["serve", "--help"], None, timeout=30)
     assert proc.returncode == 0
-    text = strip_ansi(proc.stdout)
+    text = proc.stdout
     for flag in [
         "--probe-port", "--startup-probe", "--readiness-probe", "--liveness-probe", "--metrics", "--no-probe",
         "--no-metrics", "--log-probes", "--req-queue-len", "--max-lifetime", "--max-memory", "--probe-timeout",

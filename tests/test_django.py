@@ -1,6 +1,6 @@
 """The example project (examples/mysite) served by hurricane, seen from a client.
 
-Covers the issue's "WSGI bridge" bullets as a Django user meets them: the
+Covers the WSGI bridge as a Django user meets it: the
 environ Django gets (/meta), header decoding and merging, request bodies
 (plain, chunked, Expect: 100-continue), keep-alive and pipelining, HEAD, Date
 and Content-Length, streaming, FileResponse, Django's 500 page, the access log.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE
-from helpers import TIMEOUT, Reader, build, chunked, connect, exchange, request, send
+from support.client import TIMEOUT, Reader, build, chunked, connect, exchange, request, send
+from support.env import EXAMPLE
 
 SAMPLE = (EXAMPLE / "demo" / "files" / "sample.txt").read_bytes()
 ACCESS_RE = r"{status} {method} {path} \(127\.0\.0\.1\) \d+(?:\.\d+)?ms"

@@ -9,7 +9,7 @@ which answers with a JSON description of the WSGI environ and the body.
   QUERY_STRING, SERVER_PROTOCOL, headers and body match gunicorn's
   expectation, mapped to WSGI: header names become HTTP_<NAME> (Content-Type
   and Content-Length become CONTENT_TYPE/CONTENT_LENGTH), repeated headers are
-  joined with ", " ("; " for Cookie), names with "_" are dropped (the issue's
+  joined with ", " ("; " for Cookie), names with "_" are dropped (hurricane's
   anti-spoofing rule, which is also gunicorn's default `header_map`).
   Transfer-Encoding is not compared (the server de-chunks and sets
   CONTENT_LENGTH), but CONTENT_LENGTH must equal the body length.
@@ -31,8 +31,8 @@ from typing import Callable
 
 import pytest
 
-import corpora
-from helpers import TIMEOUT, ConnectionClosed, Reader, connect, read_or_half_close, send, server_alive
+from support import corpora
+from support.client import TIMEOUT, ConnectionClosed, Reader, connect, read_or_half_close, send, server_alive
 
 VALID = corpora.load_cases("valid")
 INVALID = corpora.load_cases("invalid")

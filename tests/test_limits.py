@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers import ConnectionClosed, Reader, build, chunked, connect, exchange, request, send, server_alive
+from support.client import ConnectionClosed, Reader, build, chunked, connect, exchange, request, send, server_alive
 
 LIMIT = 1024
 

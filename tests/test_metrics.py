@@ -1,4 +1,4 @@
-"""/metrics on the probe port (issue 3): Prometheus text parsed with
+"""/metrics on the probe port: Prometheus text parsed with
 prometheus_client's parser and linted with promtool.
 """
 
@@ -13,9 +13,13 @@ import time
 
 import pytest
 
-from conftest import BIN
-from helpers import request
-from probeutil import METRICS_CONTENT_TYPE, PROBES_SETTINGS, metric_families, probes_env, sample_value, scrape
+from support.client import request
+from support.env import requires
+from support.poll import poll_until
+from support.probes import METRICS_CONTENT_TYPE, PROBES_SETTINGS, metric_families, probes_env, sample_value, scrape
+from support.server import run_hurricane
+
+pytestmark = requires("probe")
 
 COMMANDS = ["echo_args metrics", "echo_args 'x y'"]
 ALLOWED_LINT = {"request_counter_total metric name should not include type 'counter'"}
@@ -64,15 +68,17 @@ def counter(server) -> float:
 
 def wait_counter(server, value, timeout=5.0) -> dict:
     """Scrape until request_counter_total reaches `value` (counted when a response ends)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        families = scrape(server)
-        got = sample_value(families, "request_counter", "request_counter_total")
-        if got is not None and got >= value:
-            return families
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"request_counter_total is {got}, expected {value}")
-        time.sleep(0.05)
+
+    def total(families) -> float | None:
+        return sample_value(families, "request_counter", "request_counter_total")
+
+    return poll_until(
+        lambda: scrape(server),
+        timeout,
+        until=lambda families: (total(families) or 0) >= value,
+        what=f"request_counter_total >= {value}",
+        context=lambda: f"request_counter_total is {total(scrape(server))}",
+    )
 
 
 def buckets(families, family) -> dict[float, float]:
@@ -168,7 +174,8 @@ def test_hurricane_info(metrics_server):
     assert len(samples) == 1, samples
     s = samples[0]
     assert s.value == 1
-    version = subprocess.run([str(BIN), "--version"], capture_output=True, text=True).stdout.split()[1]
+    # `hurricane 0.1.0`, then (in newer builds) a line `features: ...`
+    version = run_hurricane(["--version"], None).stdout.splitlines()[0].split()[-1]
     assert s.labels["version"] == version, s
     assert float(s.labels["startup_time_seconds"]) > 0, s
     assert s.labels["server_port"] == str(metrics_server.port), s

@@ -7,7 +7,10 @@ import socket
 
 import pytest
 
-from conftest import PANIC_WORDS, free_port, run_hurricane, strip_ansi
+from support.env import PANIC_WORDS, free_port, requires
+from support.server import run_hurricane
+
+pytestmark = requires("probe")
 
 
 @pytest.fixture
@@ -30,7 +33,7 @@ def taken():
 
 def serve_failing(args, cwd) -> str:
     proc = run_hurricane(["serve", "--host", "127.0.0.1", *args], cwd)
-    err = strip_ansi(proc.stderr.decode("utf-8", "replace"))
+    err = proc.stderr
     assert proc.returncode == 1, f"exit status {proc.returncode}\n{err}"
     assert "Python started" not in err, f"the clash was found only after Python started:\n{err}"
     assert not any(word in err for word in PANIC_WORDS), err

@@ -1,7 +1,6 @@
-"""The probe listener (issue 3): /startup, /alive, /ready and /metrics as the
-kubelet and an operator see them. Every row of the probe table in
-target/contract-issue3.md, the headers, methods, paths, ?verbose, integrated
-mode, --no-probe, --no-metrics, --log-probes, the request-queue threshold under
+"""The probe listener: /startup, /alive, /ready and /metrics as the
+kubelet and an operator see them. Every row of the README's probe table, the
+headers, methods, paths, ?verbose, integrated mode, --no-probe, --no-metrics, --log-probes, the request-queue threshold under
 real load, --max-lifetime, --max-memory, a wedged interpreter and a dead database.
 
 The start-up row ("starting": 400 everywhere) is in test_startup.py, the
@@ -17,8 +16,10 @@ import time
 
 import pytest
 
-from helpers import Reader, build, connect, exchange, request, send
-from probeutil import (
+from support.client import Reader, build, connect, exchange, request, send
+from support.env import requires
+from support.poll import poll_until
+from support.probes import (
     AVERAGE_BODY_RE,
     METRICS_CONTENT_TYPE,
     PROBE_CONTENT_TYPE,
@@ -37,6 +38,8 @@ from probeutil import (
     wait_checks_ran,
     wait_probe,
 )
+
+pytestmark = requires("probe")
 
 PROBES = ["/startup", "/alive", "/ready"]
 FLAKY_MESSAGE = b"probetest: the database server went away"
@@ -358,10 +361,7 @@ def test_wedged_interpreter_fails_liveness_in_time(checks_server, flags):
     out = []
     thread = threading.Thread(target=fetch_into, args=(out, checks_server.port, "/wedge?seconds=4.5", 60), daemon=True)
     thread.start()
-    wait_until = time.monotonic() + 15
-    while not marker.exists():
-        assert time.monotonic() < wait_until, "the /wedge view did not start"
-        time.sleep(0.02)
+    poll_until(marker.exists, 15, interval=0.02, what="the /wedge view to start")
     t0 = time.monotonic()
     seen = []
     failed = None

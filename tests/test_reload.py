@@ -1,4 +1,4 @@
-"""Developer mode (issue 5): `hurricane serve --autoreload` and the debuggers.
+"""Developer mode: `hurricane serve --autoreload` and the debuggers.
 
 With `--autoreload` the `hurricane` process started here is a supervisor that owns the
 app and probe sockets and runs the server in a child process; a saved file starts a
@@ -13,8 +13,8 @@ Then `--debugger` (a Debug Adapter Protocol client attaches as VS Code does; wit
 debugpy a warning), `--pycharm-host` with nothing listening, and `--autoreload` with a
 debugger refused (exit status 2).
 
-Every test works in its own copy of the example project (tests/reloadutil.py adds a
-/pid view to it) since the tests edit its files.
+Every test works in its own copy of the example project (tests/support/projects.py
+adds a /pid view to it) since the tests edit its files.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ import time
 
 import pytest
 
-from conftest import PANIC_WORDS, STARTUP_TIMEOUT, Server, base_env, free_port, probe_port_args, run_hurricane
-from helpers import ConnectionClosed, wait_until
-from reloadutil import (
+from support.client import ConnectionClosed, port_refuses
+from support.env import PANIC_WORDS, STARTUP_TIMEOUT, base_env, free_port, requires
+from support.poll import poll_until
+from support.projects import ORIGINAL_HELLO, make_site, set_hello, views_source
+from support.reload import (
     COLLECTSTATIC_RE,
-    ORIGINAL_HELLO,
     RELOAD_BOUND,
     RELOAD_FAILED_RE,
     WATCHING_RE,
@@ -39,15 +40,14 @@ from reloadutil import (
     Dap,
     child_pid,
     get,
-    make_site,
     pid_alive,
-    port_refuses,
     reloaded_lines,
-    set_hello,
-    views_source,
     wait_body,
     wait_reloads,
 )
+from support.server import Server, run_hurricane, stop_all
+
+pytestmark = requires("reload")
 
 AUTORELOAD = ["--autoreload"]
 STARTUP_DONE_RE = r"Startup time is \d"  # a child's last start-up line
@@ -59,27 +59,26 @@ def site(mysite, tmp_path):
     return make_site(mysite, tmp_path / "site")
 
 
-def _start_supervised(server: Server) -> Server:
-    """Launch a supervisor and wait until /hello answers 200 (a child serves) and the
-    watcher is set up; retries on a lost race for a free port."""
-    for _ in range(3):
-        server.launch()
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if not server.alive():
-                if "in use" in server.log().lower():
-                    break
-                pytest.fail(f"{server.name} exited with {server.proc.returncode} before serving\ncommand: {server.command(server.port)}\n{server.log()}")
-            try:
-                if get(server.port, "/hello", timeout=5).status == 200:
-                    server.wait_log(WATCHING_RE, timeout=10)
-                    return server
-            except (OSError, ConnectionClosed):
-                pass
-            if time.monotonic() >= deadline:
-                pytest.fail(f"{server.name}: /hello did not answer 200 within {STARTUP_TIMEOUT}s\ncommand: {server.command(server.port)}\n{server.log()}")
-            time.sleep(0.1)
-    pytest.fail(f"{server.name} could not bind a free port:\n{server.log()}")
+def _child_serves(server: Server, timeout: float) -> bool:
+    """A supervisor is ready once /hello answers 200 (a child serves) and the watcher
+    is set up (True); False if it exited first."""
+
+    def state():
+        if not server.alive():
+            return "exited"
+        return "ready" if get(server.port, "/hello", timeout=5).status == 200 else None
+
+    if poll_until(
+        state,
+        timeout,
+        interval=0.1,
+        what=f"{server.name}: /hello to answer 200",
+        ignore=(OSError, ConnectionClosed),
+        context=lambda: f"command: {server.command(server.port)}\n{server.log()}",
+    ) == "exited":
+        return False
+    server.wait_log(WATCHING_RE, timeout=10)
+    return True
 
 
 @pytest.fixture
@@ -99,18 +98,13 @@ def serve(logdir, request):
         if not wait:
             return server.launch()
         supervised = any(a in ("--autoreload", "--reload") for a in args) or (env or {}).get("HURRICANE_AUTORELOAD")
-        return _start_supervised(server) if supervised else server.start()
+        return server.start(ready=_child_serves) if supervised else server.start()
 
     yield _serve
-    problems = []
-    for server in servers:
-        try:
-            rc = server.stop()
-            if rc != 0:
-                problems.append(f"{server.name}: exit code {rc} after SIGTERM\n{server.tail(30)}")
-        except AssertionError as exc:
-            problems.append(str(exc))
-        finally:
+    try:
+        problems = stop_all(servers)
+    finally:
+        for server in servers:
             if server.proc is not None:
                 try:
                     os.killpg(server.proc.pid, signal.SIGKILL)
@@ -133,7 +127,9 @@ def test_edit_a_view_serves_the_new_code(serve, site):
 
     mark = server.mark()
     set_hello(site, "Hello, reloaded!")
-    took = wait_body(server, "/hello", "Hello, reloaded!")
+    start = time.monotonic()
+    wait_body(server, "/hello", "Hello, reloaded!")
+    took = time.monotonic() - start
     line = wait_reloads(server, 1, since=mark)[0]
     assert line.group(2) == "demo/views.py" and line.group(3) is None, line.group(0)
     assert 0 < float(line.group(1)) < RELOAD_BOUND, line.group(0)
@@ -141,7 +137,7 @@ def test_edit_a_view_serves_the_new_code(serve, site):
 
     second = child_pid(server)
     assert second not in (first, server.pid), (first, second)
-    wait_until(lambda: not pid_alive(first), 10, message=f"the old child {first} to exit")
+    poll_until(lambda: not pid_alive(first), 10, what=f"the old child {first} to exit")
     assert server.alive()
 
 
@@ -150,12 +146,12 @@ def test_ten_reloads_without_a_failed_request(serve, site):
     mark = server.mark()
     versions = [f"Hello, version {i}!" for i in range(1, 11)]
     with ClientLoop(server.port, "/hello") as loop:
-        wait_until(lambda: loop.ok, 10, message="the client loop's first response")
+        poll_until(lambda: loop.ok, 10, what="the client loop's first response")
         for version in versions:
             set_hello(site, version)
-            wait_until(lambda: version.encode() in loop.bodies, RELOAD_BOUND, message=f"{version!r} served\n{server.tail(30)}")
+            poll_until(lambda: version.encode() in loop.bodies, RELOAD_BOUND, what=f"{version!r} served\n{server.tail(30)}")
         served = len(loop.ok)
-        wait_until(lambda: len(loop.ok) > served + 5, 10, message="requests after the last reload")
+        poll_until(lambda: len(loop.ok) > served + 5, 10, what="requests after the last reload")
     total = len(loop.ok) + len(loop.failures)
     assert not loop.failures, f"{len(loop.failures)} of {total} requests failed across ten reloads: {loop.failures[:10]}\n{server.tail(40)}"
     missing = [v for v in versions if v.encode() not in loop.bodies]
@@ -181,7 +177,7 @@ def test_same_length_edits_in_quick_succession_are_all_served(serve, site):
     versions = [f"Hello v{i:02d}" for i in range(30)]
     misses = []
     with ClientLoop(server.port, "/hello") as loop:
-        wait_until(lambda: loop.ok, 10, message="the client loop's first response")
+        poll_until(lambda: loop.ok, 10, what="the client loop's first response")
         for version in versions:
             set_hello(site, version)
             try:
@@ -190,7 +186,7 @@ def test_same_length_edits_in_quick_succession_are_all_served(serve, site):
                 misses.append(version)
                 break
         served = len(loop.ok)
-        wait_until(lambda: len(loop.ok) > served + 5, 10, message="requests after the last reload")
+        poll_until(lambda: len(loop.ok) > served + 5, 10, what="requests after the last reload")
     assert not misses, f"a reload logged but never served {misses[0]!r}; served instead: {get(server.port, '/hello').body!r}\n{server.tail(30)}"
     total = len(loop.ok) + len(loop.failures)
     assert not loop.failures, f"{len(loop.failures)} of {total} requests failed: {loop.failures[:10]}\n{server.tail(40)}"
@@ -271,17 +267,11 @@ def test_broken_first_start_answers_503_until_fixed(serve, site):
     views.write_text("import hurricane_missing_module_xyz  # noqa\n" + views_source(site, ORIGINAL_HELLO))
     server = serve(AUTORELOAD, site, wait=False)
 
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
+    def answer():
         assert server.alive(), f"the supervisor exited with {server.proc.returncode}\n{server.log()}"
-        try:
-            resp = get(server.port, "/hello", timeout=5)
-            if resp.status == 503:
-                break
-        except (OSError, ConnectionClosed) as exc:
-            resp = exc
-        assert time.monotonic() < deadline, f"no 503 within {STARTUP_TIMEOUT}s; last: {resp!r}\n{server.log()}"
-        time.sleep(0.1)
+        return get(server.port, "/hello", timeout=5)
+
+    resp = poll_until(answer, STARTUP_TIMEOUT, until=lambda r: r.status == 503, interval=0.1, what="a 503", ignore=(OSError, ConnectionClosed), context=server.log)
     assert (resp.header("content-type") or "").startswith("text/plain"), resp
     assert b"hurricane_missing_module_xyz" in resp.body, resp
     server.wait_log(WATCHING_RE, timeout=10)
@@ -362,7 +352,7 @@ def test_ignored_files_do_not_reload_watched_ones_do(serve, site):
             f.write("\n/* changed */\n" if rel.endswith(".css") else "\n")
         lines = wait_reloads(server, count, since=mark)
         assert lines[count - 1].group(2) == rel, [m.group(0) for m in lines]
-        new_pid = wait_until(lambda: (p := child_pid(server)) != pid and p, RELOAD_BOUND, message=f"a new child after {rel} changed")
+        new_pid = poll_until(lambda: (p := child_pid(server)) != pid and p, RELOAD_BOUND, what=f"a new child after {rel} changed")
         pid = new_pid
     time.sleep(1.0)  # a reload loop (say, on the new child's .pyc files) would show here
     lines = reloaded_lines(server.log_since(mark))
@@ -436,14 +426,14 @@ def test_static_watch_runs_collectstatic_only_after_static_changes(serve, site):
 def test_probes_answer_across_reloads(serve, site):
     server = serve(AUTORELOAD, site)
     with ClientLoop(server.probe_port, "/alive") as loop:
-        wait_until(lambda: loop.ok, 10, message="the first /alive answer")
+        poll_until(lambda: loop.ok, 10, what="the first /alive answer")
         for text in ("Hello, one!", "Hello, two!"):
             mark = server.mark()
             set_hello(site, text)
             wait_body(server, "/hello", text)
             wait_reloads(server, 1, since=mark)
         answered = len(loop.ok)
-        wait_until(lambda: len(loop.ok) > answered + 5, 10, message="/alive answers after the reloads")
+        poll_until(lambda: len(loop.ok) > answered + 5, 10, what="/alive answers after the reloads")
     assert not loop.failures, f"{len(loop.failures)} of {len(loop.ok) + len(loop.failures)} /alive requests failed: {loop.failures[:10]}"
 
 
@@ -455,10 +445,10 @@ def test_signal_stops_the_supervisor_and_its_child(serve, site, sig):
     wait_body(server, "/hello", "Hello, second child!")
     child = child_pid(server)
     assert child != first
-    wait_until(lambda: not pid_alive(first), 10, message=f"the old child {first} to exit")
+    poll_until(lambda: not pid_alive(first), 10, what=f"the old child {first} to exit")
 
     assert server.stop(sig) == 0, server.tail()
-    wait_until(lambda: not pid_alive(child), 10, message=f"the child {child} to exit with the supervisor")
+    poll_until(lambda: not pid_alive(child), 10, what=f"the child {child} to exit with the supervisor")
     assert port_refuses(server.port), "something still listens on the app port"
     assert port_refuses(server.probe_port), "something still listens on the probe port"
     assert not any(word in server.log() for word in PANIC_WORDS), server.log()
@@ -574,9 +564,8 @@ def test_a_debugger_in_the_django_settings_is_refused_under_autoreload(serve, si
 def test_autoreload_with_a_debugger_is_refused(site, flags, extra_env):
     env = base_env()
     env.update(extra_env)
-    proc = run_hurricane(["serve", "--host", "127.0.0.1", "--port", str(free_port()), *probe_port_args(), *flags], site, env, timeout=30)
-    err = proc.stderr.decode("utf-8", "replace")
-    out = proc.stdout.decode("utf-8", "replace")
+    proc = run_hurricane(["serve", *flags], site, env, timeout=30, listen=True)
+    err, out = proc.stderr, proc.stdout
     assert proc.returncode == 2, f"exit status {proc.returncode}, expected 2\n{err}"
     assert "--autoreload" in err and "debugger" in err, err
     assert "Python started" not in err and "Starting HTTP server" not in err, err

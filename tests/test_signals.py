@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import APPS, PANIC_WORDS, base_env
-from helpers import wait_until
+from support.env import APPS, PANIC_WORDS, base_env, requires
+from support.poll import poll_until
 
 PYTHONPATH = ["--pythonpath", str(APPS)]
 # Settings whose import takes 30 s: a server that waited for it would take that long.
@@ -37,7 +37,7 @@ def signal_and_wait(server, sig, group: bool = False) -> float:
         os.killpg(server.pid, sig)
     else:
         server.proc.send_signal(sig)
-    wait_until(lambda: server.proc.poll() is not None, EXIT_BOUND, message=f"exit after {sig.name}\n{server.tail()}")
+    poll_until(lambda: server.proc.poll() is not None, EXIT_BOUND, what=f"exit after {sig.name}\n{server.tail()}")
     return time.monotonic() - start
 
 
@@ -92,6 +92,7 @@ def process_group_gone(pgid: int) -> bool:
     return False
 
 
+@requires("reload")
 @pytest.mark.parametrize(
     "sig,group",
     [pytest.param(signal.SIGINT, True, id="ctrl-c"), pytest.param(signal.SIGTERM, False, id="SIGTERM-to-the-supervisor")],
@@ -105,4 +106,4 @@ def test_signal_while_an_autoreload_child_starts(one_server, mysite, sig, group)
     signal_and_wait(server, sig, group=group)
     # The supervisor stops its starting child with SIGINT, whichever signal it got.
     assert_interrupted(server, signal.SIGINT)
-    wait_until(lambda: process_group_gone(server.pid), EXIT_BOUND, message="the child to exit with the supervisor")
+    poll_until(lambda: process_group_gone(server.pid), EXIT_BOUND, what="the child to exit with the supervisor")

@@ -1,4 +1,4 @@
-"""Start-up orchestration (issue 3): `--command` management commands, the
+"""Start-up orchestration: `--command` management commands, the
 migration check, what the probes say meanwhile, failures (exit status 1),
 SIGTERM during start-up, and the options refused with `--app`. Then broken projects
 (a missing app, an import error or a syntax error in the settings, a broken --app
@@ -11,36 +11,27 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import APPS, PANIC_WORDS, VENV_PYTHON
-from helpers import request
-from probeutil import (
+from support.client import port_refuses, request
+from support.env import APPS, PANIC_WORDS, VENV_PYTHON
+from support.probes import (
     PROBE_SERVER_RE,
     PROBES_SETTINGS,
     PYTHONPATH,
     STARTUP_BODY_RE,
     parse_verbose,
     probes_env,
-    run_serve,
     sample_value,
     scrape,
 )
+from support.server import run_hurricane
 
 PROBES = ["/startup", "/alive", "/ready"]
-
-
-def app_port_refuses(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return False
-    except ConnectionRefusedError:
-        return True
 
 
 def command_lines(log: str) -> list[str]:
@@ -98,7 +89,7 @@ def test_probes_while_a_command_runs(one_server, mysite):
     families = scrape(server)
     assert not families.get("hurricane_info") or not families["hurricane_info"].samples, families.get("hurricane_info")
     assert sample_value(families, "hurricane_probe_passing", "hurricane_probe_passing", probe="startup") == 0
-    assert app_port_refuses(server.port), "the app port accepts connections while a --command runs"
+    assert port_refuses(server.port), "the app port accepts connections while a --command runs"
     assert "Starting HTTP server" not in server.log(), "the probes were not checked during start-up"
 
     assert server.wait_ready(30), server.tail()
@@ -125,7 +116,7 @@ def test_probes_while_a_command_runs(one_server, mysite):
 def test_failing_command_exits_1(mysite, tmp_path, command, message):
     out = tmp_path / "after.jsonl"
     args = [*PROBES_SETTINGS, "--command", command, "--command", "echo_args after"]
-    rc, err, stdout = run_serve(args, mysite, probes_env(PROBETEST_OUT=out))
+    rc, err, stdout = run_hurricane(["serve", *args], mysite, probes_env(PROBETEST_OUT=out), listen=True)
     assert_clean_failure(rc, err, stdout)
     assert re.search(r"\bERROR\b", err), f"nothing logged at ERROR:\n{err}"
     assert re.search(rf"command\W+{command}\b", err), f"the failing command is not named:\n{err}"
@@ -134,7 +125,7 @@ def test_failing_command_exits_1(mysite, tmp_path, command, message):
 
 
 def test_unknown_command_exits_1(mysite):
-    rc, err, out = run_serve([*PROBES_SETTINGS, "--command", "no_such_command_xyz --flag"], mysite, probes_env())
+    rc, err, out = run_hurricane(["serve", *PROBES_SETTINGS, "--command", "no_such_command_xyz --flag"], mysite, probes_env(), listen=True)
     assert_clean_failure(rc, err, out)
     assert "no_such_command_xyz" in err, err
 
@@ -175,7 +166,7 @@ def test_check_migrations_waits_until_migrated(one_server, mysite, tmp_path):
     assert server.alive(), server.tail()
     assert "Starting HTTP server" not in server.log()
     assert (server.probe("/startup").status, server.probe("/startup").body) == (400, b"")
-    assert app_port_refuses(server.port)
+    assert port_refuses(server.port)
 
     manage(mysite, db, "migrate", "--noinput")
     assert server.wait_ready(15), server.tail()
@@ -197,7 +188,7 @@ def test_check_migrations_apply(one_server, mysite, tmp_path):
 
 def test_failing_migration_exits_1(mysite, tmp_path):
     env = probes_env(PROBETEST_DB=tmp_path / "fresh.sqlite3", PROBETEST_BAD_MIGRATION="1")
-    rc, err, out = run_serve([*PROBES_SETTINGS, "--check-migrations-apply"], mysite, env)
+    rc, err, out = run_hurricane(["serve", *PROBES_SETTINGS, "--check-migrations-apply"], mysite, env, listen=True)
     assert_clean_failure(rc, err, out)
     assert "probetest migration failed" in err, err
     assert re.search(r"ERROR", err), err
@@ -209,7 +200,7 @@ def test_failing_migration_exits_1(mysite, tmp_path):
     ids=["command", "check-migrations", "check-migrations-apply"],
 )
 def test_app_refuses_django_only_options(tmp_path, flag):
-    rc, err, out = run_serve(["--app", "echo_app:application", *PYTHONPATH, *flag], tmp_path)
+    rc, err, out = run_hurricane(["serve", "--app", "echo_app:application", *PYTHONPATH, *flag], tmp_path, listen=True)
     assert rc != 0, err
     assert flag[0] in err, err
     assert "--app" in err or "Django" in err, err
@@ -250,7 +241,7 @@ def error_line(rc: int, err: str, out: str) -> str:
 
 def test_missing_installed_app_names_the_settings_line(mysite, tmp_path):
     site, line = break_settings(mysite, tmp_path, '    "nosuchapp",', after='    "demo",')
-    rc, err, out = run_serve([], site)
+    rc, err, out = run_hurricane(["serve"], site, listen=True)
     summary = error_line(rc, err, out)
     assert summary == f"hurricane: error: ModuleNotFoundError: No module named 'nosuchapp' (mysite/settings.py, line {line})", err
     # the traceback is Python's: Django's frames, ending in the exception
@@ -268,7 +259,7 @@ def test_missing_installed_app_names_the_settings_line(mysite, tmp_path):
 )
 def test_import_error_inside_settings_is_reported_as_raised(mysite, tmp_path, statement, exception):
     site, line = break_settings(mysite, tmp_path, statement, after="from pathlib import Path")
-    rc, err, out = run_serve([], site)
+    rc, err, out = run_hurricane(["serve"], site, listen=True)
     summary = error_line(rc, err, out)
     assert summary.startswith(f"hurricane: error: {exception}"), err
     assert summary.endswith(f"(mysite/settings.py, line {line})"), err
@@ -278,7 +269,7 @@ def test_import_error_inside_settings_is_reported_as_raised(mysite, tmp_path, st
 
 def test_syntax_error_in_settings_names_its_line_once(mysite, tmp_path):
     site, line = break_settings(mysite, tmp_path, 'CSRF_TRUSTED_ORIGINS = ["https://example.com"')
-    rc, err, out = run_serve([], site)
+    rc, err, out = run_hurricane(["serve"], site, listen=True)
     summary = error_line(rc, err, out)
     assert summary == f"hurricane: error: SyntaxError: '[' was never closed (mysite/settings.py, line {line})", err
     assert re.search(rf'File "{re.escape(str(site))}/mysite/settings\.py", line {line}\n', err), err
@@ -286,7 +277,7 @@ def test_syntax_error_in_settings_names_its_line_once(mysite, tmp_path):
 
 def test_import_error_inside_an_app_module_is_reported_as_raised(tmp_path):
     (tmp_path / "brokenapp.py").write_text('"""A WSGI module that imports what is not installed."""\n\nimport hurricane_no_such_dependency  # noqa\n')
-    rc, err, out = run_serve(["--app", "brokenapp:application"], tmp_path)
+    rc, err, out = run_hurricane(["serve", "--app", "brokenapp:application"], tmp_path, listen=True)
     summary = error_line(rc, err, out)
     assert summary == "hurricane: error: ModuleNotFoundError: No module named 'hurricane_no_such_dependency' (brokenapp.py, line 3)", err
     assert "for --app" not in err, err

@@ -19,10 +19,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import APPS, PANIC_WORDS
-from probeutil import run_serve, sample_value, scrape
-from helpers import wait_until
-from staticutil import STATIC_SETTINGS, ETAG_RE, assert_no_panic, get, static_env, wait_for, write_tree
+from support.env import APPS, PANIC_WORDS, base_env, requires
+from support.poll import poll_until
+from support.probes import sample_value, scrape
+from support.server import run_hurricane
+from support.static import STATIC_SETTINGS, ETAG_RE, assert_no_panic, get, write_tree
+
+pytestmark = requires("static")
 
 APP_STATIC = APPS / "statictest" / "static"
 APP_CSS = (APP_STATIC / "statictest" / "app.css").read_bytes()
@@ -50,7 +53,7 @@ def roots(tmp_path_factory):
 def env_server(start_server, mysite, roots):
     """Static on through the environment only (no --static), STATIC_URL on a CDN host,
     media off."""
-    env = static_env(
+    env = base_env(
         HURRICANE_STATIC="1",
         HURRICANE_STATIC_MAX_AGE="120",
         STATICTEST_STATIC_URL="https://cdn.example.com/s/",
@@ -99,7 +102,7 @@ def test_info_labels_static_only(env_server):
 @pytest.fixture(scope="module")
 def settings_server(start_server, mysite, roots):
     settings = {"HURRICANE_STATIC": True, "HURRICANE_MEDIA": True}
-    env = static_env(
+    env = base_env(
         STATICTEST_SETTINGS=json.dumps(settings), STATICTEST_STATIC_ROOT=roots.static, STATICTEST_MEDIA_ROOT=roots.media
     )
     return start_server("static-settings", [*STATIC_SETTINGS, "--static-max-age", "3600"], mysite, env)
@@ -136,7 +139,7 @@ def test_static_requests_are_counted(settings_server):
     total0, path0 = counts()
     for _ in range(3):
         assert get(port, "/static/metrics.css").status == 200
-    (total, path), _ = wait_for(counts, lambda c: c[0] >= total0 + 3, timeout=5.0, what="request_counter_total + 3")
+    total, path = poll_until(counts, 5.0, until=lambda c: c[0] >= total0 + 3, interval=0.1, what="request_counter_total + 3")
     assert total == total0 + 3, (total0, total)
     assert path == path0 + 3, (path0, path)
 
@@ -148,7 +151,7 @@ def test_static_requests_are_counted(settings_server):
 
 @pytest.fixture(scope="module")
 def finder_server(start_server, mysite, roots):
-    env = static_env(
+    env = base_env(
         STATICTEST_DEBUG="1",
         STATICTEST_STATICFILES_DIRS=json.dumps([str(roots.dirs_a), ["vendor", str(roots.dirs_b)]]),
     )
@@ -212,7 +215,7 @@ def test_finder_mode_404(finder_server, path):
 @pytest.fixture(scope="module")
 def collected_server(start_server, mysite, tmp_path_factory):
     root = tmp_path_factory.mktemp("collect") / "collected"  # does not exist yet
-    env = static_env(STATICTEST_STATIC_ROOT=root, STATICTEST_MANIFEST="1")
+    env = base_env(STATICTEST_STATIC_ROOT=root, STATICTEST_MANIFEST="1")
     server = start_server("static-collect", [*STATIC_SETTINGS, "--static", "--command", "collectstatic --noinput"], mysite, env)
     server.root = root
     return server
@@ -254,7 +257,7 @@ def test_media_root_created_after_start_is_served(one_server, mysite, tmp_path):
     404 (from hurricane, not Django) until the directory appears, then served without a
     restart."""
     media = tmp_path / "media"
-    server = one_server("media-later", [*STATIC_SETTINGS, "--media"], mysite, static_env(STATICTEST_MEDIA_ROOT=media))
+    server = one_server("media-later", [*STATIC_SETTINGS, "--media"], mysite, base_env(STATICTEST_MEDIA_ROOT=media))
     log = server.log()
     named = [line for line in log.splitlines() if str(media) in line]
     assert len(named) == 1, log
@@ -265,10 +268,10 @@ def test_media_root_created_after_start_is_served(one_server, mysite, tmp_path):
         assert b"django-view" not in resp.body, resp
 
     write_tree(media, {"photo.txt": b"uploaded \x00\xff\n"})
-    resp = wait_until(
+    resp = poll_until(
         lambda: (r := get(server.port, "/media/photo.txt")).status == 200 and r,
         timeout=10,
-        message="/media/photo.txt served after MEDIA_ROOT was created",
+        what="/media/photo.txt served after MEDIA_ROOT was created",
     )
     assert resp.body == b"uploaded \x00\xff\n", resp
     assert resp.header("cache-control") == "no-cache", resp
@@ -321,8 +324,8 @@ def refusals(mysite, roots):
 
     def run(case):
         args, variables, _ = REFUSALS[case]
-        env = static_env(**{k: fill_in(v) for k, v in variables.items()})
-        return case, run_serve([*STATIC_SETTINGS, *args], mysite, env)
+        env = base_env(**{k: fill_in(v) for k, v in variables.items()})
+        return case, run_hurricane(["serve", *STATIC_SETTINGS, *args], mysite, env, listen=True)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(pool.map(run, REFUSALS))

@@ -27,9 +27,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import Reader, build, connect, send
-from probeutil import flag_off
-from staticutil import (
+from support.client import Reader, build, connect, send
+from support.env import base_env, requires
+from support.poll import poll_until
+from support.probes import flag_off
+from support.static import (
     ETAG_RE,
     HTTP_DATE_RE,
     NGINX_T1,
@@ -40,10 +42,10 @@ from staticutil import (
     http_date,
     parse_multipart,
     set_mtime,
-    static_env,
-    wait_for,
     write_tree,
 )
+
+pytestmark = requires("static")
 
 ACCESS_RE = r"{status} {method} {path} \(127\.0\.0\.1\) \d+(?:\.\d+)?ms"
 
@@ -160,7 +162,7 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(start_server, mysite, site):
-    env = static_env(STATICTEST_STATIC_ROOT=site.static, STATICTEST_MEDIA_ROOT=site.media, PROBETEST_FLAGS=site.flags)
+    env = base_env(STATICTEST_STATIC_ROOT=site.static, STATICTEST_MEDIA_ROOT=site.media, PROBETEST_FLAGS=site.flags)
     return start_server("static-http", [*STATIC_SETTINGS, "--static", "--media"], mysite, env)
 
 
@@ -372,12 +374,15 @@ def test_manifest_is_reread_when_it_changes(server, site):
     assert before.header("cache-control") == "public, max-age=60", before
     manifest = {"paths": {**MANIFEST["paths"], "late.css": "late.fedcba98.css"}, "version": "1.1"}
     (site.static / "staticfiles.json").write_text(json.dumps(manifest))
-    resp, waited = wait_for(
+    start = time.monotonic()
+    poll_until(
         lambda: get(server.port, path),
-        lambda r: r.header("cache-control") == "public, max-age=31536000, immutable",
-        timeout=4.0,
+        4.0,
+        until=lambda r: r.header("cache-control") == "public, max-age=31536000, immutable",
+        interval=0.1,
         what="the new manifest entry",
     )
+    waited = time.monotonic() - start
     assert waited < 3.0, waited
     assert get(server.port, "/static/app.0123abcd.css").header("cache-control") == "public, max-age=31536000, immutable"
     assert get(server.port, "/static/late.css").header("cache-control") == "public, max-age=60"
@@ -1086,12 +1091,15 @@ def test_file_change_is_picked_up(server, site):
         first = get(server.port, "/static/changing.txt")
     assert (first.status, first.body) == (200, b"version 1\n"), first
     path.write_bytes(b"version 2, longer\n")
-    resp, waited = wait_for(
+    start = time.monotonic()
+    resp = poll_until(
         lambda: get(server.port, "/static/changing.txt"),
-        lambda r: r.body == b"version 2, longer\n",
-        timeout=4.0,
+        4.0,
+        until=lambda r: r.body == b"version 2, longer\n",
+        interval=0.1,
         what="the new content",
     )
+    waited = time.monotonic() - start
     assert waited < 3.0, f"the change took {waited:.1f}s to show"
     assert resp.header("content-length") == str(len(b"version 2, longer\n"))
     assert resp.header("etag") != first.header("etag"), "the ETag did not change with the file"
@@ -1103,7 +1111,9 @@ def test_deleted_file_becomes_404(server, site):
     for _ in range(3):
         assert get(server.port, "/static/deleted.txt").status == 200
     (site.static / "deleted.txt").unlink()
-    _, waited = wait_for(lambda: get(server.port, "/static/deleted.txt"), lambda r: r.status == 404, timeout=4.0, what="404")
+    start = time.monotonic()
+    poll_until(lambda: get(server.port, "/static/deleted.txt"), 4.0, until=lambda r: r.status == 404, interval=0.1, what="404")
+    waited = time.monotonic() - start
     assert waited < 3.0, waited
 
 
@@ -1160,10 +1170,7 @@ def test_static_answers_while_a_view_holds_the_gil(server, site):
 
     thread = threading.Thread(target=wedge, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not marker.exists():
-        assert time.monotonic() < deadline, "the /wedge view did not start"
-        time.sleep(0.01)
+    poll_until(marker.exists, 15, interval=0.01, what="the /wedge view to start")
     timings = []
     for path, status, body in [
         ("/static/app.css", 200, CSS),

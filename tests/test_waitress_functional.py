@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-import corpora
-from helpers import TIMEOUT, ConnectionClosed, Reader, connect, read_or_half_close, send
+from support import corpora
+from support.client import TIMEOUT, ConnectionClosed, Reader, connect, read_or_half_close, send
 
 LETTERS = string.ascii_letters.encode("latin-1")
 
@@ -684,8 +684,8 @@ def test_internal_server_error(fixture_app, to_send, version, must_close):
 @pytest.mark.parametrize("path", [b"/after_write_cb", b"/in_generator"])
 def test_internal_server_error_str_body(fixture_app, path):
     # the app writes / yields a str instead of bytes before any byte went out.
-    # waitress had already sent "200 OK" and then drops the connection; the
-    # issue asks for a 500 (nothing was sent yet), and the server keeps serving.
+    # waitress had already sent "200 OK" and then drops the connection; hurricane
+    # answers 500 (nothing was sent yet), and the server keeps serving.
     server = fixture_app("error")
     sock, reader = open_conn(server)
     with sock:

@@ -1,4 +1,4 @@
-"""`--webhook-url` (issue 3): JSON POSTs to a local receiver (http.server in a
+"""`--webhook-url`: JSON POSTs to a local receiver (http.server in a
 thread) for start-up success and failure and for liveness/readiness state
 changes, with retries, never blocking probes or requests.
 """
@@ -12,19 +12,22 @@ import time
 
 import pytest
 
-from helpers import request
-from probeutil import (
+from support.client import request
+from support.env import requires
+from support.probes import (
     PROBES_SETTINGS,
     PYTHONPATH,
-    Receiver,
     fetch_into,
     flag_off,
     flag_on,
     in_threads,
     probes_env,
-    run_serve,
     wait_probe,
 )
+from support.server import run_hurricane
+from support.webhook import Receiver
+
+pytestmark = requires("probe", "webhook")
 
 KEYS = ["info", "type", "status", "timestamp", "podname", "version"]
 FAILED_KEYS = ["info", "type", "traceback", "status", "timestamp", "podname", "version"]
@@ -105,7 +108,7 @@ def test_startup_and_state_changes(one_server, mysite, receiver, tmp_path):
 
 def test_startup_failed(mysite, receiver):
     args = [*PROBES_SETTINGS, "--webhook-url", receiver.url, "--command", "fail_always"]
-    rc, err, _ = run_serve(args, mysite, probes_env())
+    rc, err, _ = run_hurricane(["serve", *args], mysite, probes_env(), listen=True)
     assert rc == 1, err
     payloads = receiver.wait_for(lambda p: [x for x in p if x["type"] == "startup"], timeout=3, what="startup webhook")
     assert len(payloads) == 1, payloads

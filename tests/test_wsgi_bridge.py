@@ -19,8 +19,9 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import APPS
-from helpers import ConnectionClosed, Reader, build, chunked, connect, exchange, request, send, wait_until
+from support.client import ConnectionClosed, Reader, build, chunked, connect, exchange, request, send
+from support.env import APPS
+from support.poll import poll_until
 
 sys.path.insert(0, str(APPS))
 from probe_app import DATA  # noqa: E402  (the bytes /file serves)
@@ -217,7 +218,7 @@ def test_write_callable_then_iterable(probe_server, close_log):
     resp = request(probe_server.port, "GET", f"/write?tag={tag}")
     assert resp.status == 200
     assert resp.body == b"via-write;via-iter"
-    wait_until(lambda: closes(close_log, tag) == 1, 5, message="close() after write()+iterable")
+    poll_until(lambda: closes(close_log, tag) == 1, 5, what="close() after write()+iterable")
 
 
 def test_exc_info_replaces_unsent_headers(probe_server):
@@ -239,7 +240,7 @@ def test_close_called_after_normal_completion(probe_server, close_log):
     tag = new_tag()
     resp = request(probe_server.port, "GET", f"/stream?n=3&size=4&tag={tag}")
     assert resp.body == b"aaaabbbbcccc"
-    wait_until(lambda: closes(close_log, tag) == 1, 5, message="close()")
+    poll_until(lambda: closes(close_log, tag) == 1, 5, what="close()")
     time.sleep(0.2)
     assert closes(close_log, tag) == 1, "close() must be called exactly once"
 
@@ -251,7 +252,7 @@ def test_close_called_when_client_disconnects_mid_stream(probe_server, close_log
         first = sock.recv(100)
         assert first.startswith(b"HTTP/1.1 200"), first
     # the client is gone after ~1 chunk; the app still has ~20 s of chunks to go
-    wait_until(lambda: closes(close_log, tag) == 1, 5, message="close() after the client went away")
+    poll_until(lambda: closes(close_log, tag) == 1, 5, what="close() after the client went away")
     assert request(probe_server.port, "GET", "/environ").status == 200
 
 
@@ -273,7 +274,7 @@ def test_file_wrapper_real_file(probe_server, close_log):
     resp = request(probe_server.port, "GET", f"/file?tag={tag}")
     assert resp.status == 200
     assert resp.body == DATA
-    wait_until(lambda: closes(close_log, tag) == 1, 5, message="file_wrapper close() closes the file")
+    poll_until(lambda: closes(close_log, tag) == 1, 5, what="file_wrapper close() closes the file")
 
 
 def test_file_wrapper_starts_at_current_position(probe_server):
@@ -299,7 +300,7 @@ def test_file_wrapper_read_only_object(probe_server, close_log):
     tag = new_tag()
     resp = request(probe_server.port, "GET", f"/file_readonly?size=20000&tag={tag}")
     assert resp.body == b"r" * 20000
-    wait_until(lambda: closes(close_log, tag) == 1, 5, message="close() of a read()-only file-like")
+    poll_until(lambda: closes(close_log, tag) == 1, 5, what="close() of a read()-only file-like")
 
 
 def test_file_wrapper_closed_when_client_disconnects(probe_server, close_log):
@@ -307,7 +308,7 @@ def test_file_wrapper_closed_when_client_disconnects(probe_server, close_log):
     with connect(probe_server.port) as sock:
         send(sock, build("GET", f"/file_readonly?size=50000000&tag={tag}"))
         assert sock.recv(100).startswith(b"HTTP/1.1 200")
-    wait_until(lambda: closes(close_log, tag) == 1, 10, message="close() after disconnect during file_wrapper")
+    poll_until(lambda: closes(close_log, tag) == 1, 10, what="close() after disconnect during file_wrapper")
 
 
 # ---------------------------------------------------------------------------
@@ -392,13 +393,13 @@ def test_protocol_violation_gives_500_and_logged_error(misbehaving_server, path)
 def test_close_called_on_str_chunk(misbehaving_server, close_log):
     tag = new_tag()
     assert request(misbehaving_server.port, "GET", f"/str_chunk?tag={tag}").status == 500
-    wait_until(lambda: closes(close_log, tag) == 1, 5, message="close() after a non-bytes chunk")
+    poll_until(lambda: closes(close_log, tag) == 1, 5, what="close() after a non-bytes chunk")
 
 
 def test_close_called_when_iteration_fails(misbehaving_server, close_log):
     tag = new_tag()
     assert request(misbehaving_server.port, "GET", f"/raise_in_iter_first?tag={tag}").status == 500
-    wait_until(lambda: closes(close_log, tag) == 1, 5, message="close() after the iterator raised")
+    poll_until(lambda: closes(close_log, tag) == 1, 5, what="close() after the iterator raised")
 
 
 def test_exception_after_first_chunk_aborts_response(misbehaving_server, close_log):
@@ -412,7 +413,7 @@ def test_exception_after_first_chunk_aborts_response(misbehaving_server, close_l
         assert resp.body.startswith(b"first chunk;")
         assert not resp.complete  # ...so the response is cut short, not ended cleanly
     misbehaving_server.wait_log(r"misbehaving: raised while iterating the body", since=mark)
-    wait_until(lambda: closes(close_log, tag) == 1, 5, message="close() after an aborted response")
+    poll_until(lambda: closes(close_log, tag) == 1, 5, what="close() after an aborted response")
     assert request(misbehaving_server.port, "GET", "/ok").status == 200
 
 

@@ -1,4 +1,4 @@
-"""A Django app for the probe, start-up and webhook tests (issue 3).
+"""A Django app for the probe, start-up and webhook tests.
 
 Loaded through `--pythonpath tests/apps --settings testsettings.probes` (or the
 other testsettings.probes* modules) in a copy of examples/mysite.

@@ -1,4 +1,4 @@
-"""A Django app for the static/media file tests (issue 4, tests/test_static*.py).
+"""A Django app for the static/media file tests (tests/test_static*.py).
 
 Loaded through `--pythonpath tests/apps --settings testsettings.static` in a copy of
 examples/mysite, next to `probetest` (whose /wedge view holds the GIL).

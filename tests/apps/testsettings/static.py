@@ -1,5 +1,5 @@
 """mysite + probetest (/wedge) + statictest, with the static/media settings from the
-environment, for tests/test_static*.py (issue 4).
+environment, for tests/test_static*.py.
 
 ROOT_URLCONF is statictest.urls: probetest's URLs plus Django views at
 /static/django-view, /media/django-view and /s/django-view.

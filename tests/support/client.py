@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 # Every network operation in the suite is bounded by this (seconds).
 TIMEOUT = 10.0
 
+# Request headers: a dict, or (name, value) pairs where order or repeats matter.
+Headers = dict[str, str] | list[tuple[str, str]] | None
+
 
 class ConnectionClosed(Exception):
     """The server closed (or reset) the connection before a status line arrived."""
@@ -263,27 +266,12 @@ def exchange(port: int, data: bytes, method: str | None = None, timeout: float =
         return Reader(sock).read_response(method)
 
 
-def request(
-    port: int,
-    method: str,
-    path: str,
-    headers: dict[str, str] | list[tuple[str, str]] | None = None,
-    body: bytes = b"",
-    version: str = "HTTP/1.1",
-    timeout: float = TIMEOUT,
-) -> Response:
+def request(port: int, method: str, path: str, headers: Headers = None, body: bytes = b"", version: str = "HTTP/1.1", timeout: float = TIMEOUT) -> Response:
     """One request on a fresh connection (Connection: close), raw framing."""
     return exchange(port, build(method, path, headers, body, version, close=True), method, timeout)
 
 
-def build(
-    method: str,
-    path: str,
-    headers: dict[str, str] | list[tuple[str, str]] | None = None,
-    body: bytes = b"",
-    version: str = "HTTP/1.1",
-    close: bool = False,
-) -> bytes:
+def build(method: str, path: str, headers: Headers = None, body: bytes = b"", version: str = "HTTP/1.1", close: bool = False) -> bytes:
     items = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
     names = {k.lower() for k, _ in items}
     if "host" not in names and version != "HTTP/1.0":
@@ -307,17 +295,6 @@ def chunked(*parts: bytes) -> bytes:
     return out + b"0\r\n\r\n"
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
-
-
 def server_alive(port: int) -> bool:
     """A fresh connection gets a complete HTTP response (any status)."""
     try:
@@ -325,3 +302,12 @@ def server_alive(port: int) -> bool:
         return resp.complete
     except (OSError, ConnectionClosed):
         return False
+
+
+def port_refuses(port: int) -> bool:
+    """Nothing listens on the loopback `port`: a connection is refused."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return False
+    except ConnectionRefusedError:
+        return True

@@ -1,13 +1,12 @@
-"""Helpers for the static/media file tests (issue 4, tests/test_static*.py).
+"""Static and media files: settings, file trees, raw requests, dates, multipart.
 
-- `static_env` and `STATIC_SETTINGS`: a server on tests/apps/testsettings/static.py
-  (STATIC_ROOT, MEDIA_ROOT, ... from STATICTEST_* environment variables);
+- `STATIC_SETTINGS`: a server on tests/apps/testsettings/static.py (STATIC_ROOT,
+  MEDIA_ROOT, ... from STATICTEST_* environment variables, given to `base_env`);
 - `write_tree`: a file tree in a temporary directory from a {relative path: content} dict;
 - `fetch`: one request over a raw socket with the target sent byte for byte (no client
   library normalises `..`, `//` or percent-escapes) that also returns whatever the server
   sent after the response (a HEAD or 304 that carries a body shows up there);
-- `parse_multipart`: a multipart/byteranges body split into its parts, by hand;
-- `wait_for`: poll until a response passes a predicate (file changes, manifest re-reads).
+- `parse_multipart`: a multipart/byteranges body split into its parts, by hand.
 """
 
 from __future__ import annotations
@@ -17,11 +16,10 @@ import email.utils
 import gzip
 import os
 import re
-import time
 from pathlib import Path
 
-from conftest import APPS, PANIC_WORDS, base_env
-from helpers import Reader, build, connect, send
+from support.client import Reader, build, connect, send
+from support.env import APPS, PANIC_WORDS
 
 STATIC_SETTINGS = ["--settings", "testsettings.static", "--pythonpath", str(APPS)]
 
@@ -31,14 +29,6 @@ NGINX_T1 = "".join("X%03dXXXXXX" % i for i in range(100)).encode()
 ETAG_RE = re.compile(r'"[\x21\x23-\x7e\x80-\xff]*"')  # RFC 9110 entity-tag, strong
 # IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT"
 HTTP_DATE_RE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT")
-
-
-def static_env(**variables) -> dict[str, str]:
-    """base_env() plus the given variables (STATICTEST_*, PROBETEST_*, HURRICANE_*), as strings."""
-    env = base_env()
-    for key, value in variables.items():
-        env[key] = str(value)
-    return env
 
 
 def write_tree(root: Path, files: dict) -> Path:
@@ -71,7 +61,7 @@ def set_mtime(path: Path, timestamp: float):
 
 
 def fetch(port: int, method: str, path: str, headers=None, body: bytes = b"", timeout: float = 10.0):
-    """One request (Connection: close) with `path` sent as is; returns the helpers.Response
+    """One request (Connection: close) with `path` sent as is; returns the client.Response
     with one more attribute, `rest`: the bytes that followed the response until the
     server closed the connection (b"" for a correct HEAD/304/412)."""
     with connect(port, timeout=timeout) as sock:
@@ -111,18 +101,6 @@ def parse_multipart(resp) -> list[tuple[dict[str, str], bytes]]:
             headers[name.strip().lower()] = value.strip()
         parts.append((headers, data))
     return parts
-
-
-def wait_for(fetcher, predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
-    """Call fetcher() until predicate(result) holds; returns (result, seconds waited)."""
-    start = time.monotonic()
-    while True:
-        result = fetcher()
-        if predicate(result):
-            return result, time.monotonic() - start
-        if time.monotonic() - start >= timeout:
-            raise AssertionError(f"{what} not seen within {timeout}s; last: {result!r}")
-        time.sleep(interval)
 
 
 def assert_no_panic(text: str):

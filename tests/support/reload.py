@@ -1,10 +1,8 @@
-"""Helpers for the autoreload and debugger tests (issue 5, tests/test_reload.py).
+"""Autoreload and debuggers: the supervisor's log lines, waits for a reload, child
+processes, a client loop and a small DAP client (project copies: support.projects).
 
-- `make_site`: a private copy of the example project (the tests edit its files), with
-  one more view, /pid, answering the process id of the child that serves it;
-- `set_hello`: rewrite demo/views.py so that /hello answers another text (a real edit
-  of a view, as a developer saves it);
 - `wait_body`: poll a path until it answers a given body;
+- `wait_reloads`: poll the log until it shows that many "Reloaded in" lines;
 - `ClientLoop`: a client sending requests back to back on a background thread, a new
   connection each time, recording every failure;
 - `Dap`: the few Debug Adapter Protocol messages VS Code sends when it attaches.
@@ -14,84 +12,40 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from helpers import ConnectionClosed, request
+from support.client import ConnectionClosed, request
+from support.poll import poll_until
 
 # A reload must serve the new code within this many seconds (the target is < 1 s;
 # this is a correctness bound for a busy 2-core machine, not a benchmark).
 RELOAD_BOUND = 15.0
 
-ORIGINAL_HELLO = "Hello, world!"
 WATCHING_RE = r"Watching for changes in (\d+) directories \(autoreload\)"
 # "Reloaded in 0.42 s after a change to demo/views.py" [" and 2 more"]
 RELOADED_RE = re.compile(r"Reloaded in (\d+(?:\.\d+)?) s after a change to (\S+?)(?: and (\d+) more)?(?=\s|$)", re.M)
 RELOAD_FAILED_RE = r"ERROR.*Reload failed after a change to {path}; still serving the previous code"
 COLLECTSTATIC_RE = re.compile(r"Running management command.*collectstatic")
 
-PID_VIEW = '''
-
-def pid(request):
-    """The id of the process serving this request (added by tests/reloadutil.py)."""
-    import os
-
-    return HttpResponse(str(os.getpid()), content_type="text/plain")
-'''
-
-
-# demo/views.py of each site as make_site left it (the base of every edit).
-_PRISTINE_VIEWS: dict[Path, str] = {}
-
-
-def make_site(mysite: Path, dest: Path) -> Path:
-    """Copy the migrated example project to `dest` and add the /pid view."""
-    shutil.copytree(mysite, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "staticfiles"))
-    views = dest / "demo" / "views.py"
-    views.write_text(views.read_text() + PID_VIEW)
-    _PRISTINE_VIEWS[dest.resolve()] = views.read_text()
-    urls = dest / "demo" / "urls.py"
-    text = urls.read_text()
-    assert text.rstrip().endswith("]"), text
-    urls.write_text(text.rstrip()[:-1] + '    path("pid", views.pid),\n]\n')
-    return dest
-
-
-def views_source(site: Path, hello: str) -> str:
-    """demo/views.py of `site` (as make_site left it) with /hello answering `hello`."""
-    text = _PRISTINE_VIEWS[site.resolve()]
-    new, n = re.subn(r'(def hello\(request\):\n(?:    .*\n)*?    return HttpResponse\()("[^"]*")', lambda m: m.group(1) + json.dumps(hello), text)
-    assert n == 1, "cannot find the text of /hello in demo/views.py"
-    return new
-
-
-def set_hello(site: Path, hello: str, extra: str = ""):
-    """Save demo/views.py with /hello answering `hello` (and `extra` appended)."""
-    (site / "demo" / "views.py").write_text(views_source(site, hello) + extra)
-
 
 def get(port: int, path: str, timeout: float = 10.0):
     return request(port, "GET", path, timeout=timeout)
 
 
-def wait_body(server, path: str, body: str, timeout: float = RELOAD_BOUND, status: int = 200) -> float:
-    """Poll `path` until it answers `status` with exactly `body`; returns the seconds waited."""
-    start = time.monotonic()
-    last = None
-    while True:
-        try:
-            last = get(server.port, path)
-            if last.status == status and last.body == body.encode():
-                return time.monotonic() - start
-        except (OSError, ConnectionClosed) as exc:
-            last = exc
-        if time.monotonic() - start >= timeout:
-            raise AssertionError(f"GET {path} did not answer {status} {body!r} within {timeout}s; last: {last!r}\n{server.tail(40)}")
-        time.sleep(0.05)
+def wait_body(server, path: str, body: str, timeout: float = RELOAD_BOUND, status: int = 200):
+    """Poll `path` until it answers `status` with exactly `body`; returns the response."""
+    return poll_until(
+        lambda: get(server.port, path),
+        timeout,
+        until=lambda resp: resp.status == status and resp.body == body.encode(),
+        what=f"GET {path} to answer {status} {body!r}",
+        ignore=(OSError, ConnectionClosed),
+        context=lambda: server.tail(40),
+    )
 
 
 def child_pid(server) -> int:
@@ -106,14 +60,13 @@ def reloaded_lines(log: str) -> list[re.Match]:
 
 def wait_reloads(server, count: int, since: int = 0, timeout: float = RELOAD_BOUND) -> list[re.Match]:
     """Wait until at least `count` "Reloaded in" lines were logged after `since`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = reloaded_lines(server.log_since(since))
-        if len(found) >= count:
-            return found
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{len(found)} 'Reloaded in' lines after {timeout}s, expected {count}; new stderr:\n{server.log_since(since)[-4000:]}")
-        time.sleep(0.05)
+    return poll_until(
+        lambda: reloaded_lines(server.log_since(since)),
+        timeout,
+        until=lambda found: len(found) >= count,
+        what=f"{count} 'Reloaded in' lines",
+        context=lambda: f"new stderr:\n{server.log_since(since)[-4000:]}",
+    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -123,14 +76,6 @@ def pid_alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state != "Z"
-
-
-def port_refuses(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return False
-    except ConnectionRefusedError:
-        return True
 
 
 def _utc_now() -> str:

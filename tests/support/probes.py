@@ -1,17 +1,17 @@
-"""Shared helpers for the issue-3 tests (probes, start-up, metrics, webhooks, drain, config)."""
+"""Probes, checks and metrics: settings for tests/apps/probetest, polling a probe,
+the checks' flag files, `?verbose` parsing, listening ports, metrics scraping, and
+requests from threads."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from conftest import APPS, base_env
-from helpers import ConnectionClosed, request
+from support.client import ConnectionClosed, request
+from support.env import APPS, base_env
+from support.poll import poll_until
 
 PYTHONPATH = ["--pythonpath", str(APPS)]
 PROBES_SETTINGS = ["--settings", "testsettings.probes", *PYTHONPATH]
@@ -24,13 +24,10 @@ PROBE_SERVER_RE = r"Starting probe server on port (\d+)"
 
 def probes_env(flags: Path | None = None, **extra: str | os.PathLike) -> dict[str, str]:
     """base_env() plus PROBETEST_* variables for tests/apps/probetest."""
-    env = base_env()
     if flags is not None:
         Path(flags).mkdir(parents=True, exist_ok=True)
-        env["PROBETEST_FLAGS"] = str(flags)
-    for key, value in extra.items():
-        env[key] = str(value)
-    return env
+        extra["PROBETEST_FLAGS"] = flags
+    return base_env(**extra)
 
 
 def wait_probe(server, path: str, status: int, body: bytes | re.Pattern | None = None, timeout: float = 5.0, port: int | None = None):
@@ -40,21 +37,21 @@ def wait_probe(server, path: str, status: int, body: bytes | re.Pattern | None =
     Needed after a check flips: the Python checks run again every second and a
     result answers probes for up to 3 s."""
     port = port if port is not None else server.probe_port
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = request(port, "GET", path, timeout=5)
-            ok = last.status == status
-            if ok and body is not None:
-                ok = bool(body.fullmatch(last.body)) if isinstance(body, re.Pattern) else last.body == body
-            if ok:
-                return last
-        except (OSError, ConnectionClosed) as exc:
-            last = exc
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{path} did not answer {status} {body!r} within {timeout}s; last: {last!r}\n{server.tail(20)}")
-        time.sleep(0.1)
+
+    def answers(resp) -> bool:
+        if resp.status != status or body is None:
+            return resp.status == status
+        return bool(body.fullmatch(resp.body)) if isinstance(body, re.Pattern) else resp.body == body
+
+    return poll_until(
+        lambda: request(port, "GET", path, timeout=5),
+        timeout,
+        until=answers,
+        interval=0.1,
+        what=f"{path} to answer {status} {body!r}",
+        ignore=(OSError, ConnectionClosed),
+        context=lambda: server.tail(20),
+    )
 
 
 def flag_on(flags: Path, name: str):
@@ -72,15 +69,15 @@ def wait_checks_ran(flags: Path, tag: str, after: float, timeout: float = 5.0, p
     """Wait until the `tag` check touched its marker after `after` (time.time()).
     `poke()` is called between looks (e.g. a probe request that makes them run)."""
     marker = flags / f"{tag}.ran"
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def ran() -> bool:
         if marker.exists() and marker.stat().st_mtime > after:
-            return
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"the {tag} check did not run within {timeout}s")
+            return True
         if poke is not None:
             poke()
-        time.sleep(0.1)
+        return False
+
+    poll_until(ran, timeout, interval=0.1, what=f"the {tag} check to run")
 
 
 def verbose_lines(body: bytes) -> list[str]:
@@ -168,94 +165,3 @@ def fetch_into(out: list, port: int, path: str, timeout: float = 30):
         out.append(request(port, "GET", path, timeout=timeout))
     except Exception as exc:  # noqa: BLE001 - recorded for the assertion
         out.append(exc)
-
-
-# ---------------------------------------------------------------------------
-# Webhook receiver
-# ---------------------------------------------------------------------------
-
-
-class Receiver:
-    """A local HTTP server recording every POST: (monotonic time, path, headers, raw body).
-
-    `statuses` is the list of statuses to answer, in order (the last one repeats);
-    `delay` seconds of sleep before each answer."""
-
-    def __init__(self, statuses=(200,), delay: float = 0.0):
-        self.statuses = list(statuses)
-        self.delay = delay
-        self.calls: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                with receiver.lock:
-                    index = len(receiver.calls)
-                    receiver.calls.append(
-                        {"at": time.monotonic(), "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "raw": raw}
-                    )
-                    status = receiver.statuses[min(index, len(receiver.statuses) - 1)]
-                if receiver.delay:
-                    time.sleep(receiver.delay)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @staticmethod
-    def pairs(call) -> list[tuple[str, object]]:
-        """The JSON body as (key, value) pairs in the order sent."""
-        return json.loads(call["raw"].decode("utf-8"), object_pairs_hook=list)
-
-    def payloads(self, type_: str | None = None) -> list[dict]:
-        with self.lock:
-            calls = list(self.calls)
-        out = [dict(self.pairs(c)) for c in calls]
-        return [p for p in out if type_ is None or p.get("type") == type_]
-
-    def wait_for(self, predicate, timeout: float = 10.0, what: str = "webhook"):
-        deadline = time.monotonic() + timeout
-        while True:
-            got = predicate(self.payloads())
-            if got:
-                return got
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"no {what} within {timeout}s; received: {self.payloads()!r}")
-            time.sleep(0.05)
-
-
-def run_serve(args: list[str], cwd, env: dict[str, str] | None = None, timeout: float = 60):
-    """Run `hurricane serve --host 127.0.0.1 --port P --probe-port Q ARGS` to completion
-    (start-up failures). Returns (exit code, stderr text, stdout text)."""
-    import subprocess
-
-    from conftest import BIN, free_port, require_binary, strip_ansi
-
-    require_binary()
-    port = free_port()
-    probe = free_port()
-    cmd = [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), "--probe-port", str(probe), *args]
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env if env is not None else base_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"still running after {timeout}s: {cmd}\n{strip_ansi(err.decode('utf-8', 'replace'))}")
-    return proc.returncode, strip_ansi(err.decode("utf-8", "replace")), strip_ansi(out.decode("utf-8", "replace"))

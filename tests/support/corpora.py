@@ -22,7 +22,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import REPO, VENV_PYTHON
+from support.env import REPO, VENV_PYTHON
 
 CORPORA = REPO / "target" / "corpora"
 GUNICORN = "gunicorn==27.0.1"
