@@ -7,6 +7,7 @@ with SIGTERM at teardown, where its exit code must be 0.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,9 +16,18 @@ import pytest
 # Make tests/ importable whatever the rootdir, so that `support` resolves.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support.env import APPS, BIN, VENV, base_env, require_binary  # noqa: E402
+from support.env import APPS, BIN, VENV, base_env, features, require_binary  # noqa: E402
 from support.projects import copy_mysite  # noqa: E402
 from support.server import Server, stop_all  # noqa: E402
+
+
+def pytest_sessionstart(session):
+    """HURRICANE_EXPECT_FEATURES="probe static ..." (as `cargo xtask ci` sets it): a
+    binary without one of them fails the run at once, instead of skipping its tests."""
+    expected = set(os.environ.get("HURRICANE_EXPECT_FEATURES", "").split())
+    missing = sorted(expected - features())
+    if missing:
+        pytest.exit(f"{BIN} lacks the expected feature(s) {', '.join(missing)}: its tests would be skipped", returncode=1)
 
 
 @pytest.fixture(scope="session")

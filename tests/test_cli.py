@@ -265,3 +265,18 @@ def test_sigint_stops_an_idle_server(one_server, mysite):
     server = one_server("sigint", [], mysite)
     assert request(server.port, "GET", "/hello").status == 200
     assert server.stop(signal.SIGINT) == 0
+
+
+def test_version_lists_the_features_built_in():
+    """`--version`: the version, then the cargo features (what scripts and this suite
+    read to know what the binary can do); `-V` the version alone."""
+    long = run_hurricane(["--version"], None)
+    assert long.returncode == 0, long
+    lines = long.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("hurricane "), long.stdout
+    name, _, listed = lines[1].partition(":")
+    assert name == "features", long.stdout
+    assert set(listed.split()) <= {"probe", "reload", "static", "webhook"}, long.stdout
+    assert listed.split() == sorted(listed.split()), long.stdout
+    short = run_hurricane(["-V"], None)
+    assert short.stdout.strip() == lines[0], short

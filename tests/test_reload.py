@@ -538,14 +538,14 @@ def test_a_debugger_in_the_django_settings_is_refused_under_autoreload(serve, si
     settings.write_text(f"from .settings import *  # noqa\n\nHURRICANE_DEBUGGER = True\nHURRICANE_DEBUGGER_PORT = {debug_port}\n")
     server = serve(["--autoreload", "--settings", "mysite.settings_debugger"], site, wait=False)
 
-    def refused():
-        try:
-            resp = get(server.port, "/hello", timeout=5)
-        except (OSError, ConnectionClosed):
-            return None
-        return resp if resp.status != 200 else pytest.fail(f"served with a debugger from the settings:\n{server.log()}")
-
-    resp = wait_until(refused, STARTUP_TIMEOUT, message=f"an answer from the supervisor\n{server.tail()}")
+    resp = poll_until(
+        lambda: get(server.port, "/hello", timeout=5),
+        STARTUP_TIMEOUT,
+        until=lambda resp: resp.status != 200 or pytest.fail(f"served with a debugger from the settings:\n{server.log()}"),
+        ignore=(OSError, ConnectionClosed),
+        what="an answer from the supervisor",
+        context=server.tail,
+    )
     assert resp.status == 503, resp
     assert b"--autoreload cannot be combined with a debugger" in resp.body, resp
     assert "hurricane: error: --autoreload cannot be combined with a debugger" in server.log(), server.log()
