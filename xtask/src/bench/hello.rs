@@ -18,7 +18,7 @@ use crate::venv::Venv;
 
 /// What hurricane's build must have for this scenario.
 const NEEDS: Needs = Needs {
-    option: "--concurrency",
+    feature: None,
     missing: "predates adaptive Python concurrency",
     peers_only: "cargo xtask bench hello --servers granian-st,granian-bt32,granian,gunicorn",
 };

@@ -47,7 +47,7 @@ const TARGET_P99_MS: f64 = 10.0;
 
 /// What hurricane's build must have for this scenario.
 const NEEDS: Needs = Needs {
-    option: "--probe-port",
+    feature: Some("probe"),
     missing: "serves no probes",
     peers_only: "cargo xtask bench probes --servers django-hurricane",
 };

@@ -50,7 +50,7 @@ use crate::paths;
 
 /// What hurricane's build must have for this scenario.
 const NEEDS: Needs = Needs {
-    option: "--reload-include",
+    feature: Some("reload"),
     missing: "has no autoreload",
     peers_only: "cargo xtask bench reload --servers runserver",
 };

@@ -15,8 +15,9 @@ use crate::paths;
 
 /// What hurricane's build must have for a scenario.
 pub struct Needs {
-    /// An option of `hurricane serve` that a build with the feature has.
-    pub option: &'static str,
+    /// The cargo feature of hurricane-cli the scenario measures, as `hurricane
+    /// --version` lists it (`None`: every build can be measured).
+    pub feature: Option<&'static str>,
     /// What a build without it lacks, e.g. "serves no probes".
     pub missing: &'static str,
     /// The command that measures the peers alone.
@@ -157,21 +158,27 @@ fn one_round<S: Scenario>(
     Ok(())
 }
 
-/// Fails, naming what is missing, when the hurricane binary has no
-/// `needs.option` (a build without the feature a scenario measures), instead
-/// of letting it fail on an unknown argument.
+/// Fails, naming what is missing, when the hurricane binary was built without
+/// `needs.feature` (from the `features:` line of `hurricane --version`), instead of
+/// letting it fail on an option it refuses.
 fn check_hurricane_has(needs: &Needs) -> Result<()> {
+    let Some(feature) = needs.feature else {
+        return Ok(());
+    };
     let bin = paths::hurricane_bin();
-    let help = Cmd::new(&bin)
-        .args(["serve", "--help"])
+    let version = Cmd::new(&bin)
+        .arg("--version")
         .hint("build it with `cargo build --release -p hurricane-cli`")
         .read()?;
-    if !help.contains(needs.option) {
+    let built = version
+        .lines()
+        .find_map(|line| line.strip_prefix("features:"))
+        .is_some_and(|features| features.split_whitespace().any(|f| f == feature));
+    if !built {
         bail!(
-            "{} has no `{}` option: this build {}\n  \
+            "{} was built without the feature `{feature}`: this build {}\n  \
              hint: rebuild, or measure the peers alone: `{}`",
             bin.display(),
-            needs.option,
             needs.missing,
             needs.peers_only
         );

@@ -74,7 +74,7 @@ impl BenchFile {
 
 /// What hurricane's build must have for this scenario.
 const NEEDS: Needs = Needs {
-    option: "--static-max-age",
+    feature: Some("static"),
     missing: "serves no static files",
     peers_only: "cargo xtask bench static --servers nginx,whitenoise",
 };
