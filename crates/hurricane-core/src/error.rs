@@ -1,19 +1,26 @@
+//! Why a [`Server`](crate::Server) cannot serve.
+//!
+//! Error convention of the hurricane crates: a message includes the text of the error
+//! that caused it, and that error is not chained as its `source()` too, so printing an
+//! error prints every cause exactly once.
+
 use std::net::SocketAddr;
 
 /// Errors that stop a [`Server`](crate::Server) from serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The listening socket could not be opened.
-    #[error("cannot listen on {addr}: {source} (is another process using the port?)")]
+    #[error("cannot listen on {addr}: {error} (is another process using the port?)")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        /// What the operating system said.
+        error: std::io::Error,
     },
     /// A socket handed over by another process could not be used.
     #[error("cannot serve on the listening socket handed over by the supervisor: {0}")]
-    Adopt(#[source] std::io::Error),
+    Adopt(std::io::Error),
     /// The listening socket's own address could not be read.
     #[error("cannot read the address of the listening socket: {0}")]
-    LocalAddr(#[source] std::io::Error),
+    LocalAddr(std::io::Error),
 }

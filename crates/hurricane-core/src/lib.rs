@@ -14,6 +14,8 @@
 //! `hurricane-static`) and plug in as handlers and observers; [`send_file`] only streams a
 //! file they have opened.
 
+#![forbid(unsafe_code)]
+
 mod access;
 mod body;
 mod config;
@@ -33,3 +35,8 @@ pub use error::ServerError;
 pub use file::{send_file, SendFileError};
 pub use handler::{ConnectionInfo, Handler};
 pub use server::{Server, ShutdownOutcome};
+
+/// A response's reason phrase when it is not the standard one (`HTTP/1.1 200 Okay`): put
+/// it in the response's extensions. Re-exported from hyper so that only this crate
+/// depends on hyper.
+pub use hyper::ext::ReasonPhrase;

@@ -7,8 +7,11 @@ use std::time::Duration;
 /// matching (see [`ProbePaths::route`](crate::ProbePaths)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbePaths {
+    /// The startup probe's path (`/startup`).
     pub startup: String,
+    /// The liveness probe's path (`/alive`).
     pub liveness: String,
+    /// The readiness probe's path (`/ready`).
     pub readiness: String,
     /// `None` with `--no-metrics`: the path answers 404.
     pub metrics: Option<String>,
@@ -38,6 +41,7 @@ impl ProbePaths {
 /// Thresholds and deadlines of the probes.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
+    /// Where the probes and the metrics answer.
     pub paths: ProbePaths,
     /// Readiness fails once this many requests wait for the application.
     pub req_queue_len: usize,

@@ -22,6 +22,8 @@
 //! [`HealthChecks`] and the request queue through [`RequestQueue`]; running management
 //! commands and migrations at start-up is the Python crate's job, sequenced by the CLI.
 
+#![forbid(unsafe_code)]
+
 mod check;
 mod config;
 mod lifecycle;

@@ -60,6 +60,8 @@ impl std::fmt::Debug for ProbeService {
 }
 
 impl ProbeService {
+    /// The probes and `/metrics`, answering from `lifecycle` and `metrics`; the
+    /// application's own checks come with [`ProbeService::attach_application`].
     pub fn new(config: ProbeConfig, lifecycle: Arc<Lifecycle>, metrics: Arc<Metrics>) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -87,6 +89,7 @@ impl ProbeService {
         let _ = self.inner.application.set(Application { checks, queue });
     }
 
+    /// The paths the service answers.
     pub fn paths(&self) -> &ProbePaths {
         &self.inner.config.paths
     }
@@ -357,6 +360,8 @@ pub struct WithProbes<A> {
 }
 
 impl<A> WithProbes<A> {
+    /// `application` behind the probes: requests for the probe and metrics paths go to
+    /// `probes`.
     pub fn new(probes: ProbeService, application: A) -> Self {
         Self {
             probes,
@@ -383,6 +388,7 @@ pub struct ExceptProbes {
 }
 
 impl ExceptProbes {
+    /// `inner`, told about every request except those for `paths`.
     pub fn new(paths: ProbePaths, inner: Arc<dyn RequestObserver>) -> Self {
         Self { paths, inner }
     }

@@ -35,6 +35,8 @@
 //! directories, `MEDIA_ROOT`) is worked out by the CLI at start-up. No compression on
 //! the fly, no directory listings or index files, no uploads.
 
+#![forbid(unsafe_code)]
+
 mod cache;
 mod conditional;
 mod content_type;
