@@ -24,3 +24,34 @@ pub enum ServerError {
     #[error("cannot read the address of the listening socket: {0}")]
     LocalAddr(std::io::Error),
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use crate::{Server, ServerConfig};
+
+    #[tokio::test]
+    async fn a_taken_port_names_the_cause_once_in_the_message_and_chains_nothing() {
+        let first = Server::bind(ServerConfig::new("127.0.0.1:0".parse().unwrap()))
+            .await
+            .unwrap();
+        let taken = first.local_addr().unwrap();
+        let Err(error) = Server::bind(ServerConfig::new(taken)).await else {
+            panic!("binding {taken} twice succeeded");
+        };
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!("cannot listen on {taken}: ")),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(" (is another process using the port?)"),
+            "{message}"
+        );
+        assert!(
+            error.source().is_none(),
+            "{message}: the cause is chained too"
+        );
+    }
+}

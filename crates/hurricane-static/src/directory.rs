@@ -252,6 +252,16 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_directory_names_the_cause_once_in_the_message_and_chains_nothing() {
+        let error = Directory::open("no-such-directory").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "no-such-directory does not exist or cannot be read: No such file or directory (os error 2)"
+        );
+        assert!(std::error::Error::source(&error).is_none());
+    }
+
+    #[test]
     fn an_expected_directory_is_looked_for_at_most_once_per_interval() {
         let base = std::env::temp_dir().join(format!("hurricane-expected-{}", std::process::id()));
         let path = base.join("media");
