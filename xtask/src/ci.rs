@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::cmd::{describe, which, Cmd};
-use crate::error::{bail, Result};
+use crate::error::{bail, Context, Result};
 use crate::{debian, demo, paths, venv};
 
 struct Step {
@@ -43,8 +43,30 @@ const STEPS: &[Step] = &[
         },
     },
     Step {
+        name: "cargo clippy -p <crate> -- -D warnings, for each crate's feature selections",
+        run: clippy_feature_selections,
+    },
+    Step {
+        name: "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps",
+        run: || {
+            Cmd::cargo()
+                .args(["doc", "--workspace", "--no-deps"])
+                .env("RUSTDOCFLAGS", "-D warnings")
+                .hint("fix the documentation warnings above (broken links, bad code blocks)")
+                .run()
+        },
+    },
+    Step {
         name: "cargo test --workspace",
         run: || Cmd::cargo().args(["test", "--workspace"]).run(),
+    },
+    Step {
+        name: "cargo build --examples --workspace",
+        run: || {
+            Cmd::cargo()
+                .args(["build", "--examples", "--workspace"])
+                .run()
+        },
     },
     Step {
         name: "cargo build --release -p hurricane-cli",
@@ -72,6 +94,61 @@ fn system_packages() -> Result<()> {
     let promtool = debian::ensure_program("promtool", "prometheus")?;
     println!("xtask: promtool at {}", promtool.display());
     Ok(())
+}
+
+/// Lints every crate that has cargo features with each selection a user can build it
+/// with, beyond the defaults the workspace-wide clippy step covers: none, each feature on
+/// its own (the CLI's `--no-default-features --features static`, ...), and all. The
+/// features come from `cargo metadata`, so a feature added to a crate is linted without
+/// touching this list. `cargo clippy` only checks, reusing the build cache, so this
+/// costs seconds per selection, not a build.
+fn clippy_feature_selections() -> Result<()> {
+    for (package, selection) in feature_selections()? {
+        let mut cmd = Cmd::cargo();
+        cmd.args(["clippy", "-p", &package, "--all-targets"])
+            .args(&selection)
+            .args(["--", "-D", "warnings"])
+            .hint("a feature selection that does not build or lint cleanly: fix the `#[cfg(feature = ...)]`s");
+        println!("xtask: {}", cmd.display());
+        cmd.run()?;
+    }
+    Ok(())
+}
+
+/// `(package, cargo flags)` for every workspace crate that has features.
+fn feature_selections() -> Result<Vec<(String, Vec<String>)>> {
+    let json = Cmd::cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .read()?;
+    let metadata: serde_json::Value =
+        serde_json::from_str(&json).context(|| "cannot parse `cargo metadata`".into())?;
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    let mut selections = Vec::new();
+    for package in packages {
+        let Some(name) = package["name"].as_str() else {
+            continue;
+        };
+        let mut features: Vec<&str> = package["features"]
+            .as_object()
+            .map(|features| features.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        features.retain(|feature| *feature != "default");
+        features.sort_unstable();
+        if features.is_empty() {
+            continue;
+        }
+        let none = "--no-default-features".to_owned();
+        selections.push((name.to_owned(), vec![none.clone()]));
+        // With a single feature, that feature alone is the same build as all of them.
+        if features.len() > 1 {
+            for feature in &features {
+                let alone = vec![none.clone(), "--features".into(), (*feature).to_owned()];
+                selections.push((name.to_owned(), alone));
+            }
+        }
+        selections.push((name.to_owned(), vec!["--all-features".into()]));
+    }
+    Ok(selections)
 }
 
 fn pytest() -> Result<()> {

@@ -1,3 +1,9 @@
+//! What happens after a response: [`RequestRecord`]s handed to [`RequestObserver`]s, and
+//! the access log, one of them.
+//!
+//! The record is made when the response body ends (sent, abandoned by the client, or
+//! failed), so its duration and byte count are what the client actually got.
+
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,10 +19,13 @@ use crate::{BoxError, ResponseBody};
 /// What the server knows about one request once its response is over.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
+    /// The request's method.
     pub method: Method,
     /// Path and query, as the client sent them.
     pub target: String,
+    /// The client's address (the peer of the connection).
     pub client: IpAddr,
+    /// The response's status.
     pub status: StatusCode,
     /// From the arrival of the request head until the last body byte was handed to the
     /// connection (or the response was abandoned).

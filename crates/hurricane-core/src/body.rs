@@ -1,3 +1,6 @@
+//! Response bodies: empty, one buffer, or chunks streamed through a bounded channel
+//! ([`channel_body`]) whose sender waits while the client is slow to read.
+
 use std::pin::Pin;
 use std::task::{Context, Poll};
 

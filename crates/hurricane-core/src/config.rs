@@ -1,3 +1,5 @@
+//! [`ServerConfig`]: the address a server listens on and the limits it enforces.
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,7 +21,18 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// A configuration with hurricane's defaults for the given address.
+    /// A configuration with hurricane's defaults for the given address: 100 MiB bodies,
+    /// 64 KiB heads, 30 seconds to send a head, 30 seconds to drain.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hurricane_core::ServerConfig;
+    ///
+    /// let mut config = ServerConfig::new("127.0.0.1:8000".parse()?);
+    /// config.max_body_size = 10 * 1024 * 1024;
+    /// config.graceful_timeout = Duration::from_secs(5);
+    /// # Ok::<(), std::net::AddrParseError>(())
+    /// ```
     pub fn new(addr: SocketAddr) -> Self {
         Self {
             name: "application",

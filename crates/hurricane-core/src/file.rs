@@ -1,4 +1,7 @@
 //! Streaming an open file into a response body.
+//!
+//! [`SendFileError`] follows the crate's error convention (see `ServerError`): its message
+//! includes the cause's text, and the cause is not chained as `source()` too.
 
 use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
@@ -14,12 +17,20 @@ pub enum SendFileError {
     /// Nobody reads the body any more; nothing to report.
     #[error("the client is gone")]
     ClientGone,
+    /// Reading the file failed.
     #[error("reading the file failed: {0}")]
-    Read(#[from] std::io::Error),
+    Read(std::io::Error),
     /// The file ended before `len` bytes: it shrank after the response's
     /// `Content-Length` was fixed.
     #[error("the file is shorter than the response's Content-Length")]
     Short,
+}
+
+// Not `#[from]`: that would also chain the error as `source()`, printed twice.
+impl From<std::io::Error> for SendFileError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Read(error)
+    }
 }
 
 /// Sends `len` bytes of `file` (all of it when `None`) from its current position into

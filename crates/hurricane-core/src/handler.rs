@@ -1,3 +1,6 @@
+//! [`Handler`]: what the application side plugs into a [`Server`](crate::Server), and the
+//! [`ConnectionInfo`] it finds in every request.
+
 use std::future::Future;
 use std::net::SocketAddr;
 

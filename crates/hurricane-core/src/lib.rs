@@ -12,7 +12,13 @@
 //! What it is not for: it knows nothing about Python, WSGI, Django, probes or which files
 //! to serve. Those live in their own crates (`hurricane-wsgi`, `hurricane-probe`,
 //! `hurricane-static`) and plug in as handlers and observers; [`send_file`] only streams a
-//! file they have opened.
+//! file they have opened. It is the only hurricane crate that depends on hyper; what the
+//! others need from it is re-exported here ([`ReasonPhrase`]).
+//!
+//! Example: `examples/hello.rs`, a plain Rust handler (`cargo run -p hurricane-core
+//! --example hello`).
+
+#![forbid(unsafe_code)]
 
 mod access;
 mod body;
@@ -33,3 +39,8 @@ pub use error::ServerError;
 pub use file::{send_file, SendFileError};
 pub use handler::{ConnectionInfo, Handler};
 pub use server::{Server, ShutdownOutcome};
+
+/// A response's reason phrase when it is not the standard one (`HTTP/1.1 200 Okay`): put
+/// it in the response's extensions. Re-exported from hyper so that only this crate
+/// depends on hyper.
+pub use hyper::ext::ReasonPhrase;

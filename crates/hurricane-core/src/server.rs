@@ -1,3 +1,6 @@
+//! [`Server`]: the accept loop, one hyper HTTP/1.1 connection task per client, reading
+//! request bodies within their limit, and the graceful shutdown.
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +16,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 
@@ -40,14 +44,30 @@ pub struct Server {
 
 impl Server {
     /// Opens the listening socket described by `config`.
+    ///
+    /// ```
+    /// use hurricane_core::{Server, ServerConfig};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// // Port 0: the system picks a free port.
+    /// let server = Server::bind(ServerConfig::new("127.0.0.1:0".parse()?)).await?;
+    /// assert_ne!(server.local_addr()?.port(), 0);
+    ///
+    /// // The same address again: the port is taken.
+    /// let taken = ServerConfig::new(server.local_addr()?);
+    /// let error = Server::bind(taken).await.err().expect("the port is in use");
+    /// assert!(error.to_string().starts_with("cannot listen on 127.0.0.1:"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn bind(config: ServerConfig) -> Result<Self, ServerError> {
-        let listener =
-            TcpListener::bind(config.addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: config.addr,
-                    source,
-                })?;
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|error| ServerError::Bind {
+                addr: config.addr,
+                error,
+            })?;
         Ok(Self {
             listener,
             config,
@@ -58,6 +78,19 @@ impl Server {
     /// Serves on a socket that is already listening: one inherited from a supervisor
     /// (`LISTEN_FDS`) or shared with other processes. `config.addr` is then only
     /// reported, never bound.
+    ///
+    /// ```
+    /// use hurricane_core::{Server, ServerConfig};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let server = Server::from_listener(listener, ServerConfig::new(addr))?;
+    /// assert_eq!(server.local_addr()?, addr);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_listener(
         listener: std::net::TcpListener,
         config: ServerConfig,
@@ -79,6 +112,34 @@ impl Server {
     }
 
     /// Adds an observer told about every request.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use hurricane_core::{AccessLog, RequestObserver, RequestRecord, Server, ServerConfig};
+    ///
+    /// /// Counts the responses that went out whole.
+    /// #[derive(Default)]
+    /// struct Completed(AtomicU64);
+    ///
+    /// impl RequestObserver for Completed {
+    ///     fn on_request_end(&self, record: &RequestRecord) {
+    ///         if record.completed {
+    ///             self.0.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let completed = Arc::new(Completed::default());
+    /// let server = Server::bind(ServerConfig::new("127.0.0.1:0".parse()?))
+    ///     .await?
+    ///     .with_observer(Arc::new(AccessLog))
+    ///     .with_observer(completed.clone());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
         self.observers.push(observer);
         self
@@ -86,6 +147,40 @@ impl Server {
 
     /// Serves `handler` until `shutdown` completes. Then stops accepting, lets in-flight
     /// requests finish for up to [`ServerConfig::graceful_timeout`], and returns.
+    ///
+    /// ```
+    /// use hurricane_core::{Handler, ResponseBody, Server, ServerConfig, ShutdownOutcome};
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// struct Hello;
+    ///
+    /// impl Handler for Hello {
+    ///     async fn call(&self, _: http::Request<bytes::Bytes>) -> http::Response<ResponseBody> {
+    ///         http::Response::new(ResponseBody::full("hello"))
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let server = Server::bind(ServerConfig::new("127.0.0.1:0".parse()?)).await?;
+    /// let addr = server.local_addr()?;
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let running = tokio::spawn(server.serve(Hello, async {
+    ///     let _ = stopped.await;
+    /// }));
+    ///
+    /// let mut client = tokio::net::TcpStream::connect(addr).await?;
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    /// let mut response = String::new();
+    /// client.read_to_string(&mut response).await?;
+    /// assert!(response.starts_with("HTTP/1.1 200 OK"));
+    /// assert!(response.ends_with("hello"));
+    ///
+    /// let _ = stop.send(());
+    /// assert_eq!(running.await?, ShutdownOutcome::Drained);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn serve<H: Handler>(
         self,
         handler: H,
@@ -180,13 +275,18 @@ const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 /// request in progress is finished, an idle keep-alive connection is closed, and a
 /// connection that has not had its first request yet waits up to
 /// [`FIRST_REQUEST_GRACE`] for it.
+///
+/// hyper-util's [`GracefulShutdown`](hyper_util::server::graceful::GracefulShutdown) does
+/// not fit: it asks every connection to shut down the moment it is signalled, which closes
+/// a connection still waiting for its first request unanswered. Its
+/// [`GracefulConnection`] trait is what this needs from a connection.
 async fn drain_on_stop<C>(
     connection: C,
     mut stopping: watch::Receiver<bool>,
     first_request: &FirstRequest,
-) -> Result<(), hyper::Error>
+) -> Result<(), C::Error>
 where
-    C: Future<Output = Result<(), hyper::Error>> + GracefulConnection,
+    C: GracefulConnection,
 {
     tokio::pin!(connection);
     tokio::select! {
@@ -200,24 +300,6 @@ where
     }
     connection.as_mut().graceful_shutdown();
     connection.await
-}
-
-/// Connections that can be asked to finish their current request and close.
-trait GracefulConnection {
-    fn graceful_shutdown(self: std::pin::Pin<&mut Self>);
-}
-
-impl<I, S> GracefulConnection for http1::Connection<I, S>
-where
-    S: hyper::service::HttpService<Incoming>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin,
-    S::ResBody: http_body::Body + 'static,
-    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
-        http1::Connection::graceful_shutdown(self);
-    }
 }
 
 /// Whether a connection has had a request yet.

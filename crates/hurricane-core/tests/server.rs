@@ -1,6 +1,8 @@
 //! `hurricane-core` on its own: a real server on a loopback port with a plain Rust handler,
 //! driven by raw HTTP over TCP.
 
+#![allow(clippy::unwrap_used, reason = "in a test an unwrap() is an assertion")]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

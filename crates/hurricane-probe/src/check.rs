@@ -3,8 +3,11 @@
 /// The three Kubernetes probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Probe {
+    /// Is the application started? (Until it is, the other two are not asked.)
     Startup,
+    /// Is the process healthy, or should it be restarted?
     Liveness,
+    /// Should the pod be sent traffic?
     Readiness,
 }
 
@@ -38,6 +41,7 @@ pub struct CheckFailure {
 }
 
 impl CheckResult {
+    /// A check that passed.
     pub fn passed(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -45,6 +49,8 @@ impl CheckResult {
         }
     }
 
+    /// A check that failed: `body` answers the probe, `reason` goes to `?verbose` and the
+    /// log.
     pub fn failed(
         name: impl Into<String>,
         body: impl Into<String>,
@@ -83,5 +89,6 @@ pub trait HealthChecks: Send + Sync + 'static {
 /// How many requests wait for the application (readiness fails when it reaches
 /// `--req-queue-len`; `/metrics` reports it).
 pub trait RequestQueue: Send + Sync + 'static {
+    /// Requests waiting for the application right now.
     fn queued(&self) -> usize;
 }

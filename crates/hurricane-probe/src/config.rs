@@ -17,6 +17,7 @@ use std::time::Duration;
 pub struct ProbePath(String);
 
 impl ProbePath {
+    /// `path`, normalised.
     pub fn new(path: &str) -> Self {
         let compact: String = path.chars().filter(|c| !c.is_whitespace()).collect();
         let trimmed = compact.trim_start_matches('/');
@@ -24,6 +25,7 @@ impl ProbePath {
         Self(format!("/{trimmed}"))
     }
 
+    /// The normalised path.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -38,8 +40,11 @@ impl std::fmt::Display for ProbePath {
 /// The paths of the probes and of the metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbePaths {
+    /// The startup probe's path (`/startup`).
     pub startup: ProbePath,
+    /// The liveness probe's path (`/alive`).
     pub liveness: ProbePath,
+    /// The readiness probe's path (`/ready`).
     pub readiness: ProbePath,
     /// `None` with `--no-metrics`: the path answers 404.
     pub metrics: Option<ProbePath>,
@@ -59,6 +64,7 @@ impl Default for ProbePaths {
 /// Thresholds and deadlines of the probes.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
+    /// Where the probes and the metrics answer.
     pub paths: ProbePaths,
     /// Readiness fails once this many requests wait for the application.
     pub req_queue_len: usize,

@@ -18,9 +18,14 @@
 //! - [`Webhooks`] (cargo feature `webhook`) posts django-hurricane's JSON webhooks with a
 //!   timeout and retries, in the background.
 //!
+//! Example: `examples/probes.rs`, the probe service on its own with checks written in
+//! Rust (`cargo run -p hurricane-probe --example probes`).
+//!
 //! What it is not for: it holds no Python. The application's checks plug in through
 //! [`HealthChecks`] and the request queue through [`RequestQueue`]; running management
 //! commands and migrations at start-up is the Python crate's job, sequenced by the CLI.
+
+#![forbid(unsafe_code)]
 
 mod check;
 mod config;

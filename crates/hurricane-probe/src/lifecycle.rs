@@ -48,6 +48,7 @@ impl Lifecycle {
         self.draining.store(true, Ordering::SeqCst);
     }
 
+    /// Whether [`Lifecycle::start_draining`] was called.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }

@@ -49,24 +49,42 @@ impl std::fmt::Debug for Metrics {
 }
 
 /// The metrics could not be set up (a bug: the families are fixed).
+///
+/// Error convention of the hurricane crates: a message includes the text of the error
+/// that caused it, and that error is not chained as its `source()` too, so printing an
+/// error prints every cause exactly once.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up the metrics: {0}")]
-pub struct MetricsError(#[from] prometheus::Error);
+pub struct MetricsError(prometheus::Error);
+
+// Not `#[from]`: that would also chain the error as `source()`, printed twice.
+impl From<prometheus::Error> for MetricsError {
+    fn from(error: prometheus::Error) -> Self {
+        Self(error)
+    }
+}
 
 /// The labels of `hurricane_info`, known once start-up is over.
 #[derive(Debug, Clone, Default)]
 pub struct ServerInfo {
+    /// hurricane's version.
     pub version: String,
+    /// How long start-up took, in seconds.
     pub startup_seconds: f64,
+    /// The application's port.
     pub server_port: u16,
+    /// The probes' own port, if they have one.
     pub probe_port: Option<u16>,
+    /// Whether static files are served from Rust.
     pub serve_static: bool,
+    /// Whether media files are served from Rust.
     pub serve_media: bool,
     /// The start-up management commands, joined with `; `.
     pub commands: String,
 }
 
 impl Metrics {
+    /// The metric families, registered, with process metrics.
     pub fn new() -> Result<Self, MetricsError> {
         let registry = Registry::new();
         let requests = IntCounter::new(

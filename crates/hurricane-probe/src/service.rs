@@ -60,6 +60,28 @@ impl std::fmt::Debug for ProbeService {
 }
 
 impl ProbeService {
+    /// The probes and `/metrics`, answering from `lifecycle` and `metrics`; the
+    /// application's own checks come with [`ProbeService::attach_application`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use hurricane_core::Handler;
+    /// use hurricane_probe::{Lifecycle, Metrics, ProbeConfig, ProbeService};
+    ///
+    /// let lifecycle = Arc::new(Lifecycle::new());
+    /// let metrics = Arc::new(Metrics::new()?);
+    /// let probes = ProbeService::new(ProbeConfig::default(), lifecycle.clone(), metrics);
+    ///
+    /// let runtime = tokio::runtime::Runtime::new()?;
+    /// let status = |path: &str| -> Result<u16, http::Error> {
+    ///     let request = http::Request::get(path).body(bytes::Bytes::new())?;
+    ///     Ok(runtime.block_on(probes.call(request)).status().as_u16())
+    /// };
+    /// assert_eq!(status("/startup")?, 400);
+    /// lifecycle.mark_started();
+    /// assert_eq!(status("/startup")?, 200);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(config: ProbeConfig, lifecycle: Arc<Lifecycle>, metrics: Arc<Metrics>) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -87,6 +109,7 @@ impl ProbeService {
         let _ = self.inner.application.set(Application { checks, queue });
     }
 
+    /// The paths the service answers.
     pub fn paths(&self) -> &ProbePaths {
         &self.inner.config.paths
     }
@@ -357,6 +380,8 @@ pub struct WithProbes<A> {
 }
 
 impl<A> WithProbes<A> {
+    /// `application` behind the probes: requests for the probe and metrics paths go to
+    /// `probes`.
     pub fn new(probes: ProbeService, application: A) -> Self {
         Self {
             probes,
@@ -383,6 +408,7 @@ pub struct ExceptProbes {
 }
 
 impl ExceptProbes {
+    /// `inner`, told about every request except those for `paths`.
     pub fn new(paths: ProbePaths, inner: Arc<dyn RequestObserver>) -> Self {
         Self { paths, inner }
     }

@@ -17,7 +17,9 @@ const BACKOFF: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WebhookStatus {
+    /// `succeeded`
     Succeeded,
+    /// `failed`
     Failed,
 }
 

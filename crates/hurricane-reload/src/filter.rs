@@ -54,6 +54,8 @@ pub struct WatchFilter {
 }
 
 impl WatchFilter {
+    /// The default filter plus `include` and minus `exclude` (globs; `*` stays within one
+    /// path segment, a pattern without `/` matches in any directory).
     pub fn new(include: &[String], exclude: &[String]) -> Result<Self, ReloadError> {
         Ok(Self {
             user_exclude: glob_set(exclude.iter().map(String::as_str))?,
@@ -98,6 +100,7 @@ impl WatchFilter {
 pub struct IgnoredDirs(Arc<RwLock<Vec<PathBuf>>>);
 
 impl IgnoredDirs {
+    /// Never count changes under `dir` from now on.
     pub fn add(&self, dir: PathBuf) {
         let mut dirs = self.0.write().unwrap_or_else(|p| p.into_inner());
         if !dirs.contains(&dir) {

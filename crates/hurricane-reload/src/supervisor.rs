@@ -48,6 +48,8 @@ const TAIL_LINES: usize = 40;
 /// `collectstatic` before serving.
 pub type ChildCommand = Box<dyn Fn(bool) -> std::process::Command + Send>;
 
+/// The autoreload supervisor: owns the listening sockets and runs the server as a child
+/// process, replacing it when the project changes (see the crate docs).
 pub struct Supervisor {
     listeners: Vec<TcpListener>,
     command: ChildCommand,

@@ -24,6 +24,7 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// A directory watched recursively.
 #[derive(Debug, Clone)]
 pub struct WatchRoot {
+    /// The directory.
     pub path: PathBuf,
     /// A `--static-watch` directory: every file counts, and a change runs collectstatic.
     pub is_static: bool,

@@ -40,7 +40,18 @@ struct Expected {
 }
 
 impl Directory {
-    /// A directory that must exist now.
+    /// A directory that must exist now, and be readable.
+    ///
+    /// ```
+    /// use hurricane_static::{Directory, StaticError};
+    ///
+    /// let src = Directory::open("src")?;
+    /// assert!(src.root().is_absolute());
+    ///
+    /// assert!(matches!(Directory::open("Cargo.toml"), Err(StaticError::NotADirectory(_))));
+    /// assert!(matches!(Directory::open("no-such-dir"), Err(StaticError::Directory { .. })));
+    /// # Ok::<(), StaticError>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StaticError> {
         Ok(Self::at(Root::Open(canonical_directory(path.as_ref())?)))
     }
@@ -68,12 +79,12 @@ impl Directory {
         let path = path.as_ref();
         match canonical_directory(path) {
             Ok(root) => Ok(Self::at(Root::Open(root))),
-            Err(StaticError::Directory { source, .. })
-                if source.kind() == io::ErrorKind::NotFound =>
+            Err(StaticError::Directory { error, .. })
+                if error.kind() == io::ErrorKind::NotFound =>
             {
-                let path = std::path::absolute(path).map_err(|source| StaticError::Directory {
+                let path = std::path::absolute(path).map_err(|error| StaticError::Directory {
                     path: path.to_owned(),
-                    source,
+                    error,
                 })?;
                 Ok(Self::at(Root::Expected(Arc::new(Expected {
                     path,
@@ -93,6 +104,23 @@ impl Directory {
     }
 
     /// Serves this directory's files under `prefix/` within the mount.
+    ///
+    /// ```
+    /// use hurricane_static::{Directory, Mount, StaticFiles};
+    ///
+    /// // `src/lib.rs` answers `/static/code/lib.rs`; `/static/lib.rs` is 404.
+    /// let code = Directory::open("src")?.under("code");
+    /// let files = StaticFiles::new(vec![Mount::new("/static/", vec![code])?]);
+    ///
+    /// let runtime = tokio::runtime::Runtime::new()?;
+    /// let status = |path: &str| -> Result<u16, http::Error> {
+    ///     let request = http::Request::get(path).body(())?;
+    ///     Ok(runtime.block_on(files.serve(&request)).map_or(0, |r| r.status().as_u16()))
+    /// };
+    /// assert_eq!(status("/static/code/lib.rs")?, 200);
+    /// assert_eq!(status("/static/lib.rs")?, 404);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn under(mut self, prefix: &str) -> Self {
         let prefix = prefix.trim_matches('/');
         self.prefix = if prefix.is_empty() {
@@ -170,9 +198,9 @@ impl Expected {
 /// `path` with its symlinks resolved, if it is a directory whose entries can be read.
 /// Blocking.
 fn canonical_directory(path: &Path) -> Result<PathBuf, StaticError> {
-    let unreadable = |source| StaticError::Directory {
+    let unreadable = |error| StaticError::Directory {
         path: path.to_owned(),
-        source,
+        error,
     };
     let root = std::fs::canonicalize(path).map_err(unreadable)?;
     if !root.is_dir() {
@@ -221,6 +249,16 @@ mod tests {
             panic!("not an expected directory: {directory:?}");
         };
         *expected.looked.lock().unwrap() = when;
+    }
+
+    #[test]
+    fn a_missing_directory_names_the_cause_once_in_the_message_and_chains_nothing() {
+        let error = Directory::open("no-such-directory").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "no-such-directory does not exist or cannot be read: No such file or directory (os error 2)"
+        );
+        assert!(std::error::Error::source(&error).is_none());
     }
 
     #[test]

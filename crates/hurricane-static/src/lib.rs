@@ -29,11 +29,14 @@
 //!
 //! Use [`WithStaticFiles`] to put [`StaticFiles`] in front of a
 //! [`hurricane_core::Handler`], or use [`StaticFiles`] as a tower `Service` on its own.
+//! Example: `examples/files.rs` (`cargo run -p hurricane-static --example files`).
 //!
 //! What it is not for: it holds no Python and knows no Django settings. Which
 //! directories to serve under which prefix (`STATIC_ROOT`, the staticfiles finders'
 //! directories, `MEDIA_ROOT`) is worked out by the CLI at start-up. No compression on
 //! the fly, no directory listings or index files, no uploads.
+
+#![forbid(unsafe_code)]
 
 mod cache;
 mod conditional;

@@ -53,6 +53,18 @@ pub struct Mount {
 impl Mount {
     /// Serves `directories` under the URL path `prefix`, which must start and end with
     /// `/` and not be `/` itself (that would hide the whole application).
+    ///
+    /// ```
+    /// use hurricane_static::{Directory, Mount};
+    ///
+    /// // `/static/lib.rs` is looked for in `src/` first, then in `examples/`.
+    /// let mount = Mount::new("/static/", vec![Directory::open("src")?, Directory::open("examples")?])?;
+    /// assert_eq!(mount.prefix(), "/static/");
+    ///
+    /// assert!(Mount::new("static", vec![]).is_err());
+    /// assert!(Mount::new("/", vec![]).is_err());
+    /// # Ok::<(), hurricane_static::StaticError>(())
+    /// ```
     pub fn new(prefix: &str, directories: Vec<Directory>) -> Result<Self, StaticError> {
         if !prefix.starts_with('/') || !prefix.ends_with('/') || prefix == "/" {
             return Err(StaticError::Prefix(prefix.to_owned()));
@@ -67,17 +79,44 @@ impl Mount {
     }
 
     /// `Cache-Control` of files the manifest does not list (default: one minute).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hurricane_static::{CacheControl, Directory, Mount, StaticFiles};
+    ///
+    /// let mount = Mount::new("/static/", vec![Directory::open("src")?])?
+    ///     .cache_control(CacheControl::MaxAge(Duration::from_secs(3600)));
+    /// let files = StaticFiles::new(vec![mount]);
+    ///
+    /// let request = http::Request::get("/static/lib.rs").body(())?;
+    /// let response = tokio::runtime::Runtime::new()?.block_on(files.serve(&request));
+    /// let response = response.expect("under the mount");
+    /// assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cache_control(mut self, cache_control: CacheControl) -> Self {
         self.cache_control = cache_control.header();
         self
     }
 
     /// Files listed by their hashed name in this manifest are `immutable` for a year.
+    ///
+    /// ```
+    /// use hurricane_static::{Directory, Manifest, Mount};
+    ///
+    /// // Written by `collectstatic` with ManifestStaticFilesStorage; read again when it
+    /// // changes, and until it exists no name counts as hashed.
+    /// let static_root = std::env::temp_dir();
+    /// let mount = Mount::new("/static/", vec![Directory::open(&static_root)?])?
+    ///     .immutable_names(Manifest::new(static_root.join("staticfiles.json")));
+    /// # Ok::<(), hurricane_static::StaticError>(())
+    /// ```
     pub fn immutable_names(mut self, manifest: Manifest) -> Self {
         self.manifest = Some(manifest);
         self
     }
 
+    /// The URL prefix, e.g. `/static/`.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }

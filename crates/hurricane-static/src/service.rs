@@ -23,6 +23,25 @@ pub struct StaticFiles {
 }
 
 impl StaticFiles {
+    /// Serves `mounts`; when prefixes nest, the longest one that matches wins.
+    ///
+    /// ```
+    /// use hurricane_static::{Directory, Mount, StaticFiles};
+    ///
+    /// let files = StaticFiles::new(vec![
+    ///     Mount::new("/static/", vec![Directory::open("src")?])?,
+    ///     Mount::new("/static/examples/", vec![Directory::open("examples")?])?,
+    /// ]);
+    ///
+    /// let request = http::Request::get("/static/examples/files.rs").body(())?;
+    /// let response = tokio::runtime::Runtime::new()?.block_on(files.serve(&request));
+    /// assert_eq!(response.map(|r| r.status()), Some(http::StatusCode::OK));
+    ///
+    /// // Outside every mount: not ours to answer.
+    /// let request = http::Request::get("/admin/").body(())?;
+    /// assert!(tokio::runtime::Runtime::new()?.block_on(files.serve(&request)).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(mounts: Vec<Mount>) -> Self {
         let mut mounts: Vec<Arc<Mount>> = mounts.into_iter().map(Arc::new).collect();
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix().len()));
@@ -31,6 +50,7 @@ impl StaticFiles {
         }
     }
 
+    /// Whether there is no mount at all.
     pub fn is_empty(&self) -> bool {
         self.mounts.is_empty()
     }
@@ -102,6 +122,28 @@ pub struct WithStaticFiles<A> {
 }
 
 impl<A> WithStaticFiles<A> {
+    /// `files` in front of `app`, as one [`Handler`] for a
+    /// [`hurricane_core::Server`].
+    ///
+    /// ```no_run
+    /// use hurricane_core::{Handler, ResponseBody, Server, ServerConfig};
+    /// use hurricane_static::{Directory, Mount, StaticFiles, WithStaticFiles};
+    ///
+    /// struct App;
+    ///
+    /// impl Handler for App {
+    ///     async fn call(&self, _: http::Request<bytes::Bytes>) -> http::Response<ResponseBody> {
+    ///         http::Response::new(ResponseBody::full("from the application"))
+    ///     }
+    /// }
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let files = StaticFiles::new(vec![Mount::new("/static/", vec![Directory::open("static")?])?]);
+    /// let server = Server::bind(ServerConfig::new("127.0.0.1:8000".parse()?)).await?;
+    /// server.serve(WithStaticFiles::new(files, App), std::future::pending()).await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(files: StaticFiles, app: A) -> Self {
         Self { files, app }
     }

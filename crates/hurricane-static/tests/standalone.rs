@@ -1,5 +1,7 @@
 //! `StaticFiles` on its own, as a tower `Service`: no hurricane server, no Python.
 
+#![allow(clippy::unwrap_used, reason = "in a test an unwrap() is an assertion")]
+
 use std::path::PathBuf;
 
 use http::{header, Request, StatusCode};

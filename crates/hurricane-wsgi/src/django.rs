@@ -43,6 +43,7 @@ pub struct FileSettings {
     /// Where the static files storage's manifest (`staticfiles.json`) is, with a
     /// `STATIC_ROOT`.
     pub manifest: Option<PathBuf>,
+    /// `DEBUG`.
     pub debug: bool,
     /// With `DEBUG` on and `django.contrib.staticfiles` installed: where `runserver`
     /// would look for static files.

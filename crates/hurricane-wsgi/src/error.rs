@@ -1,22 +1,38 @@
+//! Why the interpreter could not start or the application could not be loaded.
+//!
+//! Error convention of the hurricane crates: a message includes the text of the error
+//! that caused it, and that error is not chained as its `source()` too, so printing an
+//! error prints every cause exactly once.
+
 use std::path::PathBuf;
 
 /// Why the embedded interpreter could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum InterpreterError {
+    /// `VIRTUAL_ENV` points at a directory without a Python.
     #[error(
         "VIRTUAL_ENV is set to {venv}, but {venv}/bin has no python3: activate a valid virtualenv or unset VIRTUAL_ENV"
     )]
-    VenvWithoutPython { venv: PathBuf },
+    VenvWithoutPython {
+        /// The virtualenv named by `VIRTUAL_ENV`.
+        venv: PathBuf,
+    },
+    /// The virtualenv's Python is not the one hurricane is linked against.
     #[error(
         "the virtualenv at {venv} uses Python {venv_version}, but this hurricane was built for Python {linked_version}: create the virtualenv with python{linked_version}"
     )]
     VersionMismatch {
+        /// The virtualenv.
         venv: PathBuf,
+        /// Its Python's `major.minor`.
         venv_version: String,
+        /// The `major.minor` of the Python hurricane is linked against.
         linked_version: String,
     },
+    /// A path handed to Python contains a NUL byte.
     #[error("a path contains a NUL byte: {0}")]
     NulInPath(String),
+    /// Python raised while starting (the message says what).
     #[error("Python failed to start: {0}")]
     Startup(String),
 }

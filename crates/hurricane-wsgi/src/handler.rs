@@ -27,6 +27,7 @@ pub(crate) struct Bridge {
 }
 
 impl WsgiHandler {
+    /// Serves requests with `app`, run on `pool`'s threads.
     pub fn new(app: Application, pool: PythonPool) -> Self {
         Self {
             bridge: Arc::new(Bridge { app, pool }),

@@ -5,8 +5,9 @@
 //! callable), runs Django's system checks, and serves requests handed over by
 //! `hurricane-core` through a strict PEP 3333 bridge.
 //!
-//! It also supplies the Python side of the probes: [`PythonHealth`] implements
-//! `hurricane_probe::HealthChecks`, and [`PoolStats`] its `RequestQueue`.
+//! With the cargo feature `probe` (on by default) it also supplies the Python side of the
+//! probes: `PythonHealth` implements `hurricane_probe::HealthChecks`, and [`PoolStats`]
+//! its `RequestQueue`. Without it, the crate does not depend on `hurricane-probe`.
 //!
 //! What it is not for: sockets, HTTP parsing, timeouts and logging of requests belong to
 //! `hurricane-core`; this crate only turns a buffered [`http::Request`] into a call of the
@@ -28,7 +29,7 @@
 //!    for a slow client to take the next chunk of a streaming response. Work that must
 //!    run after a response (closing a file response the runtime sent) is queued to the
 //!    pool like a request.
-//! 4. The probes' checker thread ([`PythonHealth`], run by `hurricane-probe`), attached
+//! 4. The probes' checker thread (`PythonHealth`, run by `hurricane-probe`), attached
 //!    for its lifetime and holding the GIL only while a liveness or readiness check runs.
 //!
 //! The tokio threads hand requests to the pool through its queue and wait on a oneshot
@@ -43,6 +44,7 @@ mod environ;
 mod error;
 mod file_wrapper;
 mod handler;
+#[cfg(feature = "probe")]
 mod health;
 mod input;
 mod interpreter;
@@ -55,6 +57,7 @@ pub use application::{Application, BridgeOptions};
 pub use django::{DjangoProject, FileSettings, SettingValue, StaticFinders};
 pub use error::{InterpreterError, LoadError, PythonError};
 pub use handler::WsgiHandler;
+#[cfg(feature = "probe")]
 pub use health::PythonHealth;
 pub use interpreter::{Interpreter, PythonEnvironment};
 pub use pool::{admission, Concurrency, PoolStats, PythonPool};

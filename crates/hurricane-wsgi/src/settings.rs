@@ -3,19 +3,29 @@
 use std::path::Path;
 
 /// Why no settings module could be determined.
+///
+/// Like every error of this crate (see the `error` module), a message includes the text
+/// of its cause, which is not chained as `source()` too.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// No flag, no environment variable, no `manage.py`.
     #[error(
         "no Django settings module: pass --settings, set DJANGO_SETTINGS_MODULE, or run hurricane in the directory that holds manage.py (or serve another WSGI app with --app module:callable)"
     )]
     NotFound,
+    /// `manage.py` does not set `DJANGO_SETTINGS_MODULE`.
     #[error("{path} does not name a settings module: it has no os.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", ...) line; pass --settings")]
-    NotInManagePy { path: String },
-    #[error("cannot read {path}: {source}")]
-    Unreadable {
+    NotInManagePy {
+        /// The `manage.py` read.
         path: String,
-        #[source]
-        source: std::io::Error,
+    },
+    /// `manage.py` exists but cannot be read.
+    #[error("cannot read {path}: {error}")]
+    Unreadable {
+        /// The `manage.py` that could not be read.
+        path: String,
+        /// What the operating system said.
+        error: std::io::Error,
     },
 }
 
@@ -36,10 +46,10 @@ pub fn resolve_settings_module(
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Err(SettingsError::NotFound)
         }
-        Err(source) => {
+        Err(error) => {
             return Err(SettingsError::Unreadable {
                 path: manage_py.display().to_string(),
-                source,
+                error,
             })
         }
     };
