@@ -20,7 +20,8 @@ impl FileOptions {
     }
 }
 
-/// Why the files cannot be served as asked.
+/// Why the files cannot be served as asked. (A message includes its cause's text; the
+/// cause is not chained as a `source` too.)
 #[derive(Debug, thiserror::Error)]
 #[cfg_attr(not(feature = "static"), allow(dead_code))]
 pub enum FilesError {
@@ -44,12 +45,13 @@ pub enum FilesError {
         hint: &'static str,
     },
     #[cfg(feature = "static")]
-    #[error("--{option}: the Django setting {setting} names a directory that cannot be served: {source}")]
+    #[error(
+        "--{option}: the Django setting {setting} names a directory that cannot be served: {error}"
+    )]
     Root {
         option: &'static str,
         setting: &'static str,
-        #[source]
-        source: hurricane_static::StaticError,
+        error: hurricane_static::StaticError,
     },
     #[cfg(not(feature = "static"))]
     #[error("--static and --media need a hurricane built with the cargo feature `static`")]
@@ -105,8 +107,8 @@ mod enabled {
             "set it to the directory uploads are stored in",
             settings.media_root.as_deref(),
         )?;
-        let root = Directory::expected(path)
-            .map_err(|source| root_error("media", "MEDIA_ROOT", source))?;
+        let root =
+            Directory::expected(path).map_err(|error| root_error("media", "MEDIA_ROOT", error))?;
         let shown = root.root().display();
         if root.is_waiting() {
             tracing::warn!(prefix, root = %shown, "MEDIA_ROOT {shown} does not exist yet: files under {prefix} are 404 until it is created (Django creates it at the first upload), then served from it without a restart");
@@ -114,7 +116,7 @@ mod enabled {
             tracing::info!(prefix, root = %shown, "Serving media files under {prefix} from {shown}");
         }
         Ok(Mount::new(prefix, vec![root])
-            .map_err(|source| root_error("media", "MEDIA_URL", source))?
+            .map_err(|error| root_error("media", "MEDIA_URL", error))?
             // Uploads may be replaced or deleted: clients ask again every time.
             .cache_control(CacheControl::NoCache))
     }
@@ -137,7 +139,7 @@ mod enabled {
                     .map(|(sub_prefix, path)| {
                         Directory::open(path)
                             .map(|d| d.under(sub_prefix))
-                            .map_err(|source| root_error("static", "STATICFILES_DIRS", source))
+                            .map_err(|error| root_error("static", "STATICFILES_DIRS", error))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 tracing::info!(prefix, directories = directories.len(),
@@ -156,7 +158,7 @@ mod enabled {
                 )?;
                 // Unlike MEDIA_ROOT, it must exist: collectstatic has to have run.
                 let root = Directory::open(path)
-                    .map_err(|source| root_error("static", "STATIC_ROOT", source))?;
+                    .map_err(|error| root_error("static", "STATIC_ROOT", error))?;
                 tracing::info!(prefix, root = %root.root().display(), "Serving static files under {prefix} from {}", root.root().display());
                 let manifest = settings.manifest.as_ref().map(Manifest::new);
                 Mount::new(prefix, vec![root]).map(|mount| match manifest {
@@ -166,7 +168,7 @@ mod enabled {
             }
         };
         Ok(mount
-            .map_err(|source| root_error("static", "STATIC_URL", source))?
+            .map_err(|error| root_error("static", "STATIC_URL", error))?
             .cache_control(CacheControl::MaxAge(max_age)))
     }
 
@@ -187,12 +189,12 @@ mod enabled {
     fn root_error(
         option: &'static str,
         setting: &'static str,
-        source: hurricane_static::StaticError,
+        error: hurricane_static::StaticError,
     ) -> FilesError {
         FilesError::Root {
             option,
             setting,
-            source,
+            error,
         }
     }
 

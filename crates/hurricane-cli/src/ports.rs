@@ -19,22 +19,22 @@ const BACKLOG: i32 = 1024;
 /// chained as a `source` too, so that it is printed once.)
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    #[error("cannot listen on {addr} (--port {port}): {source}; is another process using the port?", port = addr.port())]
+    #[error("cannot listen on {addr} (--port {port}): {error}; is another process using the port?", port = addr.port())]
     App {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot listen on {addr} for the probes ({option}): {source}; choose a free port with --probe-port, or turn the probes off with --no-probe")]
+    #[error("cannot listen on {addr} for the probes ({option}): {error}; choose a free port with --probe-port, or turn the probes off with --no-probe")]
     Probes {
         addr: SocketAddr,
         /// `--probe-port 8101`, or `--probe-port (port + 1) 8101` when defaulted.
         option: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -66,7 +66,7 @@ impl Reserved {
         self.socket
             .listen(BACKLOG)
             .map(|()| self.socket.into())
-            .map_err(|source| BindError::Listen { addr, source })
+            .map_err(|error| BindError::Listen { addr, error })
     }
 }
 
@@ -117,15 +117,15 @@ impl Ports {
     /// is reported for the port the user typed.
     pub fn reserve(listen: &Listen) -> Result<Self, BindError> {
         let addr = listen.app;
-        let app = Reserved::bind(addr).map_err(|source| BindError::App { addr, source })?;
+        let app = Reserved::bind(addr).map_err(|error| BindError::App { addr, error })?;
         let probes = match listen.probes {
             ProbePlacement::Off => ProbePort::Off,
             ProbePlacement::OnAppPort => ProbePort::OnAppPort,
             ProbePlacement::Port { addr, defaulted } => {
-                let reserved = Reserved::bind(addr).map_err(|source| BindError::Probes {
+                let reserved = Reserved::bind(addr).map_err(|error| BindError::Probes {
                     addr,
                     option: probe_option(addr.port(), defaulted),
-                    source,
+                    error,
                 })?;
                 ProbePort::Own(Port::Reserved(reserved))
             }
