@@ -74,7 +74,7 @@ pub struct Common {
 }
 
 impl Common {
-    /// "; <text>" for a report's heading when there is more than one round.
+    /// `"; <text>"` for a report's heading when there is more than one round.
     pub fn rounds_note(&self, text: &str) -> String {
         if self.rounds > 1 {
             format!("; {}", text.replace("{n}", &self.rounds.to_string()))
