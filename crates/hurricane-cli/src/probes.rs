@@ -23,7 +23,7 @@ pub use disabled::{Health, HealthError};
 
 /// What `hurricane_info` says about the server.
 #[cfg_attr(not(feature = "probe"), allow(dead_code))]
-pub struct Started<'a> {
+pub struct Serving<'a> {
     pub config: &'a ServeConfig,
     pub port: u16,
     /// The `--command`s, joined.
@@ -156,19 +156,19 @@ mod enabled {
         /// Start-up is over: the startup probe passes, a deferred probe server accepts,
         /// `hurricane_info` is set and the startup webhook sent. Returns the seconds
         /// start-up took.
-        pub fn started(&mut self, started: &Started<'_>) -> f64 {
+        pub fn started(&mut self, serving: &Serving<'_>) -> f64 {
             let startup_seconds = self.lifecycle.mark_started();
             let placement = std::mem::replace(&mut self.placement, Placement::Off);
             self.placement = placement.open();
-            let files = &started.config.startup.files;
+            let files = &serving.config.startup.files;
             self.metrics.set_info(&ServerInfo {
                 version: env!("CARGO_PKG_VERSION").into(),
                 startup_seconds,
-                server_port: started.port,
-                probe_port: self.port(started.port),
+                server_port: serving.port,
+                probe_port: self.port(serving.port),
                 serve_static: files.serve_static,
                 serve_media: files.serve_media,
-                commands: started.commands.clone(),
+                commands: serving.commands.clone(),
             });
             self.webhooks.startup_succeeded();
             startup_seconds
@@ -330,7 +330,7 @@ mod disabled {
             vec![Arc::new(AccessLog)]
         }
 
-        pub fn started(&mut self, _: &Started<'_>) -> f64 {
+        pub fn started(&mut self, _: &Serving<'_>) -> f64 {
             self.since.elapsed().as_secs_f64()
         }
 

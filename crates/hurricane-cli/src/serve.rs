@@ -205,7 +205,7 @@ async fn serve(
         server = server.with_observer(observer);
     }
     let address = server.local_addr()?;
-    let startup_seconds = health.started(&probes::Started {
+    let startup_seconds = health.started(&probes::Serving {
         config,
         port: address.port(),
         commands,
