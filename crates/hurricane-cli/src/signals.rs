@@ -94,8 +94,8 @@ fn deliver(signal: StopSignal) {
         Route::Server(waiting) => Some(waiting.pop()),
     };
     match next {
-        None => exit_now(signal, "start-up interrupted by {name}; exiting"),
-        Some(None) => exit_now(signal, "{name} again: exiting now"),
+        None => exit_now(signal, format!("start-up interrupted by {name}; exiting")),
+        Some(None) => exit_now(signal, format!("{name} again: exiting now")),
         Some(Some(waiter)) => {
             tracing::info!(signal = name, "Received {name}");
             let _ = waiter.send(signal);
@@ -103,13 +103,10 @@ fn deliver(signal: StopSignal) {
     }
 }
 
-/// Logs `message` ({name} replaced by the signal's name) and ends the process without
-/// waiting for Python or any other thread.
-fn exit_now(signal: StopSignal, message: &str) -> ! {
-    let name = signal.name();
-    let message = message.replace("{name}", name);
+/// Logs `message` and ends the process without waiting for Python or any other thread.
+fn exit_now(signal: StopSignal, message: String) -> ! {
     if tracing::dispatcher::has_been_set() {
-        tracing::info!(signal = name, "{message}");
+        tracing::info!(signal = signal.name(), "{message}");
     } else {
         // Before the log is set up (the command line is still being read).
         eprintln!("hurricane: {message}");

@@ -70,16 +70,17 @@ pub type AppChecks = ();
 
 /// The checks of a Django project (its tagged checks and databases), or of a bare WSGI
 /// callable (the interpreter answering).
+#[cfg(feature = "probe")]
 fn app_checks(django: bool) -> AppChecks {
-    #[cfg(feature = "probe")]
-    return if django {
+    if django {
         hurricane_wsgi::PythonHealth::django()
     } else {
         hurricane_wsgi::PythonHealth::interpreter()
-    };
-    #[cfg(not(feature = "probe"))]
-    let _ = django;
+    }
 }
+
+#[cfg(not(feature = "probe"))]
+fn app_checks(_django: bool) -> AppChecks {}
 
 /// Start-up is done: the application and its health checks.
 pub struct Started {
