@@ -6,6 +6,7 @@ use std::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::config::ConfigError;
+use crate::launcher::Relaunch;
 use crate::ports::BindError;
 
 /// Why the supervisor cannot run.
@@ -83,7 +84,7 @@ mod enabled {
     }
 
     /// Runs the supervisor until SIGTERM or SIGINT. Never loads Python.
-    pub fn supervise(args: &ServeArgs) -> Result<(), SuperviseError> {
+    pub fn supervise(args: &ServeArgs, relaunch: &Relaunch) -> Result<(), SuperviseError> {
         let config = ServeConfig::new(args, false)?;
         let project = std::env::current_dir().map_err(SuperviseError::WorkingDirectory)?;
         let listeners = bind(&config.listen)?;
@@ -123,7 +124,8 @@ mod enabled {
                 directories,
                 "Watching for changes in {directories} directories (autoreload)"
             );
-            let supervisor = Supervisor::new(listeners, child_command(), ignored, REPLACED_GRACE);
+            let supervisor =
+                Supervisor::new(listeners, child_command(relaunch), ignored, REPLACED_GRACE);
             let stop = signals::watch();
             let stopped = async move {
                 if let Ok(signal) = stop.first.await {
@@ -149,17 +151,19 @@ mod enabled {
         Ok(listeners)
     }
 
-    /// `hurricane serve` with this process's arguments, minus `--autoreload` (or its
-    /// alias `--reload`).
-    fn child_command() -> hurricane_reload::ChildCommand {
-        let program = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("hurricane"));
-        let args: Vec<OsString> = std::env::args_os()
-            .skip(1)
+    /// This server started again as `relaunch` says, minus `--autoreload` (or its alias
+    /// `--reload`).
+    fn child_command(relaunch: &Relaunch) -> hurricane_reload::ChildCommand {
+        let program = relaunch.program.clone();
+        let args: Vec<OsString> = relaunch
+            .args
+            .iter()
             .filter(|arg| {
                 let text = arg.to_string_lossy();
                 let name = text.split_once('=').map_or(text.as_ref(), |(name, _)| name);
                 !matches!(name, "--autoreload" | "--reload")
             })
+            .cloned()
             .collect();
         Box::new(move |collect_static| {
             let mut command = std::process::Command::new(&program);
@@ -212,7 +216,7 @@ mod disabled {
 
     pub fn notify_ready(_: Option<&std::path::Path>) {}
 
-    pub fn supervise(_: &ServeArgs) -> Result<(), SuperviseError> {
+    pub fn supervise(_: &ServeArgs, _: &Relaunch) -> Result<(), SuperviseError> {
         Err(SuperviseError::NotBuilt)
     }
 }

@@ -29,6 +29,7 @@ use hurricane_wsgi::{
 use crate::cli::ServeArgs;
 use crate::config::{ConfigError, Debuggers, ServeConfig};
 use crate::files;
+use crate::launcher::PythonHost;
 use crate::options::{self, OptionsError};
 use crate::ports::{BindError, Ports};
 use crate::probes::{self, Health, HealthError};
@@ -87,7 +88,7 @@ struct Loaded {
 
 /// Builds the server (ports, Python, the merged and checked configuration), then runs
 /// it until SIGTERM or SIGINT.
-pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
+pub fn run(args: ServeArgs, matches: &ArgMatches, python: PythonHost) -> Result<(), ServeError> {
     // Before any other thread starts: reading the sockets clears their variables.
     let inherited = reload::inherited();
     let supervised = inherited.is_supervised();
@@ -97,7 +98,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
         Some(app) => Ports::inherited(app, inherited.probes, &early.listen),
         None => Ports::reserve(&early.listen)?,
     };
-    let loaded = load(args, matches, supervised)?;
+    let loaded = load(args, matches, python, supervised)?;
     let config = ServeConfig::new(&loaded.args, supervised)?;
     let ports = ports.reserve_again_if_changed(&config.listen)?;
     start_debuggers(&config.debuggers, &loaded.interpreter);
@@ -124,7 +125,12 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
 
 /// Starts Python and, for a Django project, loads its settings and applies the
 /// `HURRICANE_*` ones to `args`.
-fn load(args: ServeArgs, matches: &ArgMatches, supervised: bool) -> Result<Loaded, ServeError> {
+fn load(
+    args: ServeArgs,
+    matches: &ArgMatches,
+    python: PythonHost,
+    supervised: bool,
+) -> Result<Loaded, ServeError> {
     let project_dir = std::env::current_dir().map_err(ServeError::WorkingDirectory)?;
     let target = match &args.app {
         Some(callable) => Target::Callable(callable.clone()),
@@ -134,21 +140,15 @@ fn load(args: ServeArgs, matches: &ArgMatches, supervised: bool) -> Result<Loade
             &project_dir,
         )?),
     };
-    let environment = PythonEnvironment::detect()?;
     // As with manage.py: --pythonpath entries first, then the project directory.
     let mut python_path = args.pythonpath.clone();
     python_path.push(project_dir);
-    let interpreter = Interpreter::start(&environment, &python_path)?;
+    let interpreter = start_python(python, &python_path)?;
     if supervised {
         // A replacement under --autoreload must run the code as saved, however quickly
         // and to whatever size the file was saved again.
         interpreter.check_project_bytecode_by_hash()?;
     }
-    tracing::info!(
-        python = %environment.executable.as_deref().map_or_else(|| "(default)".into(), |p| p.display().to_string()),
-        virtualenv = %environment.virtualenv.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string()),
-        "Python started"
-    );
     let settings_module = match target {
         Target::Django(settings_module) => settings_module,
         Target::Callable(callable) => {
@@ -171,6 +171,28 @@ fn load(args: ServeArgs, matches: &ArgMatches, supervised: bool) -> Result<Loade
         version: project.version_setting(),
         source: AppSource::Django(project),
     })
+}
+
+/// Starts Python for the binary, or adopts the interpreter of the Python process that
+/// imported hurricane.
+fn start_python(
+    python: PythonHost,
+    python_path: &[std::path::PathBuf],
+) -> Result<Interpreter, ServeError> {
+    let interpreter = match python {
+        PythonHost::Embedded => {
+            let environment = PythonEnvironment::detect()?;
+            let interpreter = Interpreter::start(&environment, python_path)?;
+            tracing::info!(
+                python = %environment.executable.as_deref().map_or_else(|| "(default)".into(), |p| p.display().to_string()),
+                virtualenv = %environment.virtualenv.as_deref().map_or_else(|| "(none)".into(), |p| p.display().to_string()),
+                "Python started"
+            );
+            interpreter
+        }
+        PythonHost::Running => Interpreter::adopt(python_path)?,
+    };
+    Ok(interpreter)
 }
 
 /// The sockets to serve on, whether a supervisor handed them down, and the

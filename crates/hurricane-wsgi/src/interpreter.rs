@@ -114,6 +114,14 @@ impl Interpreter {
             // `Python::attach` works from any thread.
             ffi::PyEval_SaveThread();
         }
+        Self::adopt(paths)
+    }
+
+    /// Takes on the interpreter of the Python process hurricane runs in as an extension
+    /// module (`python manage.py serve`): that process initialised Python and owns its
+    /// signal handlers and standard streams. Puts `paths` first on `sys.path` as
+    /// [`Interpreter::start`] does. The calling thread must not hold the GIL.
+    pub fn adopt(paths: &[PathBuf]) -> Result<Self, InterpreterError> {
         Python::attach(|py| -> PyResult<()> {
             let sys_path = py.import("sys")?.getattr("path")?;
             for path in paths.iter().rev() {

@@ -1,0 +1,142 @@
+//! `hurricane`: a Kubernetes-native application server for Django. This crate is the
+//! command line and the wiring of the other crates; both launchers run it:
+//!
+//! - the `hurricane` binary (`src/main.rs`), which embeds CPython;
+//! - the Python package (`hurricane-py`: `python manage.py serve`, the `hurricane`
+//!   console script), which runs inside a Python process that already started.
+//!
+//! [`run`] takes the arguments and a [`Launcher`] and returns the exit status; the
+//! wiring lives in `serve` (and, for `--autoreload`, the supervisor in `reload`).
+//!
+//! What it is not for: a library API of its own. Embedders wanting a piece of hurricane
+//! use the library crates (`hurricane-core`, `-static`, `-probe`, `-wsgi`, `-reload`).
+
+mod cli;
+mod config;
+mod files;
+mod launcher;
+mod logging;
+mod options;
+mod ports;
+mod probes;
+mod reload;
+mod serve;
+mod signals;
+mod startup;
+mod webhooks;
+
+use std::ffi::OsString;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+
+pub use crate::launcher::{Launcher, PythonHost, Relaunch};
+
+use crate::config::ConfigError;
+
+/// Runs the command line `args` (the first one names the program, as in `argv`) and
+/// returns the exit status. Installs the SIGTERM and SIGINT handling first, so it is
+/// meant to be called once per process.
+pub fn run(launcher: &Launcher, args: impl IntoIterator<Item = OsString>) -> u8 {
+    // First: a SIGTERM or Ctrl-C from here on is handled, never lost or a traceback.
+    if let Err(error) = signals::install() {
+        return report(&CliError::Signals(error));
+    }
+    report_panics_briefly();
+    if let Err(error) = options::check_environment() {
+        return report(&CliError::Options(error));
+    }
+    let matches = match cli::Cli::command().try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(error) => return usage(&error),
+    };
+    let serve_matches = matches
+        .subcommand_matches("serve")
+        .cloned()
+        .unwrap_or_default();
+    let mut args = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli::Cli {
+            command: cli::Command::Serve(args),
+        }) => args,
+        Err(error) => return usage(&error),
+    };
+    if serve_matches.value_source("log_level") == Some(ValueSource::DefaultValue) {
+        if let Some(level) = &launcher.default_log_level {
+            args.log_level = level.clone();
+        }
+    }
+    let log_guard = logging::init(&args.log_level);
+    let outcome = if args.autoreload {
+        reload::supervise(&args, &launcher.relaunch).map_err(CliError::from)
+    } else {
+        serve::run(args, &serve_matches, launcher.python).map_err(CliError::from)
+    };
+    drop(log_guard);
+    match outcome {
+        Ok(()) => 0,
+        Err(error) => report(&error),
+    }
+}
+
+/// Why `hurricane` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("cannot handle SIGTERM and SIGINT: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Options(#[from] options::OptionsError),
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
+    #[error(transparent)]
+    Supervise(#[from] reload::SuperviseError),
+}
+
+impl CliError {
+    /// The exit status: 2 for options that contradict each other (as clap's usage errors),
+    /// 1 for everything else.
+    fn exit_code(&self) -> u8 {
+        let conflict = matches!(
+            self,
+            CliError::Serve(serve::ServeError::Config(ConfigError::ReloadWithDebugger))
+                | CliError::Supervise(reload::SuperviseError::Config(
+                    ConfigError::ReloadWithDebugger
+                ))
+        );
+        if conflict {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// The one place errors reach the user: one line on stderr, and the exit status.
+fn report(error: &CliError) -> u8 {
+    eprintln!("hurricane: error: {error}");
+    error.exit_code()
+}
+
+/// A usage error, `--help` or `--version`: clap's text, and its exit status (2 for an
+/// error, 0 for help and version).
+fn usage(error: &clap::Error) -> u8 {
+    // Printing to a closed stdout is nothing to report.
+    let _ = error.print();
+    u8::try_from(error.exit_code()).unwrap_or(2)
+}
+
+/// A bug in hurricane should still end in one readable line, not a Rust backtrace.
+fn report_panics_briefly() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("hurricane: internal error{location}: {message} (this is a bug in hurricane; please report it)");
+    }));
+}
