@@ -66,6 +66,7 @@ def test_settings_from_manage_py(one_server, mysite, tmp_path):
     assert server.stop() == 0
 
 
+@pytest.mark.launchers
 def test_default_project_uses_manage_py_and_cwd(django_server):
     # examples/mysite: no flag, no env; mysite.settings found through manage.py and cwd
     resp = request(django_server.port, "GET", "/hello")
@@ -158,6 +159,7 @@ def test_app_not_module_colon_callable(tmp_path):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.launchers
 def test_system_check_errors_stop_startup(mysite):
     rc, err = run_failing(["--settings", "testsettings.checkfail", *PYTHONPATH], mysite)
     assert "caches.E001" in err  # Django's own report
@@ -218,6 +220,7 @@ def test_import_error_in_installed_apps(mysite):
         (["--max-body-size=lots"], "max-body-size"),
     ],
 )
+@pytest.mark.launchers
 def test_bad_option(mysite, args, needle):
     proc = run_hurricane(["serve", *args], mysite, timeout=30)
     err = proc.stderr

@@ -37,6 +37,7 @@ def meta(port, headers=None, path="/meta", version="HTTP/1.1", method="GET", bod
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.launchers
 def test_hello(django_server):
     resp = request(django_server.port, "GET", "/hello")
     assert resp.status == 200
@@ -101,6 +102,7 @@ def test_environ_server_protocol(django_server, version):
     assert m["SERVER_PROTOCOL"] == version
 
 
+@pytest.mark.launchers
 def test_environ_paths_and_query(django_server):
     m = meta(django_server.port, path="/meta?q=%D1%82%D0%B5%D1%81%D1%82&x=1+2")["meta"]
     assert m["SCRIPT_NAME"] == ""  # no --root-path: empty, never "/"
@@ -158,6 +160,7 @@ def test_repeated_headers_are_joined(django_server):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.launchers
 def test_echo_binary_body(django_server):
     body = bytes(range(256)) * 64
     resp = request(django_server.port, "POST", "/echo", headers={"Content-Type": "application/octet-stream"}, body=body)
@@ -173,6 +176,7 @@ def test_echo_large_body(django_server):
     assert resp.body == body
 
 
+@pytest.mark.launchers
 def test_chunked_request_body_reaches_django(django_server):
     raw = (
         b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
@@ -402,6 +406,7 @@ def test_items_use_the_database(django_server):
     assert {"id": created.json()["id"], "name": name} in listed
 
 
+@pytest.mark.launchers
 @pytest.mark.parametrize(
     "method,path,status,body",
     [("GET", "/hello", 200, b""), ("POST", "/echo", 200, b"abc"), ("GET", "/no-such-page", 404, b""), ("GET", "/error", 500, b"")],

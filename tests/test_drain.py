@@ -9,6 +9,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 from support.client import ConnectionClosed, request
 from support.env import requires
 from support.poll import poll_until
@@ -25,6 +27,7 @@ def refused(port: int) -> bool:
         return True
 
 
+@pytest.mark.launchers
 def test_sigterm_fails_readiness_and_serves_for_the_delay(one_server, mysite):
     server = one_server("drain-delay", ["--shutdown-delay", "2"], mysite)
     assert server.probe("/ready").status == 200
@@ -69,6 +72,7 @@ def test_sigterm_fails_readiness_and_serves_for_the_delay(one_server, mysite):
     assert any(re.search(r"delay", line, re.I) and re.search(r"\b2(\.0+)?\s*s", line) for line in new.splitlines()), new
 
 
+@pytest.mark.launchers
 def test_sigint_skips_the_delay(one_server, mysite):
     server = one_server("drain-sigint", ["--shutdown-delay", "5"], mysite)
     out = []

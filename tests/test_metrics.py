@@ -126,6 +126,7 @@ def test_histogram_buckets(metrics_server):
     assert sorted(buckets(families, "response_size_bytes")) == SIZE_BUCKETS
 
 
+@pytest.mark.launchers
 def test_app_requests_move_the_counters(metrics_server):
     before = wait_counter(metrics_server, 2)
     c0 = sample_value(before, "request_counter", "request_counter_total")
@@ -213,6 +214,7 @@ def test_path_labels_are_bounded(metrics_server):
     assert sum(s.value for s in samples) == total
 
 
+@pytest.mark.launchers
 def test_promtool_check_metrics(metrics_server):
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -90,6 +90,7 @@ def test_listens_on_app_and_probe_port(checks_server):
     assert re.search(rf"Starting probe server on port {checks_server.probe_port}\b", checks_server.log())
 
 
+@pytest.mark.launchers
 def test_startup_probe_after_start(checks_server):
     resp = checks_server.probe("/startup")
     assert resp.status == 200, resp
@@ -103,6 +104,7 @@ def test_startup_probe_after_start(checks_server):
     assert abs(float(logged.group(1)) - seconds) < 0.01, (logged.group(0), resp.body)
 
 
+@pytest.mark.launchers
 def test_liveness_and_readiness_pass(checks_server):
     alive = checks_server.probe("/alive")
     assert alive.status == 200, alive
@@ -212,6 +214,7 @@ def test_verbose_when_passing(checks_server):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.launchers
 def test_liveness_check_error(checks_server, clean_flags):
     flag_on(clean_flags, "liveness")
     resp = wait_probe(checks_server, "/alive", 500, b"check error")
@@ -235,6 +238,7 @@ def test_liveness_check_error(checks_server, clean_flags):
     assert sample_value(families, "hurricane_probe_passing", "hurricane_probe_passing", probe="liveness") == 1
 
 
+@pytest.mark.launchers
 def test_readiness_check_error(checks_server, clean_flags):
     # the readiness check is registered with deploy=True: it only runs because the
     # probes include deployment checks

@@ -118,6 +118,7 @@ def serve(logdir, request):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.launchers
 def test_edit_a_view_serves_the_new_code(serve, site):
     server = serve(AUTORELOAD, site)
     assert int(re.search(WATCHING_RE, server.log()).group(1)) >= 1, server.log()
@@ -437,6 +438,7 @@ def test_probes_answer_across_reloads(serve, site):
     assert not loop.failures, f"{len(loop.failures)} of {len(loop.ok) + len(loop.failures)} /alive requests failed: {loop.failures[:10]}"
 
 
+@pytest.mark.launchers
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_the_supervisor_and_its_child(serve, site, sig):
     server = serve(AUTORELOAD, site)

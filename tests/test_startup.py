@@ -108,6 +108,7 @@ def test_probes_while_a_command_runs(one_server, mysite):
     assert server.stop() == 0
 
 
+@pytest.mark.launchers
 @pytest.mark.parametrize(
     "command,message",
     [("fail_always", "probetest failure requested"), ("fail_always --runtime", "probetest crash requested")],
@@ -176,6 +177,7 @@ def test_check_migrations_waits_until_migrated(one_server, mysite, tmp_path):
     assert server.stop() == 0
 
 
+@pytest.mark.launchers
 def test_check_migrations_apply(one_server, mysite, tmp_path):
     db = tmp_path / "fresh.sqlite3"
     server = one_server("startup-migrate-apply", [*PROBES_SETTINGS, "--check-migrations-apply"], mysite, probes_env(PROBETEST_DB=db))

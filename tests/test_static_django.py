@@ -108,6 +108,7 @@ def settings_server(start_server, mysite, roots):
     return start_server("static-settings", [*STATIC_SETTINGS, "--static-max-age", "3600"], mysite, env)
 
 
+@pytest.mark.launchers
 def test_static_and_media_from_django_settings(settings_server, roots):
     """The Django settings HURRICANE_STATIC = True and HURRICANE_MEDIA = True (every
     option's setting is `HURRICANE_<NAME>`)."""
@@ -173,6 +174,7 @@ def test_finder_mode_log_line(finder_server):
         ("/static/dupe.txt", b"from STATICFILES_DIRS\n"),  # finder order: STATICFILES_DIRS before apps
     ],
 )
+@pytest.mark.launchers
 def test_finder_mode_serves_found_files(finder_server, path, body):
     resp = get(finder_server.port, path)
     assert (resp.status, resp.body) == (200, body), resp

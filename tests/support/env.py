@@ -2,8 +2,13 @@
 and ports the servers get.
 
 Environment knobs:
-    HURRICANE_BIN    the binary (default <repo>/target/release/hurricane)
-    HURRICANE_VENV   the virtualenv with Django etc. (default <repo>/target/venv)
+    HURRICANE_BIN       the binary (default <repo>/target/release/hurricane)
+    HURRICANE_VENV      the virtualenv with Django etc. (default <repo>/target/venv)
+    HURRICANE_LAUNCHER  how servers start: "binary" (the default: HURRICANE_BIN),
+                        "manage.py" (`python manage.py serve` with HURRICANE_VENV's
+                        python, the `hurricane` package installed there) or "script"
+                        (HURRICANE_VENV's `hurricane` console script). Tests that run
+                        with every launcher carry the mark `launchers`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ EXAMPLE = REPO / "examples" / "mysite"
 VENV = Path(os.environ.get("HURRICANE_VENV", REPO / "target" / "venv"))
 BIN = Path(os.environ.get("HURRICANE_BIN", REPO / "target" / "release" / "hurricane"))
 VENV_PYTHON = VENV / "bin" / "python"
+LAUNCHERS = ("binary", "manage.py", "script")
+LAUNCHER = os.environ.get("HURRICANE_LAUNCHER", "binary")
+if LAUNCHER not in LAUNCHERS:
+    raise SystemExit(f"HURRICANE_LAUNCHER={LAUNCHER!r}: expected one of {', '.join(LAUNCHERS)}")
+# The console script the Python package installs (`hurricane serve ...`).
+SCRIPT = VENV / "bin" / "hurricane"
 
 STARTUP_TIMEOUT = 30.0  # Django import + system checks on a busy 2-core machine
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -42,19 +53,34 @@ def strip_ansi(text: str) -> str:
 
 
 def require_binary():
-    if not BIN.exists():
-        pytest.fail(f"hurricane binary not found at {BIN} (build it with `cargo build --release -p hurricane-cli` or set HURRICANE_BIN)")
+    """Fails the test unless this run's launcher can start hurricane."""
     if not VENV_PYTHON.exists():
         pytest.fail(f"virtualenv not found at {VENV} (set HURRICANE_VENV)")
+    if LAUNCHER == "binary" and not BIN.exists():
+        pytest.fail(f"hurricane binary not found at {BIN} (build it with `cargo build --release -p hurricane-cli` or set HURRICANE_BIN)")
+    if LAUNCHER != "binary" and not SCRIPT.exists():
+        pytest.fail(f"the hurricane package is not installed in {VENV} (pip install target/wheels/<wheel>; `cargo xtask wheel` builds it)")
+
+
+def hurricane_command(args: list[str]) -> list[str]:
+    """The command line that runs `hurricane ARGS` with this run's launcher. Under
+    "manage.py", ARGS start with `serve` and the working directory holds manage.py."""
+    if LAUNCHER == "binary":
+        return [str(BIN), *args]
+    if LAUNCHER == "script":
+        return [str(SCRIPT), *args]
+    assert args[:1] == ["serve"], f"manage.py runs `serve` only, not {args}"
+    return [str(VENV_PYTHON), "manage.py", *args]
 
 
 @functools.cache
 def features() -> frozenset[str]:
     """The cargo features the binary was built with, from the line
     `features: a b c` of `hurricane --version` (read once)."""
-    if not BIN.exists():
+    program = BIN if LAUNCHER == "binary" else SCRIPT
+    if not program.exists():
         return DEFAULT_FEATURES  # the fixtures fail with the reason
-    out = subprocess.run([str(BIN), "--version"], capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run([str(program), "--version"], capture_output=True, text=True, timeout=30).stdout
     for line in out.splitlines():
         if line.startswith("features:"):
             return frozenset(line.removeprefix("features:").split())

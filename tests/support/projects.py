@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from support.env import EXAMPLE, VENV_PYTHON, base_env
+from support.env import EXAMPLE, LAUNCHER, VENV_PYTHON, base_env
 
 ORIGINAL_HELLO = "Hello, world!"
 
@@ -34,8 +34,13 @@ _PRISTINE_VIEWS: dict[Path, str] = {}
 
 
 def copy_mysite(dest: Path) -> Path:
-    """Copy examples/mysite to `dest` and run `manage.py migrate` there."""
+    """Copy examples/mysite to `dest` and run `manage.py migrate` there. Under the
+    Python package's launchers the copy has "hurricane" in INSTALLED_APPS, as the
+    package's users add it (`manage.py serve` is the app's command)."""
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("db.sqlite3", "__pycache__", "*.pyc"))
+    if LAUNCHER != "binary":
+        settings = dest / "mysite" / "settings.py"
+        settings.write_text(settings.read_text() + '\nINSTALLED_APPS = [*INSTALLED_APPS, "hurricane"]\n')
     proc = subprocess.run(
         [str(VENV_PYTHON), "manage.py", "migrate", "--noinput"],
         cwd=dest,

@@ -1,5 +1,6 @@
-"""Running the real `hurricane` binary: `Server`, one `hurricane serve` process that
-tests talk to, and `run_hurricane`, which runs the binary until it exits.
+"""Running the real hurricane (the binary, or the Python package: see
+`support.env.LAUNCHER`): `Server`, one `hurricane serve` process that tests talk to,
+and `run_hurricane`, which runs hurricane until it exits.
 
 A Server is started with a chosen working directory and environment, its stderr
 captured to a file (so tests can assert log lines), and stopped with a signal.
@@ -22,7 +23,7 @@ from typing import Callable, NamedTuple
 import pytest
 
 from support.client import request
-from support.env import BIN, STARTUP_TIMEOUT, base_env, free_port, has_feature, probe_port_args, require_binary, strip_ansi
+from support.env import STARTUP_TIMEOUT, base_env, free_port, has_feature, hurricane_command, probe_port_args, require_binary, strip_ansi
 from support.poll import poll_until
 
 STOP_TIMEOUT = 20.0
@@ -47,7 +48,7 @@ def run_hurricane(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     if listen:
         assert args[0] == "serve", args
         args = ["serve", "--host", "127.0.0.1", "--port", str(free_port()), *probe_port_args(), *args[1:]]
-    cmd = [str(BIN), *args]
+    cmd = hurricane_command(args)
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env if env is not None else base_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -111,7 +112,7 @@ class Server:
             extra += ["--probe-port", str(self._auto_probe_port)]
         if not _has_flag(args, "--shutdown-delay"):
             extra += ["--shutdown-delay", "0"]
-        return [str(BIN), "serve", *self.host_args, *port_args, *extra, *args]
+        return hurricane_command(["serve", *self.host_args, *port_args, *extra, *args])
 
     def _pick_ports(self) -> int:
         # With the default probe port (--port + 1), that one must be free too.

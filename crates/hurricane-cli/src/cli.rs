@@ -6,6 +6,8 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hurricane_wsgi::Concurrency;
 
+use crate::logging::LogFilter;
+
 /// `--version`: the version, then the cargo features built in, which tests and
 /// scripts read to know what this binary can do.
 const LONG_VERSION: &str = concat!(
@@ -20,6 +22,14 @@ const LONG_VERSION: &str = concat!(
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The command line as given: its arguments (the first names the program) and the
+/// `serve` subcommand's matches, which say where each option's value came from.
+#[derive(Debug)]
+pub struct CommandLine {
+    pub argv: Vec<std::ffi::OsString>,
+    pub serve: clap::ArgMatches,
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,14 +299,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL", env = "HURRICANE_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
 
-    /// Log level, or a tracing filter such as `info,hurricane::access=warn` ($HURRICANE_LOG wins).
+    /// Log level (info, warning, ...), or a tracing filter such as
+    /// `info,hurricane::access=warn` ($HURRICANE_LOG wins). Under `manage.py serve` the
+    /// default is the `hurricane` logger's level in Django's LOGGING, else info.
     #[arg(
         long,
         default_value = "info",
         value_name = "FILTER",
-        env = "HURRICANE_LOG_LEVEL"
+        env = "HURRICANE_LOG_LEVEL",
+        value_parser = LogFilter::parse
     )]
-    pub log_level: String,
+    pub log_level: LogFilter,
 }
 
 /// `--concurrency`: how many Python threads run at once.

@@ -32,7 +32,9 @@ use clap::{CommandFactory, FromArgMatches};
 
 pub use crate::launcher::{Launcher, PythonHost, Relaunch};
 
+use crate::cli::{CommandLine, ServeArgs};
 use crate::config::ConfigError;
+use crate::logging::LogFilter;
 
 /// Runs the command line `args` (the first one names the program, as in `argv`) and
 /// returns the exit status. Installs the SIGTERM and SIGINT handling first, so it is
@@ -46,36 +48,40 @@ pub fn run(launcher: &Launcher, args: impl IntoIterator<Item = OsString>) -> u8 
     if let Err(error) = options::check_environment() {
         return report(&CliError::Options(error));
     }
-    let matches = match cli::Cli::command().try_get_matches_from(args) {
-        Ok(matches) => matches,
+    let (mut args, command_line) = match parse(args.into_iter().collect()) {
+        Ok(parsed) => parsed,
         Err(error) => return usage(&error),
     };
-    let serve_matches = matches
-        .subcommand_matches("serve")
-        .cloned()
-        .unwrap_or_default();
-    let mut args = match cli::Cli::from_arg_matches(&matches) {
-        Ok(cli::Cli {
-            command: cli::Command::Serve(args),
-        }) => args,
-        Err(error) => return usage(&error),
-    };
-    if serve_matches.value_source("log_level") == Some(ValueSource::DefaultValue) {
-        if let Some(level) = &launcher.default_log_level {
-            args.log_level = level.clone();
+    if command_line.serve.value_source("log_level") == Some(ValueSource::DefaultValue) {
+        // Django has already refused a LOGGING level that means nothing.
+        if let Some(level) = launcher.default_log_level.as_deref() {
+            args.log_level = LogFilter::parse(level).unwrap_or(args.log_level);
         }
     }
     let log_guard = logging::init(&args.log_level);
     let outcome = if args.autoreload {
         reload::supervise(&args, &launcher.relaunch).map_err(CliError::from)
     } else {
-        serve::run(args, &serve_matches, launcher.python).map_err(CliError::from)
+        serve::run(args, &command_line, launcher.python).map_err(CliError::from)
     };
     drop(log_guard);
     match outcome {
         Ok(()) => 0,
         Err(error) => report(&error),
     }
+}
+
+/// The `serve` options, and the command line they came from.
+fn parse(argv: Vec<OsString>) -> Result<(ServeArgs, CommandLine), clap::Error> {
+    let matches = cli::Cli::command().try_get_matches_from(&argv)?;
+    let cli::Cli {
+        command: cli::Command::Serve(args),
+    } = cli::Cli::from_arg_matches(&matches)?;
+    let serve = matches
+        .subcommand_matches("serve")
+        .cloned()
+        .unwrap_or_default();
+    Ok((args, CommandLine { argv, serve }))
 }
 
 /// Why `hurricane` stopped with an error.

@@ -15,15 +15,53 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
+/// `--log-level`: a level or a tracing filter (`info,hurricane::access=warn`), checked
+/// when the command line is parsed. Python's level names are accepted too (`WARNING`,
+/// `CRITICAL`: what Django's `LOGGING` and django-hurricane's `HURRICANE_LOG_LEVEL`
+/// hold), as tracing's nearest level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    /// Parses `text`, naming what is wrong with it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let directives: Vec<String> = text.split(',').map(python_level_as_tracing).collect();
+        let filter = directives.join(",");
+        EnvFilter::builder()
+            .parse(&filter)
+            .map_err(|error| format!("{error} (expected a level such as info or warning, or a tracing filter such as info,hurricane::access=warn)"))?;
+        Ok(Self(filter))
+    }
+}
+
+/// A filter directive (`LEVEL` or `TARGET=LEVEL`) with a Python level name replaced by
+/// tracing's.
+fn python_level_as_tracing(directive: &str) -> String {
+    let (target, level) = match directive.rsplit_once('=') {
+        Some((target, level)) => (Some(target), level),
+        None => (None, directive),
+    };
+    let level = match level.trim().to_ascii_lowercase().as_str() {
+        "warning" => "warn",
+        "critical" | "fatal" => "error",
+        "notset" => "trace",
+        _ => level,
+    };
+    match target {
+        Some(target) => format!("{target}={level}"),
+        None => level.to_owned(),
+    }
+}
+
 /// Installs the global subscriber. `HURRICANE_LOG` (a tracing filter) wins over `level`.
 ///
 /// Lines go to stderr through a [`BatchedStderr`]. Keep the returned guard alive until
 /// exit; dropping it writes what is left.
-pub fn init(level: &str) -> FlushGuard {
+pub fn init(level: &LogFilter) -> FlushGuard {
     let writer = BatchedStderr::start();
     let guard = FlushGuard(writer.clone());
     let filter = EnvFilter::try_from_env("HURRICANE_LOG")
-        .or_else(|_| EnvFilter::try_new(level))
+        .or_else(|_| EnvFilter::try_new(&level.0))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -210,5 +248,26 @@ pub struct FlushGuard(BatchedStderr);
 impl Drop for FlushGuard {
     fn drop(&mut self) {
         self.0.write_through(&[]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogFilter;
+
+    #[test]
+    fn python_level_names_become_tracing_levels() {
+        let parsed = |text: &str| LogFilter::parse(text).map(|filter| filter.0);
+        assert_eq!(parsed("WARNING").as_deref(), Ok("warn"));
+        assert_eq!(parsed("debug").as_deref(), Ok("debug"));
+        assert_eq!(
+            parsed("info,hurricane::access=CRITICAL").as_deref(),
+            Ok("info,hurricane::access=error")
+        );
+    }
+
+    #[test]
+    fn a_filter_that_means_nothing_is_refused() {
+        assert!(LogFilter::parse("hurricane=loudly").is_err());
     }
 }

@@ -12,10 +12,10 @@ use std::ffi::{OsStr, OsString};
 
 use clap::builder::{BoolishValueParser, TypedValueParser};
 use clap::parser::ValueSource;
-use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches};
+use clap::{Arg, ArgAction, Command, CommandFactory, FromArgMatches};
 use hurricane_wsgi::SettingValue;
 
-use crate::cli::{Cli, ServeArgs};
+use crate::cli::{Cli, CommandLine, ServeArgs};
 
 /// Options needed before Django is loaded: they cannot come from its settings.
 const NOT_FROM_SETTINGS: [&str; 7] = [
@@ -80,11 +80,10 @@ pub fn check_environment() -> Result<(), OptionsError> {
 }
 
 /// `args` with the project's `HURRICANE_*` Django settings applied to the options that
-/// neither the command line nor the environment set. `matches` are the `serve`
-/// subcommand's matches from the first parse.
+/// neither the command line nor the environment set.
 pub fn apply_django_settings(
     args: ServeArgs,
-    matches: &ArgMatches,
+    command_line: &CommandLine,
     settings: &[(String, SettingValue)],
 ) -> Result<ServeArgs, OptionsError> {
     let command = serve_command();
@@ -103,7 +102,7 @@ pub fn apply_django_settings(
             continue;
         }
         if matches!(
-            matches.value_source(id),
+            command_line.serve.value_source(id),
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         ) {
             tracing::debug!(setting = %name, "Django setting overridden by the command line or the environment");
@@ -114,8 +113,7 @@ pub fn apply_django_settings(
     if extra.is_empty() {
         return Ok(args);
     }
-    let mut argv: Vec<OsString> = std::env::args_os().collect();
-    argv.extend(extra);
+    let argv = command_line.argv.iter().cloned().chain(extra);
     let cli = Cli::command()
         .try_get_matches_from(argv)
         .and_then(|m| Cli::from_arg_matches(&m))

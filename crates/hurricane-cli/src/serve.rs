@@ -17,7 +17,6 @@
 //! serving for `--shutdown-delay`, then drains (`--graceful-timeout`); the probes answer
 //! until the drain is over. SIGINT skips the delay; a second signal exits at once.
 
-use clap::ArgMatches;
 use tokio::sync::oneshot;
 
 use hurricane_core::{Handler, Server, ServerError, ShutdownOutcome};
@@ -26,7 +25,7 @@ use hurricane_wsgi::{
     PythonPool, SettingsError, WsgiHandler,
 };
 
-use crate::cli::ServeArgs;
+use crate::cli::{CommandLine, ServeArgs};
 use crate::config::{ConfigError, Debuggers, ServeConfig};
 use crate::files;
 use crate::launcher::PythonHost;
@@ -88,7 +87,11 @@ struct Loaded {
 
 /// Builds the server (ports, Python, the merged and checked configuration), then runs
 /// it until SIGTERM or SIGINT.
-pub fn run(args: ServeArgs, matches: &ArgMatches, python: PythonHost) -> Result<(), ServeError> {
+pub fn run(
+    args: ServeArgs,
+    command_line: &CommandLine,
+    python: PythonHost,
+) -> Result<(), ServeError> {
     // Before any other thread starts: reading the sockets clears their variables.
     let inherited = reload::inherited();
     let supervised = inherited.is_supervised();
@@ -98,7 +101,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches, python: PythonHost) -> Result<
         Some(app) => Ports::inherited(app, inherited.probes, &early.listen),
         None => Ports::reserve(&early.listen)?,
     };
-    let loaded = load(args, matches, python, supervised)?;
+    let loaded = load(args, command_line, python, supervised)?;
     let config = ServeConfig::new(&loaded.args, supervised)?;
     let ports = ports.reserve_again_if_changed(&config.listen)?;
     start_debuggers(&config.debuggers, &loaded.interpreter);
@@ -127,7 +130,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches, python: PythonHost) -> Result<
 /// `HURRICANE_*` ones to `args`.
 fn load(
     args: ServeArgs,
-    matches: &ArgMatches,
+    command_line: &CommandLine,
     python: PythonHost,
     supervised: bool,
 ) -> Result<Loaded, ServeError> {
@@ -164,7 +167,7 @@ fn load(
         .setup_django(&settings_module)
         .map_err(failed_startup)?;
     let settings = project.hurricane_settings().map_err(failed_startup)?;
-    let args = options::apply_django_settings(args, matches, &settings)?;
+    let args = options::apply_django_settings(args, command_line, &settings)?;
     Ok(Loaded {
         interpreter,
         args,

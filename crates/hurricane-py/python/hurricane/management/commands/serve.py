@@ -14,10 +14,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from hurricane._launch import launch
 
-# Django's level names (and numbers) as hurricane's log levels.
-_LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "WARN": "warn", "ERROR": "error", "CRITICAL": "error", "FATAL": "error"}
-_LEVEL_NUMBERS = [(40, "error"), (30, "warn"), (20, "info"), (1, "debug")]
-
 
 class Command(BaseCommand):
     help = "Serve this Django project with hurricane (see `manage.py serve --help`)."
@@ -34,15 +30,14 @@ class Command(BaseCommand):
 
 
 def logging_level() -> str | None:
-    """The level of the ``hurricane`` logger in Django's ``LOGGING`` setting, as a
-    hurricane log level; ``None`` when it sets none."""
+    """The level of the ``hurricane`` logger in Django's ``LOGGING`` setting (a name such
+    as "WARNING"; hurricane reads Python's level names), or ``None`` when it sets none."""
+    import logging
+
     from django.conf import settings
 
-    logging = getattr(settings, "LOGGING", None) or {}
-    logger = (logging.get("loggers") or {}).get("hurricane") or {}
-    level = logger.get("level")
+    config = getattr(settings, "LOGGING", None) or {}
+    level = ((config.get("loggers") or {}).get("hurricane") or {}).get("level")
     if isinstance(level, int):
-        return next((name for number, name in _LEVEL_NUMBERS if level >= number), "trace")
-    if isinstance(level, str):
-        return _LEVELS.get(level.strip().upper())
-    return None
+        level = logging.getLevelName(level)
+    return level if isinstance(level, str) else None

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from notes import views
+
+urlpatterns = [path("notes/", views.notes)]
