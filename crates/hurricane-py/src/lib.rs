@@ -11,7 +11,7 @@
 //! What it is not for: any server code. This crate is the Python entry point only.
 //!
 //! # Where the GIL is taken
-//! [`run`] is called with the GIL held and releases it for as long as hurricane runs; the
+//! `run` is called with the GIL held and releases it for as long as hurricane runs; the
 //! interpreter is then shared with hurricane's Python threads as in the binary (see
 //! `hurricane-wsgi`).
 
