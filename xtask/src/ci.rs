@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::cmd::{describe, which, Cmd};
 use crate::error::{bail, Context, Result};
-use crate::{debian, demo, paths, venv};
+use crate::{debian, demo, paths, venv, wheel};
 
 struct Step {
     name: &'static str,
@@ -80,7 +80,17 @@ const STEPS: &[Step] = &[
         name: "pytest tests",
         run: pytest,
     },
+    Step {
+        name: "python package: wheels for CPython 3.10 and 3.13, the tests marked `launchers` \
+               through manage.py and the console script",
+        run: python_package,
+    },
 ];
+
+/// The CPython versions CI builds the wheel for and runs the suite with: the oldest
+/// and the newest supported (`cargo xtask wheel --python 3.11 --python 3.12` builds
+/// the others).
+const PACKAGE_PYTHONS: [&str; 2] = ["3.10", "3.13"];
 
 /// What the build and the tests need from the system, installed from
 /// Debian's packages where missing (as root or with sudo): first, so that a
@@ -154,9 +164,46 @@ fn feature_selections() -> Result<Vec<(String, Vec<String>)>> {
 fn pytest() -> Result<()> {
     let venv = venv::ensure("test.txt")?;
     let mut cmd = venv.cmd("python");
+    cmd.env("HURRICANE_BIN", paths::hurricane_bin());
+    run_pytest(cmd, &venv, &[])
+}
+
+/// Each wheel goes into a venv of its own Python with the suite's requirements, and
+/// the tests that run with every launcher run through both of the package's.
+fn python_package() -> Result<()> {
+    for version in PACKAGE_PYTHONS {
+        let wheel = wheel::build(version)?;
+        let python = wheel::interpreter(version)?;
+        let dir = paths::target().join(format!("venv-package-{version}"));
+        let venv = venv::ensure_at(&python, dir, "test.txt")?;
+        venv.cmd("python")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--no-deps", "--force-reinstall"])
+            .arg(&wheel)
+            .run()?;
+        for launcher in ["manage.py", "script"] {
+            println!("xtask: CPython {version}, HURRICANE_LAUNCHER={launcher}");
+            let mut cmd = venv.cmd("python");
+            cmd.env("HURRICANE_LAUNCHER", launcher);
+            run_pytest(cmd, &venv, &["-m", "launchers"])?;
+        }
+    }
+    Ok(())
+}
+
+/// `python -m pytest tests` with the servers' Python taken from `venv`.
+fn run_pytest(mut cmd: Cmd, venv: &venv::Venv, selection: &[&str]) -> Result<()> {
     cmd.args(["-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"])
-        .env("HURRICANE_BIN", paths::hurricane_bin())
-        // The release build has every feature: no test may be skipped for lack of one.
+        .args(selection)
+        .env("HURRICANE_VENV", venv.dir())
+        // Release builds and wheels have every feature: no test may be skipped for lack
+        // of one.
         .env("HURRICANE_EXPECT_FEATURES", "probe reload static webhook")
         .dir(paths::root());
     let status = cmd.status()?;

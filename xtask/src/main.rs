@@ -13,6 +13,7 @@ mod dist;
 mod error;
 mod paths;
 mod venv;
+mod wheel;
 
 use std::process::ExitCode;
 
@@ -47,8 +48,10 @@ enum Task {
     /// its probe latency under load against django-hurricane, its static
     /// files against nginx and whitenoise, and its autoreload against runserver.
     Bench(Box<bench::Args>),
-    /// Build a release tarball in target/dist/.
+    /// Build the release: the wheels and the binary tarball, in target/dist/.
     Dist,
+    /// Build and check the Python package's wheels (target/wheels/).
+    Wheel(wheel::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Task::Ci => ci::run(),
         Task::Bench(args) => bench::run(*args),
         Task::Dist => dist::run(),
+        Task::Wheel(args) => wheel::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

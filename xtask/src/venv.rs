@@ -132,13 +132,20 @@ fn describe(parts: &[(&str, &str)]) -> String {
 /// install the file into it.
 pub fn ensure(file: &str) -> Result<Venv> {
     ensure_host_python()?;
-    let venv = Venv { dir: dir_for(file) };
-    // "venv" or "venv-django-hurricane", for messages.
+    ensure_at(Path::new("python3"), dir_for(file), file)
+}
+
+/// Create or refresh the venv at `dir`, made from the interpreter `python`, and
+/// install `requirements/<file>` into it. A venv made from another Python is
+/// made again.
+pub fn ensure_at(python: &Path, dir: PathBuf, file: &str) -> Result<Venv> {
+    let venv = Venv { dir };
+    // "venv", "venv-django-hurricane", ..., for messages.
     let label = venv
         .dir
         .file_name()
         .map_or_else(|| "venv".into(), |n| n.to_string_lossy());
-    let host = python_version(Path::new("python3")).map_err(|e| {
+    let host = python_version(python).map_err(|e| {
         crate::error::Error::new(format!(
             "{e}\n  hint: install Python 3 (Debian/Ubuntu: apt-get install python3 python3-venv)"
         ))
@@ -150,10 +157,10 @@ pub fn ensure(file: &str) -> Result<Venv> {
         .flatten();
     if current.as_deref() != Some(host.as_str()) {
         match &current {
-            Some(v) => println!("xtask: venv has Python {v}, python3 is {host}: recreating"),
+            Some(v) => println!("xtask: {label} has Python {v}, not {host}: recreating"),
             None => println!("xtask: creating {} (Python {host})", venv.dir.display()),
         }
-        Cmd::new("python3")
+        Cmd::new(python)
             .args(["-m", "venv", "--clear"])
             .arg(&venv.dir)
             .hint(
