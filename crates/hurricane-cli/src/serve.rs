@@ -184,6 +184,10 @@ fn load(
         .setup_django(&settings_module)
         .map_err(failed_startup)?;
     let settings = project.hurricane_settings().map_err(failed_startup)?;
+    let unprefixed = project
+        .defined_settings(&options::UNPREFIXED_SETTINGS)
+        .map_err(failed_startup)?;
+    options::warn_about_unprefixed_settings(&unprefixed, &settings);
     let args = options::apply_django_settings(args, command_line, &settings)?;
     Ok(Loaded {
         interpreter,
