@@ -30,9 +30,10 @@ const NOT_FROM_SETTINGS: [&str; 7] = [
 ];
 
 /// The Django settings django-hurricane 1.6 read as options, without the `HURRICANE_`
-/// prefix (its `PORT` was `--port`). hurricane reads only the prefixed names; a project
-/// that still has one of these gets a warning. `DEBUG` is Django's own and left out.
-pub const UNPREFIXED_SETTINGS: [&str; 26] = [
+/// prefix (its `PORT` was `--port`), and `LOG_PROBES`, its setting for `--log-probes`.
+/// hurricane reads only the prefixed names; a project that still has one of these gets
+/// a warning. `DEBUG` is Django's own and left out.
+pub const UNPREFIXED_SETTINGS: [&str; 27] = [
     "PORT",
     "STATIC",
     "MEDIA",
@@ -59,6 +60,7 @@ pub const UNPREFIXED_SETTINGS: [&str; 26] = [
     "PYCHARM_PORT",
     "MAX_BODY_SIZE",
     "MAX_BUFFER_SIZE",
+    "LOG_PROBES",
 ];
 
 /// A bad value in the environment or in the Django settings.
