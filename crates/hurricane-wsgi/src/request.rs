@@ -9,7 +9,7 @@ use pyo3::types::{PyBool, PyList, PyTuple};
 use crate::file_wrapper::FileWrapper;
 use crate::handler::Bridge;
 use crate::start_response::{chunk_bytes, Reply, ResponseError, StartResponse};
-use crate::{bootstrap, environ};
+use crate::{bootstrap, environ, Application};
 
 /// Calls the application for `request` and sends its response through `reply`.
 ///
@@ -64,27 +64,37 @@ pub(crate) fn run(
         return;
     }
     if let Err(error) = sent {
-        let sink = start_response.get();
-        let detail = match error {
-            SendError::Python(error) if !sink.is_finished() => {
-                app.error_body(target.report(py, &error, "the WSGI response failed"))
-            }
-            SendError::Response(ResponseError::NoStartResponse) => {
-                let problem =
-                    "the WSGI application returned a body without calling start_response()";
-                tracing::error!(
-                    target: "hurricane::wsgi",
-                    method = %target.method,
-                    path = %target.uri.path(),
-                    "{problem}"
-                );
-                app.error_body(format!("{problem}\n"))
-            }
-            _ => None,
-        };
-        sink.fail(py, detail);
+        send_failed(py, app, start_response.get(), &target, error);
     }
     close(py, &iterable, &target);
+}
+
+/// Ends a response whose body could not be sent: reported, and a 500 if its head was
+/// not sent yet (see [`StartResponse::fail`]).
+fn send_failed(
+    py: Python<'_>,
+    app: &Application,
+    sink: &StartResponse,
+    target: &RequestTarget,
+    error: SendError,
+) {
+    let detail = match error {
+        SendError::Python(error) if !sink.is_finished() => {
+            app.error_body(target.report(py, &error, "the WSGI response failed"))
+        }
+        SendError::Response(ResponseError::NoStartResponse) => {
+            let problem = "the WSGI application returned a body without calling start_response()";
+            tracing::error!(
+                target: "hurricane::wsgi",
+                method = %target.method,
+                path = %target.uri.path(),
+                "{problem}"
+            );
+            app.error_body(format!("{problem}\n"))
+        }
+        _ => None,
+    };
+    sink.fail(py, detail);
 }
 
 enum SendError {
