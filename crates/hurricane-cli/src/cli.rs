@@ -95,6 +95,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 100 * 1024 * 1024, value_name = "BYTES", env = "HURRICANE_MAX_BODY_SIZE")]
     pub max_body_size: u64,
 
+    /// A request body limit in bytes, as django-hurricane's --max-buffer-size: the
+    /// smaller of it and --max-body-size applies [default: --max-body-size alone].
+    #[arg(long, value_name = "BYTES", env = "HURRICANE_MAX_BUFFER_SIZE")]
+    pub max_buffer_size: Option<u64>,
+
     /// Largest request head (request line and headers) in bytes; larger heads get 431.
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES", env = "HURRICANE_MAX_HEADER_SIZE")]
     pub max_header_size: usize,
@@ -160,6 +165,14 @@ pub struct ServeArgs {
     /// `--reload` (gunicorn's, uvicorn's and granian's name) works too.
     #[arg(long, visible_alias = "reload", env = "HURRICANE_AUTORELOAD", value_parser = BoolishValueParser::new())]
     pub autoreload: bool,
+
+    /// Development mode: reload on code changes exactly as --autoreload does, and answer
+    /// an error outside Django's own handling (the WSGI application raising, a response
+    /// failing before its headers are sent) with a 500 whose body is the Python
+    /// traceback (text/plain) instead of a generic one. Never in production: tracebacks
+    /// show code and data. Not with the debuggers. Django's DEBUG does not turn it on.
+    #[arg(long, env = "HURRICANE_DEBUG", value_parser = BoolishValueParser::new())]
+    pub debug: bool,
 
     /// With --autoreload, also reload for files matching GLOB (repeatable; relative to the
     /// watched directory; a pattern without "/" matches in any directory, e.g. "*.css").

@@ -19,8 +19,11 @@ use crate::startup::{ManagementCommand, StartupError};
 /// Why the options cannot be served as given.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("--autoreload cannot be combined with a debugger (--debugger, --pycharm-host, or HURRICANE_DEBUGGER / HURRICANE_PYCHARM_HOST in the environment or the Django settings): every reload would end the debugging session")]
-    ReloadWithDebugger,
+    #[error("{reload} cannot be combined with a debugger (--debugger, --pycharm-host, or HURRICANE_DEBUGGER / HURRICANE_PYCHARM_HOST in the environment or the Django settings): {reload} restarts the server on every change, which would end the debugging session")]
+    ReloadWithDebugger {
+        /// The option that reloads: `--autoreload` or `--debug`.
+        reload: &'static str,
+    },
     #[error("--port {0} leaves no port for the probes; set --probe-port")]
     NoProbePort(u16),
     #[error("--webhook-url {url:?} is not an http:// or https:// URL with a host: {problem}")]
@@ -131,8 +134,14 @@ impl ServeConfig {
             debugpy: args.debugger.then_some(args.debugger_port),
             pycharm: args.pycharm_host.clone().zip(args.pycharm_port),
         };
-        if (args.autoreload || supervised) && debuggers.any() {
-            return Err(ConfigError::ReloadWithDebugger);
+        if (args.autoreload || args.debug || supervised) && debuggers.any() {
+            // Name the option the user gave; a supervised server was started by one.
+            let reload = if args.debug && !args.autoreload {
+                "--debug"
+            } else {
+                "--autoreload"
+            };
+            return Err(ConfigError::ReloadWithDebugger { reload });
         }
         check_built(args)?;
         Ok(Self {
@@ -156,8 +165,12 @@ impl ServeConfig {
 }
 
 fn server_config(args: &ServeArgs) -> ServerConfig {
+    // --max-buffer-size (django-hurricane's) limits bodies too: one limit, the smaller.
+    let max_body_size = args
+        .max_buffer_size
+        .map_or(args.max_body_size, |buffer| buffer.min(args.max_body_size));
     ServerConfig {
-        max_body_size: args.max_body_size,
+        max_body_size,
         max_header_size: args.max_header_size,
         header_read_timeout: Duration::from_secs_f64(args.header_read_timeout),
         graceful_timeout: Duration::from_secs_f64(args.graceful_timeout),
@@ -232,6 +245,7 @@ fn startup_options(args: &ServeArgs) -> Result<StartupOptions, ConfigError> {
         migrations,
         bridge: BridgeOptions {
             script_name: args.root_path.clone(),
+            tracebacks: args.debug,
         },
         files: FileOptions {
             serve_static: args.serve_static,
@@ -323,14 +337,60 @@ mod tests {
     fn a_debugger_under_the_reload_supervisor_is_refused_whatever_its_source() {
         assert!(matches!(
             config(&["--autoreload", "--debugger"], false),
-            Err(ConfigError::ReloadWithDebugger)
+            Err(ConfigError::ReloadWithDebugger {
+                reload: "--autoreload"
+            })
         ));
         // A supervised server that got --debugger from its Django settings.
         assert!(matches!(
             config(&["--debugger"], true),
-            Err(ConfigError::ReloadWithDebugger)
+            Err(ConfigError::ReloadWithDebugger {
+                reload: "--autoreload"
+            })
         ));
         assert!(config(&["--debugger"], false).is_ok());
+    }
+
+    #[test]
+    fn debug_gives_tracebacks_and_is_refused_with_a_debugger_naming_itself() {
+        let debug = config(&["--debug"], false).expect("valid");
+        assert!(debug.startup.bridge.tracebacks);
+        let plain = config(&[], false).expect("valid");
+        assert!(!plain.startup.bridge.tracebacks);
+        for args in [
+            &["--debug", "--debugger"][..],
+            &[
+                "--debug",
+                "--pycharm-host",
+                "localhost",
+                "--pycharm-port",
+                "1",
+            ],
+        ] {
+            let error = config(args, false).expect_err("refused");
+            assert!(
+                matches!(error, ConfigError::ReloadWithDebugger { reload: "--debug" }),
+                "{error}"
+            );
+            assert!(error
+                .to_string()
+                .starts_with("--debug cannot be combined with a debugger"));
+        }
+    }
+
+    #[test]
+    fn the_smaller_of_the_body_and_buffer_sizes_is_the_one_body_limit() {
+        let limit = |args: &[&str]| config(args, false).expect("valid").server.max_body_size;
+        assert_eq!(limit(&["--max-body-size", "5000"]), 5000);
+        assert_eq!(
+            limit(&["--max-body-size", "5000", "--max-buffer-size", "300"]),
+            300
+        );
+        assert_eq!(
+            limit(&["--max-body-size", "300", "--max-buffer-size", "5000"]),
+            300
+        );
+        assert_eq!(limit(&["--max-buffer-size", "1024"]), 1024);
     }
 
     #[cfg(feature = "webhook")]

@@ -45,6 +45,9 @@ pub fn run(launcher: &Launcher, args: impl IntoIterator<Item = OsString>) -> u8 
         return report(&CliError::Signals(error));
     }
     report_panics_briefly();
+    // Before any other thread reads the environment: reading the sockets clears their
+    // variables, so that processes started from here do not take them.
+    let inherited = reload::inherited();
     if let Err(error) = options::check_environment() {
         return report(&CliError::Options(error));
     }
@@ -59,10 +62,17 @@ pub fn run(launcher: &Launcher, args: impl IntoIterator<Item = OsString>) -> u8 
         }
     }
     let log_guard = logging::init(&args.log_level);
-    let outcome = if args.autoreload {
+    let outcome = if reload::wanted(&args, inherited.is_supervised()) {
         reload::supervise(&args, &launcher.relaunch).map_err(CliError::from)
     } else {
-        serve::run(args, &command_line, launcher.python).map_err(CliError::from)
+        match serve::run(args, &command_line, launcher.python, inherited) {
+            Ok(serve::Served::Stopped) => Ok(()),
+            // HURRICANE_DEBUG in the Django settings: this process becomes the supervisor.
+            Ok(serve::Served::NeedsSupervisor(args)) => {
+                reload::supervise(&args, &launcher.relaunch).map_err(CliError::from)
+            }
+            Err(error) => Err(CliError::from(error)),
+        }
     };
     drop(log_guard);
     match outcome {
@@ -103,10 +113,11 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         let conflict = matches!(
             self,
-            CliError::Serve(serve::ServeError::Config(ConfigError::ReloadWithDebugger))
-                | CliError::Supervise(reload::SuperviseError::Config(
-                    ConfigError::ReloadWithDebugger
-                ))
+            CliError::Serve(serve::ServeError::Config(
+                ConfigError::ReloadWithDebugger { .. }
+            )) | CliError::Supervise(reload::SuperviseError::Config(
+                ConfigError::ReloadWithDebugger { .. }
+            ))
         );
         if conflict {
             2

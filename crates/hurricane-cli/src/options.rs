@@ -29,6 +29,40 @@ const NOT_FROM_SETTINGS: [&str; 7] = [
     "static_watch",
 ];
 
+/// The Django settings django-hurricane 1.6 read as options, without the `HURRICANE_`
+/// prefix (its `PORT` was `--port`), and `LOG_PROBES`, its setting for `--log-probes`.
+/// hurricane reads only the prefixed names; a project that still has one of these gets
+/// a warning. `DEBUG` is Django's own and left out.
+pub const UNPREFIXED_SETTINGS: [&str; 27] = [
+    "PORT",
+    "STATIC",
+    "MEDIA",
+    "AUTORELOAD",
+    "METRICS",
+    "LIVENESS_PROBE",
+    "READINESS_PROBE",
+    "STARTUP_PROBE",
+    "PROBE_PORT",
+    "REQ_QUEUE_LEN",
+    "NO_PROBE",
+    "NO_METRICS",
+    "COMMAND",
+    "CHECK_MIGRATIONS",
+    "CHECK_MIGRATIONS_APPLY",
+    "DEBUGGER",
+    "DEBUGGER_PORT",
+    "WEBHOOK_URL",
+    "MAX_LIFETIME",
+    "MAX_MEMORY",
+    "WORKERS",
+    "STATIC_WATCH",
+    "PYCHARM_HOST",
+    "PYCHARM_PORT",
+    "MAX_BODY_SIZE",
+    "MAX_BUFFER_SIZE",
+    "LOG_PROBES",
+];
+
 /// A bad value in the environment or in the Django settings.
 #[derive(Debug, thiserror::Error)]
 pub enum OptionsError {
@@ -120,6 +154,54 @@ pub fn apply_django_settings(
         .map_err(|e| OptionsError::Reparse(first_line(&e)))?;
     let crate::cli::Command::Serve(args) = cli.command;
     Ok(args)
+}
+
+/// Logs the one start-up warning about `defined` (those of [`UNPREFIXED_SETTINGS`] the
+/// project defines) that have no `HURRICANE_` counterpart among `settings`, if any.
+pub fn warn_about_unprefixed_settings(defined: &[String], settings: &[(String, SettingValue)]) {
+    if let Some((names, warning)) = unprefixed_settings_warning(defined, settings) {
+        tracing::warn!(settings = %names.join(","), "{warning}");
+    }
+}
+
+/// The names [`warn_about_unprefixed_settings`] warns about, and its message.
+fn unprefixed_settings_warning(
+    defined: &[String],
+    settings: &[(String, SettingValue)],
+) -> Option<(Vec<String>, String)> {
+    let command = serve_command();
+    let mut names = Vec::new();
+    let mut advice = Vec::new();
+    for name in defined {
+        let prefixed = format!("HURRICANE_{name}");
+        if !UNPREFIXED_SETTINGS.contains(&name.as_str())
+            || settings.iter().any(|(set, _)| *set == prefixed)
+        {
+            continue;
+        }
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_env() == Some(OsStr::new(&prefixed)));
+        advice.push(match arg {
+            Some(arg) if NOT_FROM_SETTINGS.contains(&arg.get_id().as_str()) => format!(
+                "replace settings.{name} with --{} or {prefixed} in the environment (needed before Django loads)",
+                arg.get_long().unwrap_or_default()
+            ),
+            _ => format!("rename settings.{name} to {prefixed}"),
+        });
+        names.push(name.clone());
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let verb = if names.len() == 1 { "is" } else { "are" };
+    let subjects: Vec<String> = names.iter().map(|n| format!("settings.{n}")).collect();
+    let message = format!(
+        "{} {verb} not read by hurricane (django-hurricane 1.6 read unprefixed settings as options): {}",
+        subjects.join(", "),
+        advice.join("; ")
+    );
+    Some((names, message))
 }
 
 /// The command-line arguments that say what `value` says, checked with `arg`'s parser.
@@ -254,6 +336,54 @@ mod tests {
                 OsString::from("--command=check")
             ]
         );
+    }
+
+    #[test]
+    fn every_unprefixed_setting_has_a_hurricane_option() {
+        let command = serve_command();
+        for name in UNPREFIXED_SETTINGS {
+            let env = format!("HURRICANE_{name}");
+            assert!(
+                command
+                    .get_arguments()
+                    .any(|a| a.get_env() == Some(OsStr::new(&env))),
+                "no option reads {env}"
+            );
+        }
+        assert!(!UNPREFIXED_SETTINGS.contains(&"DEBUG"));
+    }
+
+    #[test]
+    fn unprefixed_settings_get_one_warning_naming_the_new_names() {
+        let defined = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let (names, port) =
+            unprefixed_settings_warning(&defined(&["PORT"]), &[]).expect("a warning");
+        assert_eq!(names, ["PORT"]);
+        assert!(
+            port.starts_with("settings.PORT is not read by hurricane")
+                && port.ends_with("rename settings.PORT to HURRICANE_PORT"),
+            "{port}"
+        );
+        let (_, two) = unprefixed_settings_warning(&defined(&["MEDIA", "AUTORELOAD"]), &[])
+            .expect("a warning");
+        assert!(
+            two.starts_with("settings.MEDIA, settings.AUTORELOAD are not read"),
+            "{two}"
+        );
+        assert!(
+            two.contains("replace settings.AUTORELOAD with --autoreload or HURRICANE_AUTORELOAD in the environment"),
+            "{two}"
+        );
+        // Renamed already (the old name kept for django-hurricane), or Django's own.
+        let renamed = [(
+            "HURRICANE_PORT".to_owned(),
+            SettingValue::Text("9000".into()),
+        )];
+        assert_eq!(
+            unprefixed_settings_warning(&defined(&["PORT"]), &renamed),
+            None
+        );
+        assert_eq!(unprefixed_settings_warning(&defined(&["DEBUG"]), &[]), None);
     }
 
     #[test]

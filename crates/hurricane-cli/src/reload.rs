@@ -25,7 +25,7 @@ pub enum SuperviseError {
     #[error(transparent)]
     Reload(#[from] hurricane_reload::ReloadError),
     #[cfg(not(feature = "reload"))]
-    #[error("--autoreload needs a hurricane built with the cargo feature `reload`")]
+    #[error("--autoreload and --debug need a hurricane built with the cargo feature `reload`")]
     NotBuilt,
 }
 
@@ -41,6 +41,13 @@ impl Inherited {
     pub fn is_supervised(&self) -> bool {
         self.app.is_some()
     }
+}
+
+/// Whether this process must be the `--autoreload` supervisor rather than a server:
+/// `--autoreload`, or `--debug` in a process no supervisor started (the servers a
+/// supervisor starts keep `--debug`, for its tracebacks, and must not supervise again).
+pub fn wanted(args: &ServeArgs, supervised: bool) -> bool {
+    args.autoreload || (args.debug && !supervised)
 }
 
 #[cfg(feature = "reload")]
@@ -83,7 +90,9 @@ mod enabled {
         hurricane_reload::notify_ready(&media_root.into_iter().collect::<Vec<_>>());
     }
 
-    /// Runs the supervisor until SIGTERM or SIGINT. Never loads Python.
+    /// Runs the supervisor until SIGTERM or SIGINT. Never loads Python itself (under
+    /// `manage.py`, or after `HURRICANE_DEBUG` in the Django settings, it is loaded
+    /// already, and left alone).
     pub fn supervise(args: &ServeArgs, relaunch: &Relaunch) -> Result<(), SuperviseError> {
         let config = ServeConfig::new(args, false)?;
         let project = std::env::current_dir().map_err(SuperviseError::WorkingDirectory)?;
@@ -218,5 +227,27 @@ mod disabled {
 
     pub fn supervise(_: &ServeArgs, _: &Relaunch) -> Result<(), SuperviseError> {
         Err(SuperviseError::NotBuilt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn args(args: &[&str]) -> ServeArgs {
+        let argv = ["hurricane", "serve"].iter().chain(args);
+        let Command::Serve(args) = Cli::parse_from(argv).command;
+        args
+    }
+
+    #[test]
+    fn debug_supervises_unless_a_supervisor_started_this_process() {
+        assert!(wanted(&args(&["--debug"]), false));
+        assert!(!wanted(&args(&["--debug"]), true));
+        assert!(wanted(&args(&["--autoreload"]), false));
+        assert!(!wanted(&args(&[]), false));
     }
 }

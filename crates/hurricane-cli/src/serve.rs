@@ -67,6 +67,17 @@ pub enum ServeError {
     Server(#[from] ServerError),
 }
 
+/// How serving ended.
+#[derive(Debug)]
+pub enum Served {
+    /// After SIGTERM or SIGINT.
+    Stopped,
+    /// Not started: the Django settings turned on `--debug` (`HURRICANE_DEBUG`), which
+    /// reloads, so this process must become the supervisor, with these options. Its
+    /// ports are released.
+    NeedsSupervisor(Box<ServeArgs>),
+}
+
 /// What to serve, as the command line says.
 enum Target {
     /// A Django project with this settings module.
@@ -86,14 +97,13 @@ struct Loaded {
 }
 
 /// Builds the server (ports, Python, the merged and checked configuration), then runs
-/// it until SIGTERM or SIGINT.
+/// it until SIGTERM or SIGINT. `inherited`: the sockets a supervisor handed down.
 pub fn run(
     args: ServeArgs,
     command_line: &CommandLine,
     python: PythonHost,
-) -> Result<(), ServeError> {
-    // Before any other thread starts: reading the sockets clears their variables.
-    let inherited = reload::inherited();
+    inherited: reload::Inherited,
+) -> Result<Served, ServeError> {
     let supervised = inherited.is_supervised();
     // Checked before Python starts, and again below with the Django settings applied.
     let early = ServeConfig::new(&args, supervised)?;
@@ -103,6 +113,13 @@ pub fn run(
     };
     let loaded = load(args, command_line, python, supervised)?;
     let config = ServeConfig::new(&loaded.args, supervised)?;
+    if reload::wanted(&loaded.args, supervised) {
+        tracing::info!(
+            "HURRICANE_DEBUG in the Django settings: reloading on changes, as --debug does"
+        );
+        drop(ports); // the supervisor binds them again
+        return Ok(Served::NeedsSupervisor(Box::new(loaded.args)));
+    }
     let ports = ports.reserve_again_if_changed(&config.listen)?;
     start_debuggers(&config.debuggers, &loaded.interpreter);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -123,7 +140,7 @@ pub fn run(
     let outcome = runtime.block_on(serve(&config, loaded.interpreter, plan, launch));
     // Python threads never finish (a request may be stuck in user code): do not wait.
     runtime.shutdown_background();
-    outcome
+    outcome.map(|()| Served::Stopped)
 }
 
 /// Starts Python and, for a Django project, loads its settings and applies the
@@ -167,6 +184,10 @@ fn load(
         .setup_django(&settings_module)
         .map_err(failed_startup)?;
     let settings = project.hurricane_settings().map_err(failed_startup)?;
+    let unprefixed = project
+        .defined_settings(&options::UNPREFIXED_SETTINGS)
+        .map_err(failed_startup)?;
+    options::warn_about_unprefixed_settings(&unprefixed, &settings);
     let args = options::apply_django_settings(args, command_line, &settings)?;
     Ok(Loaded {
         interpreter,

@@ -11,6 +11,11 @@ use crate::{bootstrap, environ, Interpreter, LoadError};
 pub struct BridgeOptions {
     /// The URL prefix the application is mounted under (`SCRIPT_NAME`), empty at the root.
     pub script_name: String,
+    /// When the application fails before its response started (it raised, or its body
+    /// failed before the head was sent), answer 500 with the Python traceback as the
+    /// body instead of a generic one. For development only: a traceback shows code and
+    /// data.
+    pub tracebacks: bool,
 }
 
 /// A loaded WSGI application, ready to be called from the Python pool.
@@ -52,5 +57,11 @@ impl Application {
             environ_template: template.unbind(),
             options,
         })
+    }
+
+    /// The body of the 500 for a failure described by `detail` (a traceback): `detail`
+    /// itself with `tracebacks` on, else `None` (the generic body).
+    pub(crate) fn error_body(&self, detail: String) -> Option<String> {
+        self.options.tracebacks.then_some(detail)
     }
 }

@@ -138,6 +138,13 @@ def hurricane_settings():
     return found
 
 
+def defined_settings(names):
+    """Those of ``names`` that the Django settings define, whatever their value."""
+    from django.conf import settings
+
+    return [name for name in names if hasattr(settings, name)]
+
+
 def version_setting():
     """The ``HURRICANE_VERSION`` setting (sent in webhooks), or None."""
     from django.conf import settings

@@ -94,6 +94,15 @@ impl DjangoProject {
         })
     }
 
+    /// Those of `names` that the project's settings define, whatever their value.
+    pub fn defined_settings(&self, names: &[&str]) -> Result<Vec<String>, LoadError> {
+        Python::attach(|py| {
+            bootstrap::call(py, "defined_settings", (names.to_vec(),))
+                .and_then(|found| found.extract())
+                .map_err(|error| LoadError::from_python(py, &error))
+        })
+    }
+
     /// The `HURRICANE_VERSION` setting, which webhooks report as `version`.
     pub fn version_setting(&self) -> Option<String> {
         Python::attach(|py| {

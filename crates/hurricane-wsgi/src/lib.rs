@@ -16,8 +16,8 @@
 //! # Where the GIL is taken
 //! Only on threads that never run tokio tasks, in four places:
 //! 1. [`Interpreter::start`], [`Interpreter::check_project_bytecode_by_hash`],
-//!    [`Interpreter::setup_django`],
-//!    [`DjangoProject::hurricane_settings`] and the debuggers
+//!    [`Interpreter::setup_django`], [`DjangoProject::hurricane_settings`],
+//!    [`DjangoProject::defined_settings`] and the debuggers
 //!    ([`Interpreter::start_debugger`], [`Interpreter::connect_pycharm`]), once, on the
 //!    main thread at start-up.
 //! 2. The rest of start-up ([`DjangoProject`]'s system checks, application, management

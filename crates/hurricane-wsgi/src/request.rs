@@ -9,13 +9,14 @@ use pyo3::types::{PyBool, PyList, PyTuple};
 use crate::file_wrapper::FileWrapper;
 use crate::handler::Bridge;
 use crate::start_response::{chunk_bytes, Reply, ResponseError, StartResponse};
-use crate::{bootstrap, environ};
+use crate::{bootstrap, environ, Application};
 
 /// Calls the application for `request` and sends its response through `reply`.
 ///
 /// Whatever happens, the response ends (a 500 if the application fails before its head
-/// was sent, an aborted body after) and the returned iterable's `close()` is called once
-/// the response is over, also when the client went away.
+/// was sent, with the traceback as its body under `tracebacks`; an aborted body after)
+/// and the returned iterable's `close()` is called once the response is over, also when
+/// the client went away.
 pub(crate) fn run(
     py: Python<'_>,
     bridge: &Bridge,
@@ -32,7 +33,10 @@ pub(crate) fn run(
     let is_head = request.method() == http::Method::HEAD;
     let start_response = match Bound::new(py, StartResponse::new(reply, is_head)) {
         Ok(start_response) => start_response,
-        Err(error) => return target.report(py, &error, "could not create start_response"),
+        Err(error) => {
+            target.report(py, &error, "could not create start_response");
+            return;
+        }
     };
     let template = app.environ_template.bind(py);
     let called = environ::build(py, template, &app.options.script_name, request)
@@ -40,8 +44,8 @@ pub(crate) fn run(
     let iterable = match called {
         Ok(iterable) => iterable,
         Err(error) => {
-            target.report(py, &error, "the WSGI application raised an exception");
-            return start_response.get().fail(py);
+            let traceback = target.report(py, &error, "the WSGI application raised an exception");
+            return start_response.get().fail(py, app.error_body(traceback));
         }
     };
     let sent = send(py, &start_response, &iterable);
@@ -55,27 +59,42 @@ pub(crate) fn run(
         let sink = start_response.get();
         if let Err(error) = sink.stream_file(file, runtime, after) {
             tracing::error!(target: "hurricane::wsgi", %error, "cannot send a file response");
-            sink.fail(py);
+            sink.fail(py, None);
         }
         return;
     }
     if let Err(error) = sent {
-        let sink = start_response.get();
-        match error {
-            SendError::Python(error) if !sink.is_finished() => {
-                target.report(py, &error, "the WSGI response failed");
-            }
-            SendError::Response(ResponseError::NoStartResponse) => tracing::error!(
+        send_failed(py, app, start_response.get(), &target, error);
+    }
+    close(py, &iterable, &target);
+}
+
+/// Ends a response whose body could not be sent: reported, and a 500 if its head was
+/// not sent yet (see [`StartResponse::fail`]).
+fn send_failed(
+    py: Python<'_>,
+    app: &Application,
+    sink: &StartResponse,
+    target: &RequestTarget,
+    error: SendError,
+) {
+    let detail = match error {
+        SendError::Python(error) if !sink.is_finished() => {
+            app.error_body(target.report(py, &error, "the WSGI response failed"))
+        }
+        SendError::Response(ResponseError::NoStartResponse) => {
+            let problem = "the WSGI application returned a body without calling start_response()";
+            tracing::error!(
                 target: "hurricane::wsgi",
                 method = %target.method,
                 path = %target.uri.path(),
-                "the WSGI application returned a body without calling start_response()"
-            ),
-            _ => {}
+                "{problem}"
+            );
+            app.error_body(format!("{problem}\n"))
         }
-        sink.fail(py);
-    }
-    close(py, &iterable, &target);
+        _ => None,
+    };
+    sink.fail(py, detail);
 }
 
 enum SendError {
@@ -194,7 +213,8 @@ impl RequestTarget {
         }
     }
 
-    fn report(&self, py: Python<'_>, error: &PyErr, what: &str) {
+    /// Logs `error` with its traceback, and returns the traceback.
+    fn report(&self, py: Python<'_>, error: &PyErr, what: &str) -> String {
         let traceback = bootstrap::traceback(py, error);
         tracing::error!(
             target: "hurricane::wsgi",
@@ -204,5 +224,6 @@ impl RequestTarget {
             self.method,
             self.uri.path(),
         );
+        traceback
     }
 }

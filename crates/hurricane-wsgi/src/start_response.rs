@@ -251,13 +251,14 @@ impl StartResponse {
         Ok(())
     }
 
-    /// Ends the response after a failure: a plain 500 if nothing was sent yet, otherwise
-    /// an aborted body so the client can tell the response is incomplete.
-    pub(crate) fn fail(&self, py: Python<'_>) {
+    /// Ends the response after a failure: a 500 if nothing was sent yet (its body
+    /// `detail` when given, else a generic one), otherwise an aborted body so the client
+    /// can tell the response is incomplete.
+    pub(crate) fn fail(&self, py: Python<'_>, detail: Option<String>) {
         let mut state = self.lock();
         match std::mem::replace(&mut state.sink, Sink::Finished) {
             Sink::Pending(reply) => {
-                let _ = reply.send(internal_server_error());
+                let _ = reply.send(internal_server_error(detail));
             }
             Sink::Streaming { body, .. } => {
                 drop(state);
@@ -280,11 +281,14 @@ impl ResponseHead {
     }
 }
 
-/// The 500 sent when the application fails before its response started.
-pub(crate) fn internal_server_error() -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(Bytes::from_static(
-        b"Internal Server Error\n",
-    )));
+/// The 500 sent when the application fails before its response started: `detail` (a
+/// traceback, with `--debug`) or a generic body.
+fn internal_server_error(detail: Option<String>) -> Response<ResponseBody> {
+    let body = detail.map_or_else(
+        || Bytes::from_static(b"Internal Server Error\n"),
+        Bytes::from,
+    );
+    let mut response = Response::new(ResponseBody::full(body));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
