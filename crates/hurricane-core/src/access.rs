@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
+use crate::keep_alive::IdleWhenSent;
 use crate::{BoxError, ResponseBody};
 
 /// What the server knows about one request once its response is over.
@@ -113,6 +114,8 @@ pub(crate) struct PendingRecord {
 pub(crate) struct ObservedBody {
     inner: ResponseBody,
     report: Option<Report>,
+    /// Dropped with the body, once hyper has sent it: the connection is idle again.
+    _idle_when_sent: IdleWhenSent,
 }
 
 struct Report {
@@ -145,6 +148,7 @@ impl ObservedBody {
         pending: PendingRecord,
         status: StatusCode,
         observers: Observers,
+        idle_when_sent: IdleWhenSent,
     ) -> Self {
         let report = (!observers.is_empty()).then_some(Report {
             pending,
@@ -152,7 +156,11 @@ impl ObservedBody {
             body_bytes: 0,
             observers,
         });
-        Self { inner, report }
+        Self {
+            inner,
+            report,
+            _idle_when_sent: idle_when_sent,
+        }
     }
 }
 

@@ -18,11 +18,20 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// How long in-flight requests may take to finish after shutdown begins.
     pub graceful_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests before it is
+    /// closed. Above a load balancer's own idle timeout, so that the balancer closes
+    /// first and never sends a request on a connection the server is closing.
+    pub keep_alive_timeout: Duration,
+    /// Most connections open at once; beyond it, new connections wait in the listen
+    /// backlog until one closes. `None`: no limit.
+    pub max_connections: Option<usize>,
 }
 
 impl ServerConfig {
     /// A configuration with hurricane's defaults for the given address: 100 MiB bodies,
-    /// 64 KiB heads, 30 seconds to send a head, 30 seconds to drain.
+    /// 64 KiB heads, 30 seconds to send a head, 30 seconds to drain, 75 seconds of idle
+    /// keep-alive (above the 60 seconds of common cloud load balancers, as nginx's
+    /// default), no connection limit.
     ///
     /// ```
     /// use std::time::Duration;
@@ -41,6 +50,8 @@ impl ServerConfig {
             max_header_size: 64 * 1024,
             header_read_timeout: Duration::from_secs(30),
             graceful_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(75),
+            max_connections: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! `hurricane-core` accepts TCP connections with tokio, speaks HTTP/1.1 (keep-alive and
 //! pipelining) with hyper, enforces the limits a production server needs (request body size,
-//! header size, header read timeout), reports every finished request to
+//! header size, header read timeout, idle keep-alive, connection count), reports every finished request to
 //! [`RequestObserver`]s (the access log is one of them), and shuts down gracefully.
 //!
 //! What it is for: the transport. It hands every request, with its body already read into
@@ -26,6 +26,7 @@ mod config;
 mod error;
 mod file;
 mod handler;
+mod keep_alive;
 mod linger;
 mod rejection;
 mod server;
@@ -38,6 +39,7 @@ pub use config::ServerConfig;
 pub use error::ServerError;
 pub use file::{send_file, SendFileError};
 pub use handler::{ConnectionInfo, Handler};
+pub use keep_alive::KeepAlive;
 pub use server::{Server, ShutdownOutcome};
 
 /// A response's reason phrase when it is not the standard one (`HTTP/1.1 200 Okay`): put

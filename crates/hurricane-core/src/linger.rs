@@ -11,23 +11,30 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::keep_alive::Activity;
 
 /// Longest time a closed connection keeps draining its client's input.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 /// Most input drained from one closed connection.
 const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
-/// A TCP stream that lingers instead of resetting when dropped with input pending.
+/// A TCP stream that lingers instead of resetting when dropped with input pending. It
+/// also tells the connection's [`Activity`] when bytes arrive.
 pub(crate) struct LingeringStream {
     stream: Option<TcpStream>,
+    activity: Arc<Activity>,
 }
 
 impl LingeringStream {
-    pub(crate) fn new(stream: TcpStream) -> Self {
+    pub(crate) fn new(stream: TcpStream, activity: Arc<Activity>) -> Self {
         Self {
             stream: Some(stream),
+            activity,
         }
     }
 
@@ -76,11 +83,16 @@ async fn linger(mut stream: TcpStream) {
 
 impl AsyncRead for LingeringStream {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.stream().poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = self.as_mut().stream().poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.bytes_arrived();
+        }
+        polled
     }
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, Version};
@@ -17,10 +17,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::access::{ObservedBody, Observers, PendingRecord, ACCESS_LOG_TARGET};
+use crate::keep_alive::{Activity, IdleWhenSent, KeepAlive, Limits, Phase};
 use crate::linger::LingeringStream;
 use crate::rejection::{check_head, Rejection};
 use crate::{ConnectionInfo, Handler, RequestObserver, ServerConfig, ServerError};
@@ -40,6 +42,7 @@ pub struct Server {
     listener: TcpListener,
     config: ServerConfig,
     observers: Vec<Arc<dyn RequestObserver>>,
+    keep_alive: KeepAlive,
 }
 
 impl Server {
@@ -72,6 +75,7 @@ impl Server {
             listener,
             config,
             observers: Vec::new(),
+            keep_alive: KeepAlive::default(),
         })
     }
 
@@ -102,6 +106,7 @@ impl Server {
                 listener,
                 config,
                 observers: Vec::new(),
+                keep_alive: KeepAlive::default(),
             })
             .map_err(ServerError::Adopt)
     }
@@ -142,6 +147,27 @@ impl Server {
     /// ```
     pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
         self.observers.push(observer);
+        self
+    }
+
+    /// Lets `keep_alive` end keep-alive: once [`KeepAlive::end`] is called, every response
+    /// carries `Connection: close` (a drain's first step, while the server still serves).
+    ///
+    /// ```
+    /// use hurricane_core::{KeepAlive, Server, ServerConfig};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let keep_alive = KeepAlive::default();
+    /// let server = Server::bind(ServerConfig::new("127.0.0.1:0".parse()?))
+    ///     .await?
+    ///     .with_keep_alive(keep_alive.clone());
+    /// // later, e.g. on SIGTERM: keep_alive.end();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_keep_alive(mut self, keep_alive: KeepAlive) -> Self {
+        self.keep_alive = keep_alive;
         self
     }
 
@@ -190,62 +216,43 @@ impl Server {
             listener,
             config,
             observers,
+            keep_alive,
         } = self;
-        let handler = Arc::new(handler);
-        let observers: Observers = observers.into();
         let listening = listener.local_addr().unwrap_or(config.addr);
-
-        let mut http = http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout)
-            .max_header_size(config.max_header_size)
-            .keep_alive(true);
-
+        let connections = Connections {
+            http: http_builder(&config),
+            limits: Limits {
+                idle: config.keep_alive_timeout,
+                head: config.header_read_timeout,
+            },
+            handler: Arc::new(handler),
+            observers: observers.into(),
+            keep_alive,
+            max_body_size: config.max_body_size,
+            listening,
+        };
         // Every connection task holds a clone of `alive`; once the server stops, the
         // receiver sees the channel close when the last connection has ended.
         let (alive, mut connections_ended) = mpsc::channel::<()>(1);
         let (stopping_tx, stopping) = watch::channel(false);
+        // Beyond `max_connections`, connections wait in the kernel's backlog.
+        let slots = Arc::new(Semaphore::new(
+            config.max_connections.unwrap_or(Semaphore::MAX_PERMITS),
+        ));
         tokio::pin!(shutdown);
         loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Usually EMFILE/ENFILE: back off instead of spinning on the error.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                },
+            let accepted = tokio::select! {
+                accepted = accept(&listener, &slots) => accepted,
                 () = &mut shutdown => break,
             };
-            let _ = stream.set_nodelay(true);
-            // The address this connection arrived on, not the wildcard the server binds.
-            let local = stream.local_addr().unwrap_or(listening);
-            let info = ConnectionInfo { peer, local };
-            let context = Arc::new(RequestContext {
-                handler: Arc::clone(&handler),
-                observers: Arc::clone(&observers),
-                info,
-                max_body_size: config.max_body_size,
-            });
-            let first_request = Arc::new(FirstRequest::default());
-            let seen = Arc::clone(&first_request);
-            let service = service_fn(move |request| {
-                seen.arrived();
-                let context = Arc::clone(&context);
-                async move { Ok::<_, Infallible>(context.respond(request).await) }
-            });
-            let connection =
-                http.serve_connection(TokioIo::new(LingeringStream::new(stream)), service);
+            let Some((stream, peer, slot)) = accepted else {
+                continue;
+            };
             let alive = alive.clone();
-            let stopping = stopping.clone();
+            let connection = connections.serve(stream, peer, stopping.clone());
             tokio::spawn(async move {
-                let result = drain_on_stop(connection, stopping, &first_request).await;
-                if let Err(error) = result {
-                    log_connection_error(&error, peer);
-                }
-                drop(alive);
+                connection.await;
+                drop((slot, alive));
             });
         }
         drop(listener);
@@ -266,40 +273,158 @@ impl Server {
     }
 }
 
+/// hyper's HTTP/1.1 settings. hyper's own header read timeout is off: it would also count
+/// the idle time between keep-alive requests (see [`crate::keep_alive`]).
+fn http_builder(config: &ServerConfig) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_header_size(config.max_header_size)
+        .keep_alive(true);
+    http
+}
+
+/// The next connection, once a slot is free; `None` after a failed accept.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    // The semaphore is never closed.
+    let slot = Arc::clone(slots).acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((stream, peer)) => Some((stream, peer, slot)),
+        Err(error) => {
+            // Usually EMFILE/ENFILE: back off instead of spinning on the error.
+            tracing::warn!(%error, "accept failed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            None
+        }
+    }
+}
+
+/// What every connection of one server shares.
+struct Connections<H> {
+    http: http1::Builder,
+    limits: Limits,
+    handler: Arc<H>,
+    observers: Observers,
+    keep_alive: KeepAlive,
+    max_body_size: u64,
+    listening: SocketAddr,
+}
+
+impl<H: Handler> Connections<H> {
+    /// Serves one connection until it ends (see [`drain_on_stop`]).
+    fn serve(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stopping: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let _ = stream.set_nodelay(true);
+        // The address this connection arrived on, not the wildcard the server binds.
+        let local = stream.local_addr().unwrap_or(self.listening);
+        let activity = Activity::new();
+        let context = Arc::new(RequestContext {
+            handler: Arc::clone(&self.handler),
+            observers: Arc::clone(&self.observers),
+            info: ConnectionInfo { peer, local },
+            max_body_size: self.max_body_size,
+            keep_alive: self.keep_alive.clone(),
+            activity: Arc::clone(&activity),
+        });
+        let first_request = Arc::new(FirstRequest::default());
+        let seen = Arc::clone(&first_request);
+        let service = service_fn(move |request| {
+            seen.arrived();
+            let context = Arc::clone(&context);
+            async move { Ok::<_, Infallible>(context.respond(request).await) }
+        });
+        let stream = LingeringStream::new(stream, Arc::clone(&activity));
+        let connection = self.http.serve_connection(TokioIo::new(stream), service);
+        let watch = ConnectionWatch {
+            activity,
+            limits: self.limits,
+            first_request,
+            stopping,
+        };
+        async move {
+            match drain_on_stop(connection, watch).await {
+                Ok(Ending::Closed) => {}
+                Ok(Ending::SlowHead) => log_slow_head(peer),
+                Err(error) => log_connection_error(&error, peer),
+            }
+        }
+    }
+}
+
 /// A connection accepted just before the server stopped accepting may not have sent its
 /// first request yet; it gets this long to do so, and an answer, rather than being
 /// closed unanswered (a failed request for a client that did nothing wrong).
 const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
-/// Runs `connection` until it ends; once the server stops, closes it gracefully: a
-/// request in progress is finished, an idle keep-alive connection is closed, and a
-/// connection that has not had its first request yet waits up to
-/// [`FIRST_REQUEST_GRACE`] for it.
+/// What a connection's task watches besides the connection itself.
+struct ConnectionWatch {
+    activity: Arc<Activity>,
+    limits: Limits,
+    first_request: Arc<FirstRequest>,
+    stopping: watch::Receiver<bool>,
+}
+
+/// How a connection ended, when it was not the client's or hyper's doing.
+enum Ending {
+    /// It ended by itself (the client closed it, or `Connection: close`).
+    Closed,
+    /// Its request head did not arrive within the header read timeout; it was dropped.
+    SlowHead,
+}
+
+/// Runs `connection` until it ends. Closes it gracefully when it has been idle for the
+/// keep-alive timeout, drops it when a request head takes longer than the header read
+/// timeout, and once the server stops, closes it gracefully too: a request in progress
+/// is finished, an idle keep-alive connection is closed, and a connection that has not
+/// had its first request yet waits up to [`FIRST_REQUEST_GRACE`] for it.
 ///
 /// hyper-util's [`GracefulShutdown`](hyper_util::server::graceful::GracefulShutdown) does
 /// not fit: it asks every connection to shut down the moment it is signalled, which closes
 /// a connection still waiting for its first request unanswered. Its
 /// [`GracefulConnection`] trait is what this needs from a connection.
-async fn drain_on_stop<C>(
-    connection: C,
-    mut stopping: watch::Receiver<bool>,
-    first_request: &FirstRequest,
-) -> Result<(), C::Error>
+async fn drain_on_stop<C>(connection: C, mut watch: ConnectionWatch) -> Result<Ending, C::Error>
 where
     C: GracefulConnection,
 {
     tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => return result,
-        _ = stopping.wait_for(|stop| *stop) => {}
+    loop {
+        let deadline = watch.activity.deadline(watch.limits);
+        let expiry = async {
+            match deadline {
+                Some((at, _)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = connection.as_mut() => return result.map(|()| Ending::Closed),
+            _ = watch.stopping.wait_for(|stop| *stop) => break,
+            () = watch.activity.head_started() => continue,
+            () = expiry => {}
+        }
+        // The phase may have changed while the deadline ran: only its own deadline counts.
+        match watch.activity.deadline(watch.limits) {
+            Some((at, Phase::Idle)) if at <= Instant::now() => {
+                connection.as_mut().graceful_shutdown();
+                return connection.await.map(|()| Ending::Closed);
+            }
+            Some((at, _)) if at <= Instant::now() => return Ok(Ending::SlowHead),
+            _ => {}
+        }
     }
     tokio::select! {
-        result = connection.as_mut() => return result,
-        () = first_request.wait() => {}
+        result = connection.as_mut() => return result.map(|()| Ending::Closed),
+        () = watch.first_request.wait() => {}
         () = tokio::time::sleep(FIRST_REQUEST_GRACE) => {}
     }
     connection.as_mut().graceful_shutdown();
-    connection.await
+    connection.await.map(|()| Ending::Closed)
 }
 
 /// Whether a connection has had a request yet.
@@ -335,11 +460,16 @@ fn log_connection_error(error: &hyper::Error, peer: SocketAddr) {
         tracing::warn!(target: ACCESS_LOG_TARGET, status = 400, %client, %error,
             "400 - malformed request ({client}): {error}");
     } else if error.is_timeout() {
-        tracing::warn!(target: ACCESS_LOG_TARGET, %client,
-            "- - request head not received in time; connection closed ({client})");
+        log_slow_head(peer);
     } else {
         tracing::debug!(%error, %client, "connection ended with an error");
     }
+}
+
+fn log_slow_head(peer: SocketAddr) {
+    let client = peer.ip();
+    tracing::warn!(target: ACCESS_LOG_TARGET, %client,
+        "- - request head not received in time; connection closed ({client})");
 }
 
 /// Everything a connection's requests need, shared by the requests of one connection.
@@ -348,11 +478,14 @@ struct RequestContext<H> {
     observers: Observers,
     info: ConnectionInfo,
     max_body_size: u64,
+    keep_alive: KeepAlive,
+    activity: Arc<Activity>,
 }
 
 impl<H: Handler> RequestContext<H> {
     async fn respond(&self, request: Request<Incoming>) -> Response<ObservedBody> {
-        let started = Instant::now();
+        self.activity.request_started();
+        let started = std::time::Instant::now();
         for observer in self.observers.iter() {
             observer.on_request_start();
         }
@@ -383,7 +516,15 @@ impl<H: Handler> RequestContext<H> {
                 .headers
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        let body = ObservedBody::new(body, pending, parts.status, Arc::clone(&self.observers));
+        if !self.keep_alive.is_on() {
+            // Draining: the client reconnects, and the balancer sends it elsewhere.
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        let idle_when_sent = IdleWhenSent(Arc::clone(&self.activity));
+        let observers = Arc::clone(&self.observers);
+        let body = ObservedBody::new(body, pending, parts.status, observers, idle_when_sent);
         Response::from_parts(parts, body)
     }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use hurricane_core::{
-    ConnectionInfo, Handler, RequestObserver, RequestRecord, ResponseBody, Server, ServerConfig,
-    ShutdownOutcome,
+    ConnectionInfo, Handler, KeepAlive, RequestObserver, RequestRecord, ResponseBody, Server,
+    ServerConfig, ShutdownOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -51,16 +51,19 @@ struct Running {
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<ShutdownOutcome>,
     records: Arc<Recorder>,
+    keep_alive: KeepAlive,
 }
 
 async fn start(configure: impl FnOnce(&mut ServerConfig)) -> Running {
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
     configure(&mut config);
     let records = Arc::new(Recorder::default());
+    let keep_alive = KeepAlive::default();
     let server = Server::bind(config)
         .await
         .unwrap()
-        .with_observer(records.clone());
+        .with_observer(records.clone())
+        .with_keep_alive(keep_alive.clone());
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(server.serve(Echo, async {
@@ -71,6 +74,7 @@ async fn start(configure: impl FnOnce(&mut ServerConfig)) -> Running {
         stop: Some(stop),
         done,
         records,
+        keep_alive,
     }
 }
 
@@ -171,4 +175,97 @@ async fn shutdown_gives_up_after_the_graceful_timeout() {
         .expect("shutdown waited past its timeout")
         .unwrap();
     assert_eq!(outcome, ShutdownOutcome::TimedOut);
+}
+
+/// Sends a body-less GET on `stream` and reads its response head (the body is empty).
+async fn get_on(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await;
+        match read {
+            Ok(Ok(1)) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Whether the server closed `stream` within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut rest = Vec::new();
+    matches!(
+        tokio::time::timeout(within, stream.read_to_end(&mut rest)).await,
+        Ok(Ok(0))
+    )
+}
+
+#[tokio::test]
+async fn idle_keep_alive_lasts_the_keep_alive_timeout_not_the_header_read_timeout() {
+    let server = start(|config| {
+        config.header_read_timeout = Duration::from_millis(200);
+        config.keep_alive_timeout = Duration::from_millis(1500);
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    assert!(get_on(&mut stream).await.starts_with("HTTP/1.1 200 OK"));
+    // Idle for longer than a request head may take: still open.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(get_on(&mut stream).await.starts_with("HTTP/1.1 200 OK"));
+    // Idle past the keep-alive timeout: closed.
+    assert!(closed_within(&mut stream, Duration::from_secs(4)).await);
+}
+
+#[tokio::test]
+async fn a_slow_request_head_is_cut_off_at_the_header_read_timeout() {
+    let server = start(|config| {
+        config.header_read_timeout = Duration::from_millis(300);
+        config.keep_alive_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(closed_within(&mut stream, Duration::from_secs(3)).await);
+}
+
+#[tokio::test]
+async fn after_keep_alive_ends_responses_close_their_connection() {
+    let server = start(|_| {}).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let before = get_on(&mut stream).await;
+    assert!(!before.contains("connection: close"), "{before}");
+    server.keep_alive.end();
+    let after = get_on(&mut stream).await;
+    assert!(after.starts_with("HTTP/1.1 200 OK"), "{after}");
+    assert!(after.contains("connection: close\r\n"), "{after}");
+    assert!(closed_within(&mut stream, Duration::from_secs(2)).await);
+}
+
+#[tokio::test]
+async fn beyond_max_connections_a_connection_waits_until_one_closes() {
+    let server = start(|config| config.max_connections = Some(1)).await;
+    let mut first = TcpStream::connect(server.addr).await.unwrap();
+    assert!(get_on(&mut first).await.starts_with("HTTP/1.1 200 OK"));
+    let mut second = TcpStream::connect(server.addr).await.unwrap();
+    let waiting = tokio::time::timeout(Duration::from_millis(300), get_on(&mut second)).await;
+    assert!(waiting.is_err(), "answered while the first connection was open");
+    drop(first);
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && second.read(&mut byte).await.unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        String::from_utf8_lossy(&head).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answered.starts_with("HTTP/1.1 200 OK"), "{answered}");
 }
