@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hurricane_core::{ForwardedAllowIps, ForwardedAllowIpsError};
 use hurricane_wsgi::Concurrency;
 
 use crate::logging::LogFilter;
@@ -112,6 +113,29 @@ pub struct ServeArgs {
     /// connections (after SIGTERM and --shutdown-delay, or SIGINT).
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS", value_parser = positive_seconds, env = "HURRICANE_GRACEFUL_TIMEOUT")]
     pub graceful_timeout: f64,
+
+    /// Seconds an idle keep-alive connection stays open waiting for its next request.
+    /// The default is above the 60 s idle timeout of the common cloud load balancers, so
+    /// that the balancer closes an idle connection first and never sends a request on
+    /// one hurricane is closing.
+    #[arg(long, default_value_t = 75.0, value_name = "SECONDS", value_parser = positive_seconds, env = "HURRICANE_KEEP_ALIVE_TIMEOUT")]
+    pub keep_alive_timeout: f64,
+
+    /// Most client connections open at once on the application port; beyond it, new
+    /// connections wait in the listen backlog (they are not refused) until one closes.
+    /// No limit by default: an idle connection costs a few KiB, the work is bounded by
+    /// the Python threads, and readiness already fails at --req-queue-len. With probes
+    /// on the application port, they wait behind the limit too.
+    #[arg(long, value_name = "N", env = "HURRICANE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// Proxies (addresses or networks, comma separated; `*` for any peer) whose
+    /// X-Forwarded-For and X-Forwarded-Proto give the client's address (REMOTE_ADDR, the
+    /// access log) and scheme (wsgi.url_scheme). Other peers' headers reach Django as
+    /// plain headers. The default, gunicorn's, trusts a proxy on the same host; behind an
+    /// ingress, give its pods' network.
+    #[arg(long, default_value = "127.0.0.1,::1", value_name = "IPS", value_parser = forwarded_allow_ips, env = "HURRICANE_FORWARDED_ALLOW_IPS")]
+    pub forwarded_allow_ips: ForwardedAllowIps,
 
     /// Seconds the application keeps serving after SIGTERM, with readiness already
     /// failing, so that Kubernetes takes the pod out of its Services before connections
@@ -351,6 +375,12 @@ impl From<ConcurrencyMode> for Concurrency {
             ConcurrencyMode::Fixed => Concurrency::Fixed,
         }
     }
+}
+
+fn forwarded_allow_ips(value: &str) -> Result<ForwardedAllowIps, String> {
+    value
+        .parse()
+        .map_err(|e: ForwardedAllowIpsError| e.to_string())
 }
 
 fn positive_seconds(value: &str) -> Result<f64, String> {

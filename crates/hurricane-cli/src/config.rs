@@ -174,6 +174,9 @@ fn server_config(args: &ServeArgs) -> ServerConfig {
         max_header_size: args.max_header_size,
         header_read_timeout: Duration::from_secs_f64(args.header_read_timeout),
         graceful_timeout: Duration::from_secs_f64(args.graceful_timeout),
+        keep_alive_timeout: Duration::from_secs_f64(args.keep_alive_timeout),
+        max_connections: args.max_connections.map(|n| n as usize),
+        forwarded_allow_ips: args.forwarded_allow_ips.clone(),
         ..ServerConfig::new(SocketAddr::new(args.host, args.port))
     }
 }

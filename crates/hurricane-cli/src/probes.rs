@@ -67,7 +67,7 @@ mod enabled {
         Deferred {
             service: ProbeService,
             port: u16,
-            server: Server,
+            server: Box<Server>,
         },
         OwnPort {
             service: ProbeService,
@@ -262,7 +262,7 @@ mod enabled {
         Ok(Placement::Deferred {
             service,
             port,
-            server,
+            server: Box::new(server),
         })
     }
 

@@ -19,7 +19,7 @@
 
 use tokio::sync::oneshot;
 
-use hurricane_core::{Handler, Server, ServerError, ShutdownOutcome};
+use hurricane_core::{Handler, KeepAlive, Server, ServerError, ShutdownOutcome};
 use hurricane_wsgi::{
     resolve_settings_module, Interpreter, InterpreterError, LoadError, PythonEnvironment,
     PythonPool, SettingsError, WsgiHandler,
@@ -317,7 +317,9 @@ async fn serve_until_stopped(
     health: &Health,
 ) {
     let StopSignals { first, second } = signals::watch();
-    let shutdown = drain_after(first, health, config.shutdown_delay);
+    let keep_alive = KeepAlive::default();
+    let server = server.with_keep_alive(keep_alive.clone());
+    let shutdown = drain_after(first, health, &keep_alive, config.shutdown_delay);
     tokio::select! {
         outcome = health.serve(server, handler, shutdown) => match outcome {
             ShutdownOutcome::Drained => tracing::info!("all requests finished; exiting"),
@@ -349,16 +351,20 @@ fn failed_startup(error: LoadError) -> ServeError {
 
 /// Completes when the application server should stop accepting: on the first signal,
 /// readiness starts failing; after SIGTERM the application keeps serving for
-/// `--shutdown-delay` so that endpoints are removed before connections stop.
+/// `--shutdown-delay` so that endpoints are removed before connections stop. Meanwhile
+/// every response says `Connection: close`, so that keep-alive clients reconnect,
+/// through the balancer, to a pod that stays, before this one stops accepting.
 async fn drain_after(
     first: oneshot::Receiver<StopSignal>,
     health: &Health,
+    keep_alive: &KeepAlive,
     shutdown_delay: std::time::Duration,
 ) {
     let Ok(signal) = first.await else {
         return std::future::pending().await;
     };
     health.drain();
+    keep_alive.end();
     let delay = match signal {
         StopSignal::Terminate => shutdown_delay,
         StopSignal::Interrupt => std::time::Duration::ZERO,
@@ -367,7 +373,7 @@ async fn drain_after(
     tracing::info!(
         signal = signal.name(),
         shutdown_delay_s = delay_s,
-        "readiness now fails; still serving for {delay_s} s before draining"
+        "readiness now fails; still serving for {delay_s} s, with Connection: close, before draining"
     );
     tokio::time::sleep(delay).await;
 }

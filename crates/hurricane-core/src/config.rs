@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::ForwardedAllowIps;
+
 /// How a [`Server`](crate::Server) listens and which limits it enforces.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -25,6 +27,9 @@ pub struct ServerConfig {
     /// Most connections open at once; beyond it, new connections wait in the listen
     /// backlog until one closes. `None`: no limit.
     pub max_connections: Option<usize>,
+    /// The proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` give the client's
+    /// address and scheme (see [`ForwardedAllowIps`]).
+    pub forwarded_allow_ips: ForwardedAllowIps,
 }
 
 impl ServerConfig {
@@ -52,6 +57,7 @@ impl ServerConfig {
             graceful_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(75),
             max_connections: None,
+            forwarded_allow_ips: ForwardedAllowIps::default(),
         }
     }
 }

@@ -25,6 +25,7 @@ mod body;
 mod config;
 mod error;
 mod file;
+mod forwarded;
 mod handler;
 mod keep_alive;
 mod linger;
@@ -38,6 +39,7 @@ pub use body::{
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use file::{send_file, SendFileError};
+pub use forwarded::{ForwardedAllowIps, ForwardedAllowIpsError, RemoteClient, Scheme};
 pub use handler::{ConnectionInfo, Handler};
 pub use keep_alive::KeepAlive;
 pub use server::{Server, ShutdownOutcome};

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::access::{ObservedBody, Observers, PendingRecord, ACCESS_LOG_TARGET};
+use crate::forwarded::{ForwardedAllowIps, RemoteClient};
 use crate::keep_alive::{Activity, IdleWhenSent, KeepAlive, Limits, Phase};
 use crate::linger::LingeringStream;
 use crate::rejection::{check_head, Rejection};
@@ -229,6 +230,7 @@ impl Server {
             observers: observers.into(),
             keep_alive,
             max_body_size: config.max_body_size,
+            trusted_proxies: Arc::new(config.forwarded_allow_ips.clone()),
             listening,
         };
         // Every connection task holds a clone of `alive`; once the server stops, the
@@ -310,6 +312,7 @@ struct Connections<H> {
     observers: Observers,
     keep_alive: KeepAlive,
     max_body_size: u64,
+    trusted_proxies: Arc<ForwardedAllowIps>,
     listening: SocketAddr,
 }
 
@@ -330,6 +333,7 @@ impl<H: Handler> Connections<H> {
             observers: Arc::clone(&self.observers),
             info: ConnectionInfo { peer, local },
             max_body_size: self.max_body_size,
+            trusted_proxies: Arc::clone(&self.trusted_proxies),
             keep_alive: self.keep_alive.clone(),
             activity: Arc::clone(&activity),
         });
@@ -478,6 +482,7 @@ struct RequestContext<H> {
     observers: Observers,
     info: ConnectionInfo,
     max_body_size: u64,
+    trusted_proxies: Arc<ForwardedAllowIps>,
     keep_alive: KeepAlive,
     activity: Arc<Activity>,
 }
@@ -489,17 +494,20 @@ impl<H: Handler> RequestContext<H> {
         for observer in self.observers.iter() {
             observer.on_request_start();
         }
+        let client = self
+            .trusted_proxies
+            .client(self.info.peer, request.headers());
         let pending = PendingRecord {
             method: request.method().clone(),
             target: request
                 .uri()
                 .path_and_query()
                 .map_or_else(|| request.uri().to_string(), |pq| pq.as_str().to_owned()),
-            client: self.info.peer.ip(),
+            client: client.ip,
             started,
         };
         let version = request.version();
-        let response = match self.read_body(request).await {
+        let response = match self.read_body(request, client).await {
             Ok(request) => self.handler.call(request).await,
             Err(rejection) => rejection.into_response(),
         };
@@ -531,7 +539,11 @@ impl<H: Handler> RequestContext<H> {
     /// Reads the whole request body, refusing it with 413 as soon as it is known to be too
     /// large: from `Content-Length` before reading anything (so `Expect: 100-continue`
     /// clients are never told to send it), or while reading a chunked body.
-    async fn read_body(&self, request: Request<Incoming>) -> Result<Request<Bytes>, Rejection> {
+    async fn read_body(
+        &self,
+        request: Request<Incoming>,
+        client: RemoteClient,
+    ) -> Result<Request<Bytes>, Rejection> {
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -552,6 +564,7 @@ impl<H: Handler> RequestContext<H> {
             }
         };
         parts.extensions.insert(self.info);
+        parts.extensions.insert(client);
         Ok(Request::from_parts(parts, bytes))
     }
 }

@@ -255,7 +255,10 @@ async fn beyond_max_connections_a_connection_waits_until_one_closes() {
     assert!(get_on(&mut first).await.starts_with("HTTP/1.1 200 OK"));
     let mut second = TcpStream::connect(server.addr).await.unwrap();
     let waiting = tokio::time::timeout(Duration::from_millis(300), get_on(&mut second)).await;
-    assert!(waiting.is_err(), "answered while the first connection was open");
+    assert!(
+        waiting.is_err(),
+        "answered while the first connection was open"
+    );
     drop(first);
     let answered = tokio::time::timeout(Duration::from_secs(5), async {
         let mut head = Vec::new();

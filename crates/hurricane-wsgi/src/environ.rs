@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{Request, Version};
-use hurricane_core::ConnectionInfo;
+use hurricane_core::{ConnectionInfo, RemoteClient, Scheme};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -76,14 +76,19 @@ pub(crate) fn build<'py>(
             _ => intern!(py, "HTTP/1.1"),
         },
     )?;
-    if let Some(connection) = connection {
-        let remote_addr = PyString::new(py, &connection.peer.ip().to_string());
+    // The client as a trusted proxy forwarded it (`--forwarded-allow-ips`), else the peer.
+    if let Some(client) = parts.extensions.get::<RemoteClient>() {
+        let remote_addr = PyString::new(py, &client.ip.to_string());
         environ.set_item(intern!(py, "REMOTE_ADDR"), &remote_addr)?;
         environ.set_item(intern!(py, "REMOTE_HOST"), remote_addr)?;
-        environ.set_item(
-            intern!(py, "REMOTE_PORT"),
-            connection.peer.port().to_string(),
-        )?;
+        if let Some(port) = client.port {
+            environ.set_item(intern!(py, "REMOTE_PORT"), port.to_string())?;
+        }
+        if client.scheme == Scheme::Https {
+            environ.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "https"))?;
+        }
+    }
+    if let Some(connection) = connection {
         environ.set_item(
             intern!(py, "SERVER_NAME"),
             connection.local.ip().to_string(),
