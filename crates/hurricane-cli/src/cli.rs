@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use hurricane_core::{ForwardedAllowIps, ForwardedAllowIpsError};
 use hurricane_wsgi::Concurrency;
 
-use crate::logging::LogFilter;
+use crate::logging::{LogFilter, LogFormat};
 
 /// `--version`: the version, then the cargo features built in, which tests and
 /// scripts read to know what this binary can do.
@@ -347,6 +347,10 @@ pub struct ServeArgs {
         value_parser = LogFilter::parse
     )]
     pub log_level: LogFilter,
+
+    /// Log line format: text, or json (one object a line, for log aggregators).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "HURRICANE_LOG_FORMAT")]
+    pub log_format: LogFormat,
 }
 
 /// `--concurrency`: how many Python threads run at once.

@@ -34,7 +34,7 @@ pub use crate::launcher::{Launcher, PythonHost, Relaunch};
 
 use crate::cli::{CommandLine, ServeArgs};
 use crate::config::ConfigError;
-use crate::logging::LogFilter;
+use crate::logging::{LogFilter, LogFormat};
 
 /// Runs the command line `args` (the first one names the program, as in `argv`) and
 /// returns the exit status. Installs the SIGTERM and SIGINT handling first, so it is
@@ -61,23 +61,38 @@ pub fn run(launcher: &Launcher, args: impl IntoIterator<Item = OsString>) -> u8 
             args.log_level = LogFilter::parse(level).unwrap_or(args.log_level);
         }
     }
-    let log_guard = logging::init(&args.log_level);
-    let outcome = if reload::wanted(&args, inherited.is_supervised()) {
-        reload::supervise(&args, &launcher.relaunch).map_err(CliError::from)
-    } else {
-        match serve::run(args, &command_line, launcher.python, inherited) {
-            Ok(serve::Served::Stopped) => Ok(()),
-            // HURRICANE_DEBUG in the Django settings: this process becomes the supervisor.
-            Ok(serve::Served::NeedsSupervisor(args)) => {
-                reload::supervise(&args, &launcher.relaunch).map_err(CliError::from)
-            }
-            Err(error) => Err(CliError::from(error)),
-        }
-    };
-    drop(log_guard);
+    let log_format = args.log_format;
+    let log_guard = logging::init(&args.log_level, log_format);
+    let outcome = serve_or_supervise(args, &command_line, launcher, inherited);
     match outcome {
         Ok(()) => 0,
-        Err(error) => report(&error),
+        // A log aggregator reads JSON only: the last line is one more event.
+        Err(error) if log_format == LogFormat::Json => {
+            tracing::error!(%error, "hurricane: error: {error}");
+            drop(log_guard);
+            error.exit_code()
+        }
+        Err(error) => {
+            drop(log_guard);
+            report(&error)
+        }
+    }
+}
+
+/// Serves, or supervises the servers when the options ask for reloading.
+fn serve_or_supervise(
+    args: ServeArgs,
+    command_line: &CommandLine,
+    launcher: &Launcher,
+    inherited: reload::Inherited,
+) -> Result<(), CliError> {
+    if reload::wanted(&args, inherited.is_supervised()) {
+        return Ok(reload::supervise(&args, &launcher.relaunch)?);
+    }
+    match serve::run(args, command_line, launcher.python, inherited)? {
+        serve::Served::Stopped => Ok(()),
+        // HURRICANE_DEBUG in the Django settings: this process becomes the supervisor.
+        serve::Served::NeedsSupervisor(args) => Ok(reload::supervise(&args, &launcher.relaunch)?),
     }
 }
 

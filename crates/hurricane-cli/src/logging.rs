@@ -1,5 +1,6 @@
-//! Log output: `tracing` events to stderr, with access-log lines in django-hurricane's
-//! plain format.
+//! Log output: `tracing` events to stderr, as text (access-log lines in
+//! django-hurricane's plain format) or, with `--log-format json`, one JSON object a line
+//! for log aggregators.
 
 use std::fmt;
 use std::io::Write;
@@ -53,22 +54,42 @@ fn python_level_as_tracing(directive: &str) -> String {
     }
 }
 
+/// `--log-format`: how each log line is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: `2026-12-03T07:00:00Z  INFO hurricane: ...`; access lines as
+    /// django-hurricane writes them (`200 GET /hello (127.0.0.1) 1.23ms`).
+    #[default]
+    Text,
+    /// For log aggregators: one JSON object a line, with `timestamp`, `level`, `target`,
+    /// `message` and the event's fields (access lines: `method`, `path`, `status`,
+    /// `duration_ms`, `client`, `bytes`).
+    Json,
+}
+
 /// Installs the global subscriber. `HURRICANE_LOG` (a tracing filter) wins over `level`.
 ///
 /// Lines go to stderr through a [`BatchedStderr`]. Keep the returned guard alive until
 /// exit; dropping it writes what is left.
-pub fn init(level: &LogFilter) -> FlushGuard {
+pub fn init(level: &LogFilter, format: LogFormat) -> FlushGuard {
     let writer = BatchedStderr::start();
     let guard = FlushGuard(writer.clone());
     let filter = EnvFilter::try_from_env("HURRICANE_LOG")
         .or_else(|_| EnvFilter::try_new(&level.0))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(false)
-        .event_format(LineFormat::default())
-        .init();
+        .with_ansi(false);
+    match format {
+        LogFormat::Text => subscriber.event_format(LineFormat::default()).init(),
+        LogFormat::Json => subscriber
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
     guard
 }
 

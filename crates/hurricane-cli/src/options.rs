@@ -18,10 +18,11 @@ use hurricane_wsgi::SettingValue;
 use crate::cli::{Cli, CommandLine, ServeArgs};
 
 /// Options needed before Django is loaded: they cannot come from its settings.
-const NOT_FROM_SETTINGS: [&str; 7] = [
+const NOT_FROM_SETTINGS: [&str; 8] = [
     "pythonpath",
     "app",
     "log_level",
+    "log_format",
     // Read by the --autoreload supervisor, which never loads Django.
     "autoreload",
     "reload_include",
