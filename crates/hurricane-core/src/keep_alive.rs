@@ -72,16 +72,17 @@ pub(crate) enum Phase {
 #[derive(Debug)]
 pub(crate) struct Activity {
     phase: Mutex<(Phase, Instant)>,
-    /// Wakes the connection's deadline when a head starts: its limit is shorter than the
-    /// idle one that was being waited for.
-    head_started: Notify,
+    /// Wakes the connection's deadline when the phase changes to one with a limit: a
+    /// head started (its limit is not the idle one that was being waited for), or a
+    /// response was sent (idle again, after a request that had no limit).
+    limit_changed: Notify,
 }
 
 impl Activity {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             phase: Mutex::new((Phase::Idle, Instant::now())),
-            head_started: Notify::new(),
+            limit_changed: Notify::new(),
         })
     }
 
@@ -91,7 +92,7 @@ impl Activity {
         if phase.0 == Phase::Idle {
             *phase = (Phase::ReadingHead, Instant::now());
             drop(phase);
-            self.head_started.notify_one();
+            self.limit_changed.notify_one();
         }
     }
 
@@ -102,6 +103,7 @@ impl Activity {
     /// Called when a response body has been sent (or dropped): idle again.
     pub(crate) fn response_sent(&self) {
         *self.lock() = (Phase::Idle, Instant::now());
+        self.limit_changed.notify_one();
     }
 
     /// When the current phase runs out, and which phase that is (`None` while busy:
@@ -115,9 +117,9 @@ impl Activity {
         }
     }
 
-    /// Completes when a request head starts arriving.
-    pub(crate) async fn head_started(&self) {
-        self.head_started.notified().await;
+    /// Completes when the phase changed to one with a limit of its own.
+    pub(crate) async fn limit_changed(&self) {
+        self.limit_changed.notified().await;
     }
 
     fn lock(&self) -> MutexGuard<'_, (Phase, Instant)> {

@@ -409,7 +409,7 @@ where
         tokio::select! {
             result = connection.as_mut() => return result.map(|()| Ending::Closed),
             _ = watch.stopping.wait_for(|stop| *stop) => break,
-            () = watch.activity.head_started() => continue,
+            () = watch.activity.limit_changed() => continue,
             () = expiry => {}
         }
         // The phase may have changed while the deadline ran: only its own deadline counts.

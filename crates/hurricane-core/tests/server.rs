@@ -221,6 +221,18 @@ async fn idle_keep_alive_lasts_the_keep_alive_timeout_not_the_header_read_timeou
 }
 
 #[tokio::test]
+async fn idle_keep_alive_closes_at_its_timeout_when_a_head_may_take_longer() {
+    let server = start(|config| {
+        config.header_read_timeout = Duration::from_secs(30);
+        config.keep_alive_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    assert!(get_on(&mut stream).await.starts_with("HTTP/1.1 200 OK"));
+    assert!(closed_within(&mut stream, Duration::from_secs(3)).await);
+}
+
+#[tokio::test]
 async fn a_slow_request_head_is_cut_off_at_the_header_read_timeout() {
     let server = start(|config| {
         config.header_read_timeout = Duration::from_millis(300);
