@@ -8,9 +8,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cmd::{is_root, which, Cmd};
+use crate::cmd::{is_root, which, Hint, Run};
 use crate::error::{bail, Context, Result};
 
 /// Where `program` is: on PATH, or in /usr/sbin or /sbin (nginx is there,
@@ -69,10 +70,10 @@ pub fn install(packages: &[&str], why: &str) -> Result<()> {
         admin
             .cmd("apt-get")
             .args(["update", "-qq"])
-            .hint(format!(
+            .run()
+            .hint(format_args!(
                 "check access to the Debian mirrors, or as root, run {by_hand}"
-            ))
-            .run()?;
+            ))?;
     }
     let _no_services = NoServiceStarts::install(admin)?;
     admin
@@ -86,8 +87,8 @@ pub fn install(packages: &[&str], why: &str) -> Result<()> {
         ])
         .arg("--no-install-recommends")
         .args(packages)
-        .hint(format!("install {list} by hand, then re-run"))
         .run()
+        .hint(format_args!("install {list} by hand, then re-run"))
 }
 
 static APT_UPDATED: AtomicBool = AtomicBool::new(false);
@@ -111,11 +112,11 @@ impl Admin {
     }
 
     /// `program`, prefixed with `sudo` when we are not root.
-    fn cmd(self, program: &str) -> Cmd {
+    fn cmd(self, program: &str) -> Command {
         match self {
-            Admin::Root => Cmd::new(program),
+            Admin::Root => Command::new(program),
             Admin::Sudo => {
-                let mut cmd = Cmd::new("sudo");
+                let mut cmd = Command::new("sudo");
                 cmd.arg(program);
                 cmd
             }

@@ -2,8 +2,9 @@
 //! with the release binary, README.md and LICENSE.
 
 use std::fs;
+use std::process::Command;
 
-use crate::cmd::Cmd;
+use crate::cmd::{cargo, Hint, Run};
 use crate::error::{bail, Context, Result};
 use crate::{demo, paths};
 
@@ -31,14 +32,14 @@ pub fn run() -> Result<()> {
     }
 
     let tarball = dist.join(format!("{name}.tar.gz"));
-    Cmd::new("tar")
+    Command::new("tar")
         .arg("-czf")
         .arg(&tarball)
         .arg("-C")
         .arg(&dist)
         .arg(&name)
-        .hint("`tar` with gzip support is needed to pack the release")
-        .run()?;
+        .run()
+        .hint("`tar` with gzip support is needed to pack the release")?;
     fs::remove_dir_all(&stage).context(|| format!("could not remove {}", stage.display()))?;
     println!("{}", tarball.display());
     Ok(())
@@ -47,7 +48,7 @@ pub fn run() -> Result<()> {
 /// The hurricane-cli package version, from `cargo pkgid`
 /// (`path+file:///…/crates/hurricane-cli#0.1.0` or `…#hurricane-cli@0.1.0`).
 fn version() -> Result<String> {
-    let id = Cmd::cargo().args(["pkgid", "-p", "hurricane-cli"]).read()?;
+    let id = cargo().args(["pkgid", "-p", "hurricane-cli"]).read()?;
     let id = id.trim();
     let after_hash = id.rsplit('#').next().unwrap_or(id);
     let version = after_hash.rsplit('@').next().unwrap_or(after_hash);
@@ -60,7 +61,7 @@ fn version() -> Result<String> {
 /// The `host:` line of `rustc -vV`, e.g. `x86_64-unknown-linux-gnu`.
 fn host_triple() -> Result<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Cmd::new(rustc).arg("-vV").read()?;
+    let out = Command::new(rustc).arg("-vV").read()?;
     match out.lines().find_map(|l| l.strip_prefix("host: ")) {
         Some(host) => Ok(host.trim().to_string()),
         None => bail!("`rustc -vV` printed no `host:` line"),

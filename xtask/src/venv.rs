@@ -12,8 +12,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use crate::cmd::{which, Cmd};
+use crate::cmd::{which, Hint, Run};
 use crate::error::{bail, Context, Result};
 use crate::{debian, paths};
 
@@ -35,14 +36,14 @@ impl Venv {
     }
 
     /// A command for a program from the venv's bin/, with the venv active.
-    pub fn cmd(&self, program: &str) -> Cmd {
-        let mut cmd = Cmd::new(self.bin(program));
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut cmd = Command::new(self.bin(program));
         self.activate(&mut cmd);
         cmd
     }
 
     /// What `source bin/activate` does: VIRTUAL_ENV set, bin/ first on PATH.
-    pub fn activate(&self, cmd: &mut Cmd) {
+    pub fn activate(&self, cmd: &mut Command) {
         let mut path = vec![self.dir.join("bin")];
         if let Some(old) = std::env::var_os("PATH") {
             path.extend(std::env::split_paths(&old));
@@ -112,7 +113,7 @@ pub fn ensure_host_python() -> Result<()> {
 
 /// The Debian packages `python3` lacks, with what each provides.
 fn missing_parts() -> Result<Vec<(&'static str, &'static str)>> {
-    let out = Cmd::new("python3").args(["-c", MISSING_PARTS]).read()?;
+    let out = Command::new("python3").args(["-c", MISSING_PARTS]).read()?;
     let parts = [
         ("python3-venv", "the venv module (with ensurepip)"),
         ("python3-dev", "its development files (headers, libpython)"),
@@ -153,14 +154,14 @@ pub fn ensure(file: &str) -> Result<Venv> {
             Some(v) => println!("xtask: venv has Python {v}, python3 is {host}: recreating"),
             None => println!("xtask: creating {} (Python {host})", venv.dir.display()),
         }
-        Cmd::new("python3")
+        Command::new("python3")
             .args(["-m", "venv", "--clear"])
             .arg(&venv.dir)
+            .run()
             .hint(
                 "the venv module or ensurepip is missing; on Debian/Ubuntu run \
                  `apt-get update && apt-get install -y python3-venv`",
-            )
-            .run()?;
+            )?;
     }
 
     let req = paths::requirements(file);
@@ -176,8 +177,8 @@ pub fn ensure(file: &str) -> Result<Venv> {
         .arg("--no-input")
         .arg("-r")
         .arg(&req)
-        .hint("pip could not install the pinned packages; check access to PyPI and the pins in requirements/")
-        .run()?;
+        .run()
+        .hint("pip could not install the pinned packages; check access to PyPI and the pins in requirements/")?;
     fs::write(&stamp, wanted).context(|| format!("could not write {}", stamp.display()))?;
     Ok(venv)
 }
@@ -185,7 +186,7 @@ pub fn ensure(file: &str) -> Result<Venv> {
 /// Version and installation of a Python, e.g. "3.11.7 at /usr": a venv
 /// reports the installation it was made from, so the two compare equal.
 fn python_version(python: &Path) -> Result<String> {
-    let out = Cmd::new(python)
+    let out = Command::new(python)
         .args([
             "-c",
             "import sys; print('%d.%d.%d' % sys.version_info[:3], 'at', sys.base_prefix)",

@@ -5,13 +5,15 @@
 //! Each workload is compared with granian's best configuration for it, so that
 //! hurricane's one default meets each peer on the peer's best ground.
 
+use std::process::Command;
+
 use clap::{Parser, ValueEnum};
 
 use super::scenario::{self, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, pinned, Ports, Server};
 use super::wrk::{self, median_report};
 use super::{inprocess, machine_line, median, times, verdict, BenchServer, Ctx};
-use crate::cmd::Cmd;
+
 use crate::error::{bail, Result};
 use crate::paths;
 use crate::venv::Venv;
@@ -75,7 +77,7 @@ impl BenchServer for Peer {
 
 impl Peer {
     /// How each server is started: its defaults plus the loopback address.
-    fn command(self, venv: &Venv, port: u16, cpus: Option<&str>) -> Cmd {
+    fn command(self, venv: &Venv, port: u16, cpus: Option<&str>) -> Command {
         let granian_options: &[&str] = match self {
             Peer::Hurricane => return server::hurricane(venv, cpus, &[], port, "0"),
             Peer::Gunicorn => return server::gunicorn(venv, cpus, port),
@@ -89,7 +91,7 @@ impl Peer {
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("mysite.wsgi:application");
         venv.activate(&mut c);
-        c.dir(paths::example_project());
+        c.current_dir(paths::example_project());
         c
     }
 }
@@ -188,7 +190,7 @@ impl Scenario for Hello<'_> {
     type Server = Peer;
     type Measured = Vec<wrk::Report>;
 
-    fn command(&self, peer: Peer, ports: Ports) -> Result<Cmd> {
+    fn command(&self, peer: Peer, ports: Ports) -> Result<Command> {
         Ok(peer.command(&self.ctx.venv, ports.app, self.ctx.pin.server.as_deref()))
     }
 

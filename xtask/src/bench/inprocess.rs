@@ -1,6 +1,7 @@
 //! Django's in-process rate: `xtask/scripts/inprocess.py` calls the WSGI
 //! callable in a loop with no server around it.
 
+use crate::cmd::{Hint, Run};
 use crate::error::{bail, Result};
 use crate::{paths, venv::Venv};
 
@@ -13,9 +14,10 @@ pub fn run(venv: &Venv, path: &str, seconds: u64, cpus: Option<&str>) -> Result<
     venv.activate(&mut cmd);
     cmd.arg(&script)
         .args(["--path", path, "--seconds", &seconds.to_string()])
-        .dir(paths::example_project())
-        .hint("the in-process benchmark could not run the example project's WSGI callable");
-    let out = cmd.read()?;
+        .current_dir(paths::example_project());
+    let out = cmd
+        .read()
+        .hint("the in-process benchmark could not run the example project's WSGI callable")?;
     for line in out.lines() {
         if !line.starts_with("rps=") {
             println!("xtask bench: {line}");

@@ -33,10 +33,11 @@ mod wrk;
 
 use std::fs;
 use std::path::PathBuf;
+use std::process::Command;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::cmd::{which, Cmd};
+use crate::cmd::{which, Run};
 use crate::error::{bail, Context, Result};
 use crate::venv::Venv;
 use crate::{demo, paths, venv};
@@ -303,7 +304,7 @@ pub fn compared(
 pub fn versions(venv: &Venv, packages: &[&str]) -> Option<Vec<String>> {
     let script = "import sys; from importlib.metadata import version as v; \
                   print(sys.version.split()[0], *(v(p) for p in sys.argv[1:]))";
-    let out = Cmd::new(venv.python())
+    let out = Command::new(venv.python())
         .args(["-c", script])
         .args(packages)
         .read()

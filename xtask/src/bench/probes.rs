@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::process::Command;
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ use super::prober::{Prober, Sample, Stats};
 use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, pinned, Ports, Server};
 use super::{machine_line, median, times, versions, wrk, BenchServer, Ctx};
-use crate::cmd::Cmd;
+
 use crate::error::{bail, Result};
 use crate::paths;
 
@@ -150,7 +151,7 @@ impl Scenario for Probes<'_> {
     type Server = ProbeServer;
     type Measured = ByLoad;
 
-    fn command(&self, server: ProbeServer, ports: Ports) -> Result<Cmd> {
+    fn command(&self, server: ProbeServer, ports: Ports) -> Result<Command> {
         let cpus = self.ctx.pin.server.as_deref();
         let probe_port = ports.probe.to_string();
         if server == ProbeServer::Hurricane {
@@ -178,7 +179,7 @@ impl Scenario for Probes<'_> {
         venv.activate(&mut c);
         // Its log lines reach the log file as they are written.
         c.env("PYTHONUNBUFFERED", "1");
-        c.dir(paths::example_project());
+        c.current_dir(paths::example_project());
         Ok(c)
     }
 

@@ -34,6 +34,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -44,7 +45,7 @@ use super::prober::percentile;
 use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, Ports, Server};
 use super::{compared, machine_line, median, times, verdict, BenchServer, Ctx};
-use crate::cmd::Cmd;
+
 use crate::error::{bail, Context, Error, Result};
 use crate::paths;
 
@@ -168,7 +169,7 @@ impl Scenario for Reload<'_> {
     type Measured = Measured;
 
     /// In a fresh copy of the site, whose view must be one it can rewrite.
-    fn command(&self, server: ReloadServer, ports: Ports) -> Result<Cmd> {
+    fn command(&self, server: ReloadServer, ports: Ports) -> Result<Command> {
         copy_site(&paths::example_project(), &self.site)?;
         // Fails here, before the server starts, if the view cannot be found.
         with_hello_returning(&self.original_views()?, ORIGINAL_TEXT).map_err(Error::new)?;
@@ -178,7 +179,7 @@ impl Scenario for Reload<'_> {
                 server::hurricane(venv, None, &["--autoreload"], ports.app, "0")
             }
             ReloadServer::Runserver => {
-                let mut c = Cmd::new(venv.python());
+                let mut c = Command::new(venv.python());
                 c.args([
                     "manage.py",
                     "runserver",
@@ -190,7 +191,7 @@ impl Scenario for Reload<'_> {
                 c
             }
         };
-        cmd.env("DJANGO_DEBUG", "1").dir(&self.site);
+        cmd.env("DJANGO_DEBUG", "1").current_dir(&self.site);
         Ok(cmd)
     }
 

@@ -5,11 +5,13 @@
 //! that could not be measured (after the table, which is printed anyway).
 
 use std::fmt::Display;
+use std::process::Command;
 use std::time::Duration;
 
 use super::server::{Ports, Server};
 use super::{BenchServer, Ctx};
-use crate::cmd::Cmd;
+
+use crate::cmd::{Hint, Run};
 use crate::error::{bail, Result};
 use crate::paths;
 
@@ -77,7 +79,7 @@ pub trait Scenario {
     /// What the rounds of one server add up to.
     type Measured: Default;
     /// How `server` is started on `ports`.
-    fn command(&self, server: Self::Server, ports: Ports) -> Result<Cmd>;
+    fn command(&self, server: Self::Server, ports: Ports) -> Result<Command>;
     /// One round against the running server, added to what earlier rounds measured.
     fn measure(
         &self,
@@ -166,10 +168,10 @@ fn check_hurricane_has(needs: &Needs) -> Result<()> {
         return Ok(());
     };
     let bin = paths::hurricane_bin();
-    let version = Cmd::new(&bin)
+    let version = Command::new(&bin)
         .arg("--version")
-        .hint("build it with `cargo build --release -p hurricane-cli`")
-        .read()?;
+        .read()
+        .hint("build it with `cargo build --release -p hurricane-cli`")?;
     let built = version
         .lines()
         .find_map(|line| line.strip_prefix("features:"))

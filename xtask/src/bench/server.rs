@@ -5,12 +5,12 @@ use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use super::http::{self, loopback};
-use crate::cmd::{describe, Cmd};
+use crate::cmd::{describe, Run};
 use crate::error::{bail, Context, Result};
 use crate::paths;
 use crate::venv::Venv;
@@ -47,14 +47,14 @@ fn free_port() -> Result<u16> {
 }
 
 /// `program`, under `taskset -c <cpus>` when pinning.
-pub fn pinned(cpus: Option<&str>, program: impl AsRef<OsStr>) -> Cmd {
+pub fn pinned(cpus: Option<&str>, program: impl AsRef<OsStr>) -> Command {
     match cpus {
         Some(cpus) => {
-            let mut cmd = Cmd::new("taskset");
+            let mut cmd = Command::new("taskset");
             cmd.args(["-c", cpus]).arg(program);
             cmd
         }
-        None => Cmd::new(program),
+        None => Command::new(program),
     }
 }
 
@@ -67,23 +67,23 @@ pub fn hurricane(
     options: &[&str],
     port: u16,
     probe_port: &str,
-) -> Cmd {
+) -> Command {
     let mut c = pinned(cpus, paths::hurricane_bin());
     c.arg("serve")
         .args(options)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--probe-port", probe_port]);
     venv.activate(&mut c);
-    c.dir(paths::example_project());
+    c.current_dir(paths::example_project());
     c
 }
 
 /// `gunicorn -w 1 -b 127.0.0.1:P mysite.wsgi` (sync, one worker) in the example project.
-pub fn gunicorn(venv: &Venv, cpus: Option<&str>, port: u16) -> Cmd {
+pub fn gunicorn(venv: &Venv, cpus: Option<&str>, port: u16) -> Command {
     let mut c = pinned(cpus, venv.bin("gunicorn"));
     c.args(["-w", "1", "-b", &format!("127.0.0.1:{port}"), "mysite.wsgi"]);
     venv.activate(&mut c);
-    c.dir(paths::example_project());
+    c.current_dir(paths::example_project());
     c
 }
 
@@ -97,14 +97,14 @@ pub struct Server {
 impl Server {
     /// Spawn `cmd` (already set up with ports, cwd and environment),
     /// sending its stdout and stderr to `log`.
-    pub fn start(name: &str, ports: Ports, mut cmd: Cmd, log: PathBuf) -> Result<Server> {
+    pub fn start(name: &str, ports: Ports, mut cmd: Command, log: PathBuf) -> Result<Server> {
         let file = File::create(&log).context(|| format!("could not create {}", log.display()))?;
         let file2 = file
             .try_clone()
             .context(|| format!("could not reopen {}", log.display()))?;
         cmd.stdout(Stdio::from(file)).stderr(Stdio::from(file2));
-        println!("xtask bench: starting {name}: {}", cmd.display());
-        let child = cmd.spawn()?;
+        println!("xtask bench: starting {name}: {}", cmd.line());
+        let child = cmd.start()?;
         Ok(Server {
             name: name.to_string(),
             ports,
@@ -176,12 +176,11 @@ impl Server {
             return;
         }
         let pid = child.id().to_string();
-        let termed = Cmd::new("kill")
+        let termed = Command::new("kill")
             .args(["-TERM", &pid])
             .stderr(Stdio::null())
             .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+            .is_ok_and(|s| s.success());
         if termed {
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(15) {

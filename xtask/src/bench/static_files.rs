@@ -30,6 +30,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -39,7 +40,8 @@ use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, pinned, Ports, Server};
 use super::wrk::{self, median_report};
 use super::{machine_line, versions, BenchServer, Ctx};
-use crate::cmd::{is_root, Cmd};
+
+use crate::cmd::{is_root, Hint, Run};
 use crate::error::{bail, Context, Result};
 use crate::paths;
 use crate::venv::Venv;
@@ -177,13 +179,12 @@ fn prepare_static_root(venv: &Venv, dir: &Path) -> Result<StaticRoot> {
     let mut collect = venv.cmd("python");
     collect
         .args(["manage.py", "collectstatic", "--noinput", "--clear", "-v0"])
-        .dir(paths::example_project())
-        .hint(format!(
-            "collecting the example project's static files into {} failed",
-            dir.display()
-        ));
+        .current_dir(paths::example_project());
     django_env(&mut collect, dir);
-    collect.run()?;
+    collect.run().hint(format_args!(
+        "collecting the example project's static files into {} failed",
+        dir.display()
+    ))?;
     let large = dir.join(LARGE.path);
     fs::write(&large, bench_js(LARGE_LEN))
         .context(|| format!("could not write {}", large.display()))?;
@@ -202,7 +203,7 @@ fn prepare_static_root(venv: &Venv, dir: &Path) -> Result<StaticRoot> {
 
 /// The example project's environment for the scenario: DEBUG off (whatever
 /// the caller's shell says) and `STATIC_ROOT` = `static_root`.
-fn django_env(cmd: &mut Cmd, static_root: &Path) {
+fn django_env(cmd: &mut Command, static_root: &Path) {
     cmd.env("DJANGO_STATIC_ROOT", static_root)
         .env("DJANGO_DEBUG", "0");
 }
@@ -237,7 +238,7 @@ impl Scenario for Static<'_> {
     type Server = StaticServer;
     type Measured = PerFile;
 
-    fn command(&self, server: StaticServer, ports: Ports) -> Result<Cmd> {
+    fn command(&self, server: StaticServer, ports: Ports) -> Result<Command> {
         let (venv, cpus) = (&self.ctx.venv, self.ctx.pin.server.as_deref());
         let mut cmd = match server {
             StaticServer::Hurricane => server::hurricane(venv, cpus, &["--static"], ports.app, "0"),
@@ -365,7 +366,7 @@ fn verdicts(runs: &[ServerRuns<StaticServer, PerFile>]) -> Vec<String> {
 impl Static<'_> {
     /// nginx in the foreground with a configuration of its own, every path
     /// under target/bench/nginx: it never touches the system's nginx.
-    fn nginx(&self, port: u16) -> Result<Cmd> {
+    fn nginx(&self, port: u16) -> Result<Command> {
         let Some(bin) = &self.ctx.nginx else {
             bail!("internal error: nginx was not installed");
         };
@@ -395,7 +396,7 @@ impl Static<'_> {
             .arg("-c")
             .arg(&conf)
             .args(["-e", "stderr", "-g", "daemon off;"])
-            .dir(paths::example_project());
+            .current_dir(paths::example_project());
         Ok(c)
     }
 
