@@ -9,21 +9,13 @@ use std::process::Command;
 
 use clap::{Parser, ValueEnum};
 
-use super::scenario::{self, Needs, Plan, Scenario, ServerRuns, Table};
-use super::server::{self, pinned, Ports, Server};
+use super::scenario::{self, Plan, Scenario, ServerRuns, Table};
+use super::server::{self, Ports, Server};
 use super::wrk::{self, median_report};
 use super::{inprocess, machine_line, median, times, verdict, BenchServer, Ctx};
 
 use crate::error::{bail, Result};
-use crate::paths;
 use crate::venv::Venv;
-
-/// What hurricane's build must have for this scenario.
-const NEEDS: Needs = Needs {
-    feature: None,
-    missing: "predates adaptive Python concurrency",
-    peers_only: "cargo xtask bench hello --servers granian-st,granian-bt32,granian,gunicorn",
-};
 
 #[derive(Parser)]
 pub struct Args {
@@ -85,13 +77,11 @@ impl Peer {
             Peer::GranianSt => &["--blocking-threads", "1", "--runtime-mode", "st"],
             Peer::GranianBt32 => &["--blocking-threads", "32"],
         };
-        let mut c = pinned(cpus, venv.bin("granian"));
+        let mut c = server::in_project(venv, cpus, venv.bin("granian"));
         c.args(["--interface", "wsgi", "--workers", "1"])
             .args(granian_options)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("mysite.wsgi:application");
-        venv.activate(&mut c);
-        c.current_dir(paths::example_project());
         c
     }
 }
@@ -149,7 +139,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
         let plan = Plan::new(
             format!("req/s of {path}"),
             &args.servers,
-            NEEDS,
+            None,
             log_prefix,
             path,
         );

@@ -34,11 +34,10 @@ use clap::{Parser, ValueEnum};
 use super::http::loopback;
 use super::prober::{Prober, Sample, Stats};
 use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
-use super::server::{self, pinned, Ports, Server};
+use super::server::{self, Ports, Server};
 use super::{machine_line, median, times, versions, wrk, BenchServer, Ctx};
 
 use crate::error::{bail, Result};
-use crate::paths;
 
 /// The probes timed, both on the probe port (both servers' default paths).
 pub const PROBE_PATHS: [&str; 2] = ["/alive", "/ready"];
@@ -47,11 +46,7 @@ pub const PROBE_PATHS: [&str; 2] = ["/alive", "/ready"];
 const TARGET_P99_MS: f64 = 10.0;
 
 /// What hurricane's build must have for this scenario.
-const NEEDS: Needs = Needs {
-    feature: Some("probe"),
-    missing: "serves no probes",
-    peers_only: "cargo xtask bench probes --servers django-hurricane",
-};
+const NEEDS: Needs = Some(("probe", "serves no probes"));
 
 #[derive(Parser)]
 pub struct Args {
@@ -167,7 +162,7 @@ impl Scenario for Probes<'_> {
             bail!("internal error: the django-hurricane venv was not set up");
         };
         // `serve` has no address option: it listens on every interface.
-        let mut c = pinned(cpus, venv.python());
+        let mut c = server::in_project(venv, cpus, venv.python());
         c.args(["manage.py", "serve"])
             .args(["--settings", "mysite.settings_django_hurricane"])
             .args([
@@ -175,11 +170,9 @@ impl Scenario for Probes<'_> {
                 &ports.app.to_string(),
                 "--probe-port",
                 &probe_port,
-            ]);
-        venv.activate(&mut c);
-        // Its log lines reach the log file as they are written.
-        c.env("PYTHONUNBUFFERED", "1");
-        c.current_dir(paths::example_project());
+            ])
+            // Its log lines reach the log file as they are written.
+            .env("PYTHONUNBUFFERED", "1");
         Ok(c)
     }
 

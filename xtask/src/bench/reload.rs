@@ -50,11 +50,7 @@ use crate::error::{bail, Context, Error, Result};
 use crate::paths;
 
 /// What hurricane's build must have for this scenario.
-const NEEDS: Needs = Needs {
-    feature: Some("reload"),
-    missing: "has no autoreload",
-    peers_only: "cargo xtask bench reload --servers runserver",
-};
+const NEEDS: Needs = Some(("reload", "has no autoreload"));
 
 #[derive(Parser)]
 pub struct Args {
@@ -179,15 +175,11 @@ impl Scenario for Reload<'_> {
                 server::hurricane(venv, None, &["--autoreload"], ports.app, "0")
             }
             ReloadServer::Runserver => {
-                let mut c = Command::new(venv.python());
-                c.args([
-                    "manage.py",
-                    "runserver",
-                    &format!("127.0.0.1:{}", ports.app),
-                ]);
-                // Its log lines reach the log file as they are written.
-                c.env("PYTHONUNBUFFERED", "1");
-                venv.activate(&mut c);
+                let mut c = server::in_project(venv, None, venv.python());
+                let address = format!("127.0.0.1:{}", ports.app);
+                c.args(["manage.py", "runserver", &address])
+                    // Its log lines reach the log file as they are written.
+                    .env("PYTHONUNBUFFERED", "1");
                 c
             }
         };
@@ -235,7 +227,7 @@ impl Scenario for Reload<'_> {
         }
         srv.ensure_running("during the measurement")?;
         srv.stop();
-        let log_text = fs::read_to_string(srv.log()).unwrap_or_default();
+        let log_text = fs::read_to_string(&srv.log).unwrap_or_default();
         into.restarts += server.restarts(&log_text);
         Ok(())
     }
@@ -474,7 +466,7 @@ fn wait_for(srv: &mut Server, old: &str, new: &str, saved: Instant) -> Result<Ed
                 srv.name,
                 EDIT_TIMEOUT.as_secs(),
                 http::describe(&outcome),
-                srv.log().display(),
+                srv.log.display(),
                 srv.log_tail()
             );
         }

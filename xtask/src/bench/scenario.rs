@@ -8,6 +8,8 @@ use std::fmt::Display;
 use std::process::Command;
 use std::time::Duration;
 
+use clap::ValueEnum;
+
 use super::server::{Ports, Server};
 use super::{BenchServer, Ctx};
 
@@ -15,16 +17,10 @@ use crate::cmd::{Hint, Run};
 use crate::error::{bail, Result};
 use crate::paths;
 
-/// What hurricane's build must have for a scenario.
-pub struct Needs {
-    /// The cargo feature of hurricane-cli the scenario measures, as `hurricane
-    /// --version` lists it (`None`: every build can be measured).
-    pub feature: Option<&'static str>,
-    /// What a build without it lacks, e.g. "serves no probes".
-    pub missing: &'static str,
-    /// The command that measures the peers alone.
-    pub peers_only: &'static str,
-}
+/// What a scenario measures that not every build of hurricane has: the cargo
+/// feature of hurricane-cli, as `hurricane --version` lists it, and what a
+/// build without it lacks, e.g. `Some(("probe", "serves no probes"))`.
+pub type Needs = Option<(&'static str, &'static str)>;
 
 /// One server of a scenario: what its rounds measured, or why it could not be measured.
 pub struct ServerRuns<S, T> {
@@ -49,8 +45,9 @@ pub struct Plan<'a, S> {
     pub what: String,
     pub servers: &'a [S],
     pub needs: Needs,
-    /// A server's log is `target/bench/<log_prefix>-<server>.log`.
-    pub log_prefix: String,
+    /// The scenario's subcommand (hello: with its workload, "hello-cpu"); a
+    /// server's log is `target/bench/<name>-<server>.log`.
+    pub name: String,
     /// The app path polled until it answers 200 before measuring.
     pub ready_path: String,
 }
@@ -60,14 +57,14 @@ impl<'a, S> Plan<'a, S> {
         what: impl Into<String>,
         servers: &'a [S],
         needs: Needs,
-        log_prefix: impl Into<String>,
+        name: impl Into<String>,
         ready_path: impl Into<String>,
     ) -> Self {
         Plan {
             what: what.into(),
             servers,
             needs,
-            log_prefix: log_prefix.into(),
+            name: name.into(),
             ready_path: ready_path.into(),
         }
     }
@@ -100,10 +97,11 @@ pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> R
         .servers
         .iter()
         .map(|&server| {
-            let checked = if server == S::Server::HURRICANE {
-                check_hurricane_has(&plan.needs)
-            } else {
-                Ok(())
+            let checked = match plan.needs {
+                Some(needs) if server == S::Server::HURRICANE => {
+                    check_hurricane_has::<S>(needs, &plan.name)
+                }
+                _ => Ok(()),
             };
             let outcome = checked.map(|()| S::Measured::default()).map_err(|e| {
                 eprintln!("xtask bench: {} {what} FAILED: {e}", server.name());
@@ -151,7 +149,7 @@ fn one_round<S: Scenario>(
     let ports = Ports::free()?;
     let cmd = scenario.command(server, ports)?;
     let name = server.name();
-    let log = ctx.logs.join(format!("{}-{name}.log", plan.log_prefix));
+    let log = ctx.logs.join(format!("{}-{name}.log", plan.name));
     let mut srv = Server::start(&name, ports, cmd, log)?;
     srv.wait_ready(ports.app, &plan.ready_path, Duration::from_secs(60))?;
     scenario.measure(&mut srv, server, into)?;
@@ -161,12 +159,9 @@ fn one_round<S: Scenario>(
 }
 
 /// Fails, naming what is missing, when the hurricane binary was built without
-/// `needs.feature` (from the `features:` line of `hurricane --version`), instead of
-/// letting it fail on an option it refuses.
-fn check_hurricane_has(needs: &Needs) -> Result<()> {
-    let Some(feature) = needs.feature else {
-        return Ok(());
-    };
+/// the feature `needs` names (from the `features:` line of `hurricane
+/// --version`), instead of letting it fail on an option it refuses.
+fn check_hurricane_has<S: Scenario>((feature, missing): (&str, &str), name: &str) -> Result<()> {
     let bin = paths::hurricane_bin();
     let version = Command::new(&bin)
         .arg("--version")
@@ -177,12 +172,16 @@ fn check_hurricane_has(needs: &Needs) -> Result<()> {
         .find_map(|line| line.strip_prefix("features:"))
         .is_some_and(|features| features.split_whitespace().any(|f| f == feature));
     if !built {
+        let peers: Vec<String> = S::Server::value_variants()
+            .iter()
+            .filter(|&&s| s != S::Server::HURRICANE)
+            .map(|s| s.name())
+            .collect();
         bail!(
-            "{} was built without the feature `{feature}`: this build {}\n  \
-             hint: rebuild, or measure the peers alone: `{}`",
+            "{} was built without the feature `{feature}`: this build {missing}\n  \
+             hint: rebuild, or measure the peers alone: `cargo xtask bench {name} --servers {}`",
             bin.display(),
-            needs.missing,
-            needs.peers_only
+            peers.join(",")
         );
     }
     Ok(())

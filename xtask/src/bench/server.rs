@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -58,9 +58,16 @@ pub fn pinned(cpus: Option<&str>, program: impl AsRef<OsStr>) -> Command {
     }
 }
 
-/// `hurricane serve <options> --host 127.0.0.1 --port P --probe-port Q` in the
-/// example project, with `venv` active; `probe_port` "0" lets the OS pick one
-/// (port + 1 may be taken).
+/// `program` in the example project with `venv` active, pinned to `cpus`.
+pub fn in_project(venv: &Venv, cpus: Option<&str>, program: impl AsRef<OsStr>) -> Command {
+    let mut c = pinned(cpus, program);
+    venv.activate(&mut c);
+    c.current_dir(paths::example_project());
+    c
+}
+
+/// `hurricane serve <options> --host 127.0.0.1 --port P --probe-port Q`;
+/// `probe_port` "0" lets the OS pick one (port + 1 may be taken).
 pub fn hurricane(
     venv: &Venv,
     cpus: Option<&str>,
@@ -68,22 +75,18 @@ pub fn hurricane(
     port: u16,
     probe_port: &str,
 ) -> Command {
-    let mut c = pinned(cpus, paths::hurricane_bin());
+    let mut c = in_project(venv, cpus, paths::hurricane_bin());
     c.arg("serve")
         .args(options)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--probe-port", probe_port]);
-    venv.activate(&mut c);
-    c.current_dir(paths::example_project());
     c
 }
 
-/// `gunicorn -w 1 -b 127.0.0.1:P mysite.wsgi` (sync, one worker) in the example project.
+/// `gunicorn -w 1 -b 127.0.0.1:P mysite.wsgi`: sync, one worker.
 pub fn gunicorn(venv: &Venv, cpus: Option<&str>, port: u16) -> Command {
-    let mut c = pinned(cpus, venv.bin("gunicorn"));
+    let mut c = in_project(venv, cpus, venv.bin("gunicorn"));
     c.args(["-w", "1", "-b", &format!("127.0.0.1:{port}"), "mysite.wsgi"]);
-    venv.activate(&mut c);
-    c.current_dir(paths::example_project());
     c
 }
 
@@ -91,7 +94,7 @@ pub struct Server {
     pub name: String,
     pub ports: Ports,
     child: Option<Child>,
-    log: PathBuf,
+    pub log: PathBuf,
 }
 
 impl Server {
@@ -111,10 +114,6 @@ impl Server {
             child: Some(child),
             log,
         })
-    }
-
-    pub fn log(&self) -> &Path {
-        &self.log
     }
 
     pub fn url(&self, path: &str) -> String {

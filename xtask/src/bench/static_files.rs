@@ -75,11 +75,7 @@ impl BenchFile {
 }
 
 /// What hurricane's build must have for this scenario.
-const NEEDS: Needs = Needs {
-    feature: Some("static"),
-    missing: "serves no static files",
-    peers_only: "cargo xtask bench static --servers nginx,whitenoise",
-};
+const NEEDS: Needs = Some(("static", "serves no static files"));
 
 #[derive(Parser)]
 pub struct Args {
@@ -268,7 +264,7 @@ impl Scenario for Static<'_> {
                 Err(e) => bail!(
                     "{name} does not serve {path} as it is on disk, so it is not measured: {e}; \
                      its output ({}):\n{}",
-                    srv.log().display(),
+                    srv.log.display(),
                     srv.log_tail()
                 ),
             }
