@@ -12,7 +12,7 @@ use clap::{Parser, ValueEnum};
 use super::scenario::{self, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, Ports, Server};
 use super::wrk::{self, median_report};
-use super::{inprocess, machine_line, median, times, verdict, BenchServer, Ctx};
+use super::{inprocess, median, times, verdict, BenchServer, Ctx};
 
 use crate::error::{bail, Result};
 use crate::venv::Venv;
@@ -205,7 +205,7 @@ impl Scenario for Hello<'_> {
         );
         let best_name = self.best_peer.name();
         let mut t = Table::new(
-            vec![heading, machine_line(&self.ctx.venv)],
+            vec![heading],
             &format!("server | >req/s | >p99 ms | >errors | >vs {best_name}"),
         );
         let medians: Vec<(Peer, Option<wrk::Report>)> = runs

@@ -145,6 +145,17 @@ pub struct Ctx {
     pub logs: PathBuf,
 }
 
+impl Ctx {
+    /// "wrk -t1 -c16 -d10s --latency after a 2s warm-up; <pinning>", for headings.
+    pub fn wrk_note(&self, connections: u32) -> String {
+        let Common {
+            duration, warmup, ..
+        } = self.common;
+        let pin = &self.pin.description;
+        format!("wrk -t1 -c{connections} -d{duration}s --latency after a {warmup}s warm-up; {pin}")
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
     let scenarios = match args.scenario {
         Some(one) => vec![one],

@@ -35,7 +35,7 @@ use super::http::loopback;
 use super::prober::{Prober, Sample, Stats};
 use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, Ports, Server};
-use super::{machine_line, median, times, versions, wrk, BenchServer, Ctx};
+use super::{median, times, versions, wrk, BenchServer, Ctx};
 
 use crate::error::{bail, Result};
 
@@ -226,21 +226,18 @@ impl Probes<'_> {
             .ctx
             .common
             .rounds_note("{n} rounds pooled (req/s: median)");
-        let mut heading = vec![
-            format!(
-                "Probe latency under load on examples/mysite: app load wrk -t1 -c{} -d{}s after a {}s \
+        let mut heading = vec![format!(
+            "Probe latency under load on examples/mysite: app load wrk -t1 -c{} -d{}s after a {}s \
                  warm-up; GET {} on the probe port, each every {} ms on a new connection \
                  (Connection: close, as the kubelet), {} ms deadline; {}{rounds}",
-                args.load_connections,
-                common.duration,
-                common.warmup,
-                PROBE_PATHS.join(" and GET "),
-                args.probe_interval_ms,
-                args.probe_timeout_ms,
-                self.ctx.pin.description
-            ),
-            machine_line(&self.ctx.venv),
-        ];
+            args.load_connections,
+            common.duration,
+            common.warmup,
+            PROBE_PATHS.join(" and GET "),
+            args.probe_interval_ms,
+            args.probe_timeout_ms,
+            self.ctx.pin.description
+        )];
         if let Some(v) = &self.ctx.django_hurricane {
             heading.push(
                 match versions(v, &["django-hurricane", "tornado"]).as_deref() {

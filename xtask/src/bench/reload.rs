@@ -44,7 +44,7 @@ use super::http::{self, loopback, Outcome};
 use super::prober::percentile;
 use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, Ports, Server};
-use super::{compared, machine_line, median, times, verdict, BenchServer, Ctx};
+use super::{compared, median, times, verdict, BenchServer, Ctx};
 
 use crate::error::{bail, Context, Error, Result};
 use crate::paths;
@@ -246,7 +246,7 @@ impl Scenario for Reload<'_> {
             PAUSE.as_secs() + 1,
         );
         let mut t = Table::new(
-            vec![heading, machine_line(&self.ctx.venv)],
+            vec![heading],
             "server | >edits | >median ms | >p90 ms | >max ms | >restarts | >polls \
              | >failed polls | >median vs runserver",
         );

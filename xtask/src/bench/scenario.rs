@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use super::server::{Ports, Server};
-use super::{BenchServer, Ctx};
+use super::{machine_line, BenchServer, Ctx};
 
 use crate::cmd::{Hint, Run};
 use crate::error::{bail, Result};
@@ -124,7 +124,9 @@ pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> R
             }
         }
     }
-    scenario.report(&runs).print();
+    let mut table = scenario.report(&runs);
+    table.heading.insert(1, machine_line(&ctx.venv));
+    table.print();
     let failed: Vec<String> = runs
         .iter()
         .filter(|r| r.outcome.is_err())
@@ -187,8 +189,8 @@ fn check_hurricane_has<S: Scenario>((feature, missing): (&str, &str), name: &str
     Ok(())
 }
 
-/// A scenario's report: heading lines, a Markdown table, then the lines under
-/// it (warnings, notes, PASS/FAIL/SKIP).
+/// A scenario's report: heading lines (the machine's comes second), a
+/// Markdown table, then the lines under it (warnings, notes, PASS/FAIL/SKIP).
 pub struct Table {
     heading: Vec<String>,
     columns: Vec<String>,
