@@ -12,6 +12,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::http::{self, HttpError};
+use super::percentile;
 use crate::error::{bail, Result};
 
 /// One probe: `GET path` on a new connection to `addr`, as the kubelet sends it
@@ -144,31 +145,10 @@ impl Stats {
     }
 }
 
-/// Nearest-rank percentile of sorted values: the smallest value with at
-/// least `p`% of the values at or below it.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), Some(50.0));
-        assert_eq!(percentile(&v, 99.0), Some(99.0));
-        assert_eq!(percentile(&v, 100.0), Some(100.0));
-        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
-        assert_eq!(percentile(&[1.0, 2.0, 3.0], 0.0), Some(1.0));
-        assert_eq!(percentile(&[], 50.0), None);
-    }
 
     #[test]
     fn stats_count_answers_timeouts_and_errors() {

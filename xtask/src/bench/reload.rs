@@ -1,35 +1,13 @@
-//! The reload scenario (`cargo xtask bench reload`): how long after a
-//! developer saves a file the server answers with the new code. The target:
-//! under 1 s median for `hurricane serve --autoreload` on the example project.
+//! The reload scenario (README.md, "reload"): how long after a developer
+//! saves a file the server answers with the new code; the target is a median
+//! under 1 s for `hurricane serve --autoreload`, against Django's runserver.
 //!
-//! Each server, in turn, runs in a fresh copy of examples/mysite in
-//! `target/bench/reload-site` (so the real example is never edited; the copy
-//! leaves out `__pycache__` and `staticfiles`):
-//! - hurricane: `hurricane serve --autoreload --host 127.0.0.1 --port P
-//!   --probe-port 0` (its supervisor watches the project directory with
-//!   inotify and starts a fresh child per change);
-//! - runserver: `python manage.py runserver 127.0.0.1:P`, Django's own
-//!   autoreloader (StatReloader: it stats every watched file once a second,
-//!   then restarts its child process, which closes the port meanwhile).
-//!
-//! Both with `DJANGO_DEBUG=1`, as a developer runs them. Once `GET /hello`
-//! answers and a second has passed (so runserver's reloader has taken its
-//! first snapshot), `--edits` times: the hello view in
-//! `demo/views.py` is rewritten in place (the rest of the file as it was) to
-//! return a text no earlier version returned; the clock starts when the file
-//! is closed. `GET /hello` is then polled every 5 ms, each time on a new
-//! connection (`Connection: close`), until a 200 answers exactly the new
-//! text; that answer's last byte stops the clock (30 s at most). A poll
-//! fails when it gets no answer (refused, reset, timed out after 5 s), a
-//! status other than 200, or a body that is neither the old text nor the
-//! new. Then a pause of 1 to 2 s before the next edit, a different length
-//! each time (spread evenly over that second): runserver looks for changes
-//! once a second from its start, so after a fixed pause every save would come
-//! at the same moment of its cycle and its delay would be the same each time.
-//!
-//! Reported per server: median, p90 and max of the delays, restarts seen in
-//! its log (hurricane's `Reloaded in` lines, runserver's starts), polls
-//! and failed polls; then the ratio of the medians and the PASS/FAIL lines.
+//! Each server runs with `DJANGO_DEBUG=1` in a fresh copy of examples/mysite
+//! (the real example is never edited). `--edits` times the hello view is
+//! rewritten in place to return a text no earlier version returned; the clock
+//! runs from the file's close to the last byte of the first 200 with the new
+//! text, polled on a new connection each time. A poll fails on no answer,
+//! another status, or a body that is neither the old text nor the new.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -41,17 +19,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::{Parser, ValueEnum};
 
 use super::http::{self, loopback, Outcome};
-use super::prober::percentile;
 use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
 use super::server::{self, Ports, Server};
-use super::{compared, median, times, verdict, BenchServer, Ctx};
-
+use super::{compared, median, percentile, times, verdict, BenchServer, Ctx};
 use crate::error::{bail, Context, Error, Result};
 use crate::paths;
 
 /// What hurricane's build must have for this scenario.
 const NEEDS: Needs = Some(("reload", "has no autoreload"));
-
 #[derive(Parser)]
 pub struct Args {
     /// Servers measured, in order (comma separated).
@@ -84,7 +59,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 const POLL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one edit may take to show before the server counts as failed.
 const EDIT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Pause after the server is ready, and the shortest after an edit has shown.
+/// Pause after the server is ready (so that runserver's reloader has taken
+/// its first snapshot), and the shortest after an edit has shown.
 const PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -166,7 +142,11 @@ impl Scenario for Reload<'_> {
 
     /// In a fresh copy of the site, whose view must be one it can rewrite.
     fn command(&self, server: ReloadServer, ports: Ports) -> Result<Command> {
-        copy_site(&paths::example_project(), &self.site)?;
+        let site = &self.site;
+        if site.exists() {
+            fs::remove_dir_all(site).context(|| format!("could not remove {}", site.display()))?;
+        }
+        copy_dir(&paths::example_project(), site)?;
         // Fails here, before the server starts, if the view cannot be found.
         with_hello_returning(&self.original_views()?, ORIGINAL_TEXT).map_err(Error::new)?;
         let venv = &self.ctx.venv;
@@ -183,15 +163,14 @@ impl Scenario for Reload<'_> {
                 c
             }
         };
-        cmd.env("DJANGO_DEBUG", "1").current_dir(&self.site);
+        cmd.env("DJANGO_DEBUG", "1").current_dir(site);
         Ok(cmd)
     }
 
     /// The edits, one after another, then the restarts the log shows.
     fn measure(&self, srv: &mut Server, server: ReloadServer, into: &mut Measured) -> Result<()> {
         let name = server.name();
-        let addr = loopback(srv.ports.app);
-        let first = http::get(addr, PATH, "", POLL_TIMEOUT);
+        let first = http::get(loopback(srv.ports.app), PATH, "", POLL_TIMEOUT);
         if classify(&first, "", ORIGINAL_TEXT) != Poll::New {
             bail!(
                 "{name}: GET {PATH} does not answer {ORIGINAL_TEXT:?} before the first edit: {}",
@@ -206,22 +185,19 @@ impl Scenario for Reload<'_> {
         for edit in 1..=edits {
             let new = marker(edit, &run_id);
             let text = with_hello_returning(&original, &new).map_err(Error::new)?;
-            let saved = save(&views, &text)?;
-            let e = match wait_for(srv, &old, &new, saved) {
-                Ok(e) => e,
+            // In place (truncate, write, close), as most editors save.
+            fs::write(&views, text).context(|| format!("could not write {}", views.display()))?;
+            let (saved, polls, failed) = (Instant::now(), into.polls, into.failed);
+            let ms = match wait_for(srv, edit, &old, &new, saved, into) {
+                Ok(delay) => delay.as_secs_f64() * 1000.0,
                 Err(err) => bail!("edit {edit} of {edits}: {err}"),
             };
-            let ms = e.delay.as_secs_f64() * 1000.0;
             println!(
                 "xtask bench: {name} edit {edit}/{edits}: new answer after {ms:.0} ms, {} polls, {} failed",
-                e.polls, e.failed
+                into.polls - polls,
+                into.failed - failed
             );
             into.delays_ms.push(ms);
-            into.polls += e.polls;
-            into.failed += e.failed;
-            if into.first_failure.is_none() {
-                into.first_failure = e.first_failure.map(|f| format!("edit {edit}: {f}"));
-            }
             old = new;
             sleep(pause_after(edit));
         }
@@ -239,7 +215,7 @@ impl Scenario for Reload<'_> {
              from the save (file closed) to the first 200 of GET {PATH} with the new text, polled \
              every {} ms on a new connection (Connection: close); pauses of {} to {} s between \
              edits; DJANGO_DEBUG=1{rounds}",
-            display_rel(&self.site),
+            paths::shown(&self.site),
             self.args.edits,
             POLL_INTERVAL.as_millis(),
             PAUSE.as_secs(),
@@ -277,8 +253,10 @@ impl Scenario for Reload<'_> {
                     .push(format!("note: {name}'s first failed poll: {first}"));
             }
         }
-        let hurricane = find(runs, ReloadServer::Hurricane);
-        match (hurricane, summary(ReloadServer::Hurricane)) {
+        match (
+            find(runs, ReloadServer::Hurricane),
+            summary(ReloadServer::Hurricane),
+        ) {
             (Some(m), Some(s)) => {
                 t.after
                     .extend(verdicts(&s, m.failed, m.delays_ms.len(), peer.as_ref()));
@@ -299,15 +277,8 @@ impl Reload<'_> {
     }
 }
 
-/// Copy the project at `from` to `to` (emptied first), leaving out bytecode
-/// caches and collected static files.
-fn copy_site(from: &Path, to: &Path) -> Result<()> {
-    if to.exists() {
-        fs::remove_dir_all(to).context(|| format!("could not remove {}", to.display()))?;
-    }
-    copy_dir(from, to)
-}
-
+/// Copy the project at `from` to `to`, leaving out bytecode caches and
+/// collected static files.
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(to).context(|| format!("could not create {}", to.display()))?;
     let entries = fs::read_dir(from).context(|| format!("could not list {}", from.display()))?;
@@ -330,13 +301,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Write `text` to `path` in place (truncate, write, close, as most editors
-/// save); the instant it was closed.
-fn save(path: &Path, text: &str) -> Result<Instant> {
-    fs::write(path, text).context(|| format!("could not write {}", path.display()))?;
-    Ok(Instant::now())
 }
 
 /// The pause after edit `edit`: [`PAUSE`] plus a fraction of a second that
@@ -417,54 +381,45 @@ fn classify(outcome: &Outcome, old: &str, new: &str) -> Poll {
     }
 }
 
-/// How one edit went.
-struct Edit {
-    delay: Duration,
-    polls: u64,
-    failed: u64,
-    first_failure: Option<String>,
-}
-
-/// Poll until the new text answers; the delay counts from `saved`.
-fn wait_for(srv: &mut Server, old: &str, new: &str, saved: Instant) -> Result<Edit> {
+/// Poll until the new text answers, counting the polls into `into`; the
+/// delay counts from `saved`.
+fn wait_for(
+    srv: &mut Server,
+    edit: u32,
+    old: &str,
+    new: &str,
+    saved: Instant,
+    into: &mut Measured,
+) -> Result<Duration> {
     let addr = loopback(srv.ports.app);
-    let (mut polls, mut failed, mut first_failure) = (0, 0, None);
+    let (polls, failed) = (into.polls, into.failed);
     let mut next = Instant::now();
     loop {
-        let now = Instant::now();
-        if next > now {
-            sleep(next - now);
-        }
-        next += POLL_INTERVAL;
+        sleep(next.saturating_duration_since(Instant::now()));
         let outcome = http::get(addr, PATH, "", POLL_TIMEOUT);
         let done = Instant::now();
-        next = next.max(done);
-        polls += 1;
+        next = (next + POLL_INTERVAL).max(done);
+        into.polls += 1;
         match classify(&outcome, old, new) {
-            Poll::New => {
-                return Ok(Edit {
-                    delay: done - saved,
-                    polls,
-                    failed,
-                    first_failure,
-                })
-            }
+            Poll::New => return Ok(done - saved),
             Poll::Old => {}
             Poll::Failed(why) => {
-                failed += 1;
-                first_failure.get_or_insert_with(|| {
+                into.failed += 1;
+                into.first_failure.get_or_insert_with(|| {
                     let ms = (done - saved).as_secs_f64() * 1000.0;
-                    format!("{why}, {ms:.0} ms after the save")
+                    format!("edit {edit}: {why}, {ms:.0} ms after the save")
                 });
             }
         }
         srv.ensure_running("while reloading")?;
         if done - saved > EDIT_TIMEOUT {
             bail!(
-                "{} did not answer {new:?} on {PATH} within {}s of the save ({polls} polls, \
-                 {failed} failed, last: {}); its output ({}):\n{}",
+                "{} did not answer {new:?} on {PATH} within {}s of the save ({} polls, \
+                 {} failed, last: {}); its output ({}):\n{}",
                 srv.name,
                 EDIT_TIMEOUT.as_secs(),
+                into.polls - polls,
+                into.failed - failed,
                 http::describe(&outcome),
                 srv.log.display(),
                 srv.log_tail()
@@ -498,16 +453,6 @@ fn verdicts(s: &Summary, failed: u64, edits: usize, peer: Option<&Summary>) -> V
         ),
     );
     vec![first, second]
-}
-
-/// `path` relative to the workspace root when under it.
-fn display_rel(path: &Path) -> String {
-    let root = paths::root();
-    path.strip_prefix(&root)
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
 }
 
 #[cfg(test)]
