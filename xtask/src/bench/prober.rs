@@ -7,13 +7,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use super::http::{self, HttpError};
 use super::percentile;
-use crate::error::{bail, Result};
 
 /// One probe: `GET path` on a new connection to `addr`, as the kubelet sends it
 /// (Go's net/http with keep-alive disabled); the status code.
@@ -29,54 +27,29 @@ pub struct Sample {
     pub outcome: Result<u16, HttpError>,
 }
 
-/// A thread probing one path at a fixed rate until stopped.
-pub struct Prober {
-    path: String,
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<Sample>>,
-}
-
-impl Prober {
-    /// Start probing `path` on `addr` every `interval` (the next probe starts
-    /// on the next tick, or at once when one took longer than the interval,
-    /// as the kubelet's ticker does), each with `timeout`.
-    pub fn start(addr: SocketAddr, path: &str, interval: Duration, timeout: Duration) -> Prober {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let p = path.to_string();
-        let handle = thread::spawn(move || {
-            let mut samples = Vec::new();
-            let mut next = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
-                let now = Instant::now();
-                if next > now {
-                    thread::sleep(next - now);
-                }
-                let start = Instant::now();
-                let outcome = probe(addr, &p, timeout);
-                samples.push(Sample {
-                    elapsed: start.elapsed(),
-                    outcome,
-                });
-                next = (next + interval).max(Instant::now());
-            }
-            samples
+/// Probes `path` on `addr` every `interval` until `stop` is set (the next
+/// probe starts on the next tick, or at once when one took longer than the
+/// interval, as the kubelet's ticker does), each with `timeout`.
+pub fn probe_until(
+    stop: &AtomicBool,
+    addr: SocketAddr,
+    path: &str,
+    interval: Duration,
+    timeout: Duration,
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        thread::sleep(next.saturating_duration_since(Instant::now()));
+        let start = Instant::now();
+        let outcome = probe(addr, path, timeout);
+        samples.push(Sample {
+            elapsed: start.elapsed(),
+            outcome,
         });
-        Prober {
-            path: path.to_string(),
-            stop,
-            handle,
-        }
+        next = (next + interval).max(Instant::now());
     }
-
-    /// Stop after the probe in flight and return every sample.
-    pub fn finish(self) -> Result<Vec<Sample>> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.handle.join() {
-            Ok(samples) => Ok(samples),
-            Err(_) => bail!("the prober thread for {} panicked", self.path),
-        }
-    }
+    samples
 }
 
 /// Latency and answers of a series of probes.
