@@ -22,7 +22,6 @@
 
 mod hello;
 mod http;
-mod inprocess;
 mod prober;
 mod probes;
 mod reload;
@@ -163,18 +162,20 @@ pub fn run(args: Args) -> Result<()> {
     };
     let ctx = set_up(args.common, &scenarios)?;
     println!("xtask bench: {}", ctx.pin.description);
-    let mut failures = Vec::new();
-    for scenario in &scenarios {
-        let outcome = match scenario {
-            ScenarioArgs::Hello(a) => hello::run(a, &ctx),
-            ScenarioArgs::Probes(a) => probes::run(a, &ctx),
-            ScenarioArgs::Static(a) => static_files::run(a, &ctx),
-            ScenarioArgs::Reload(a) => reload::run(a, &ctx),
-        };
-        if let Err(e) = outcome {
-            failures.push(e.to_string());
-        }
-    }
+    all_ok(scenarios.iter().map(|scenario| match scenario {
+        ScenarioArgs::Hello(a) => hello::run(a, &ctx),
+        ScenarioArgs::Probes(a) => probes::run(a, &ctx),
+        ScenarioArgs::Static(a) => static_files::run(a, &ctx),
+        ScenarioArgs::Reload(a) => reload::run(a, &ctx),
+    }))
+}
+
+/// Runs every one of `outcomes` (they are lazy), then fails with every error.
+pub fn all_ok(outcomes: impl Iterator<Item = Result<()>>) -> Result<()> {
+    let failures: Vec<String> = outcomes
+        .filter_map(|o| o.err())
+        .map(|e| e.to_string())
+        .collect();
     if !failures.is_empty() {
         bail!("{}", failures.join("\n"));
     }
@@ -391,6 +392,13 @@ mod tests {
         assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
         assert_eq!(percentile(&[1.0, 2.0, 3.0], 0.0), Some(1.0));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn ratios_against_a_measured_peer_only() {
+        assert_eq!(times(300.0, Some(200.0)), "1.50x");
+        assert_eq!(times(300.0, Some(0.0)), "n/a");
+        assert_eq!(times(300.0, None), "n/a");
     }
 
     #[test]
