@@ -1,24 +1,13 @@
 //! `cargo xtask bench [hello|probes|static|reload]`: one scenario, or all four
-//! in that order when none is named. Each scenario is a module:
+//! in that order when none is named; README.md ("Benchmarks") says what each
+//! measures. Each scenario is a module; `scenario` is the one routine they
+//! all go through (start each server, measure it round after round, print one
+//! table), `http` the one HTTP client, `server` starts and stops the
+//! processes, `wrk` drives wrk.
 //!
-//! - `hello`: req/s and p99 of a CPU-bound and an I/O-bound view against
-//!   granian and gunicorn, and Django's in-process rate;
-//! - `probes`: liveness and readiness probe latency while wrk saturates the
-//!   app, against django-hurricane;
-//! - `static`: two files from `STATIC_ROOT` against nginx and whitenoise;
-//! - `reload`: the time from saving a view to the new code answering, against
-//!   Django's `runserver`.
-//!
-//! `scenario` holds the one routine every scenario goes through (start each
-//! server, measure it round after round, print one table); `http` is the one
-//! HTTP client, `server` starts and stops the processes, `wrk` drives wrk.
-//!
-//! CPU placement: by default the OS schedules servers and wrk freely over all
-//! CPUs, as in a pod, so a server whose network I/O runs beside Python (as
-//! hurricane's and granian's do) can use the second core. `--pin` (when
-//! `taskset` exists and there are at least two CPUs) instead runs each server
-//! and the in-process loop on every CPU but the last and wrk on the last one:
-//! more repeatable, but it measures one-core servers.
+//! By default servers and wrk share every CPU, as in a pod, so that a server
+//! whose network I/O runs beside Python (hurricane's, granian's) can use the
+//! second core; `--pin` is more repeatable but measures one-core servers.
 
 mod hello;
 mod http;
@@ -358,23 +347,14 @@ mod tests {
     use super::*;
 
     #[derive(Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        task: Task,
-    }
-
-    #[derive(Subcommand)]
-    enum Task {
-        Bench(Args),
+    struct Bench {
+        #[command(flatten)]
+        args: Args,
     }
 
     fn parse(words: &[&str]) -> Args {
-        let argv = ["xtask", "bench"].iter().chain(words);
-        match Cli::try_parse_from(argv).expect("valid") {
-            Cli {
-                task: Task::Bench(args),
-            } => args,
-        }
+        let argv = ["bench"].iter().chain(words);
+        Bench::try_parse_from(argv).expect("valid").args
     }
 
     #[test]

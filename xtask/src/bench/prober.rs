@@ -132,7 +132,10 @@ mod tests {
             (3, Ok(200)),
             (2, Ok(400)),
             (1000, Err(HttpError::Timeout)),
-            (0, Err(HttpError::Connect(refused))),
+            (
+                0,
+                Err(HttpError::Failed(format!("could not connect: {refused}"))),
+            ),
         ]
         .into_iter()
         .map(|(t, outcome)| Sample {
