@@ -24,26 +24,19 @@ pub struct Ports {
 }
 
 impl Ports {
+    /// Two ports nobody listens on right now: bound at once, so they differ,
+    /// then released (there is a small window for another process to take one).
     pub fn free() -> Result<Ports> {
-        let app = free_port()?;
-        let mut probe = free_port()?;
-        while probe == app {
-            probe = free_port()?;
-        }
-        Ok(Ports { app, probe })
+        let bind =
+            || TcpListener::bind("127.0.0.1:0").context(|| "could not bind 127.0.0.1:0".into());
+        let (app, probe) = (bind()?, bind()?);
+        let port = |l: TcpListener| l.local_addr().map(|a| a.port());
+        let read = || "could not read the address of a bound socket".to_string();
+        Ok(Ports {
+            app: port(app).context(read)?,
+            probe: port(probe).context(read)?,
+        })
     }
-}
-
-/// A port nobody listens on right now (the OS picks it; we release it
-/// immediately, so there is a small window for another process to take it).
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .context(|| "could not bind a free port on 127.0.0.1".to_string())?;
-    let port = listener
-        .local_addr()
-        .context(|| "could not read the address of a bound socket".to_string())?
-        .port();
-    Ok(port)
 }
 
 /// `program`, under `taskset -c <cpus>` when pinning.
@@ -171,9 +164,6 @@ impl Server {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
         let pid = child.id().to_string();
         let termed = Command::new("kill")
             .args(["-TERM", &pid])
