@@ -60,20 +60,6 @@ impl Venv {
 /// The requirements file that goes into its own venv, not `target/venv`.
 pub const DJANGO_HURRICANE: &str = "django-hurricane.txt";
 
-pub fn dir() -> PathBuf {
-    paths::target().join("venv")
-}
-
-/// Where `requirements/<file>` is installed: `target/venv-django-hurricane`
-/// for [`DJANGO_HURRICANE`], `target/venv` for every other file.
-pub fn dir_for(file: &str) -> PathBuf {
-    if file == DJANGO_HURRICANE {
-        paths::target().join("venv-django-hurricane")
-    } else {
-        dir()
-    }
-}
-
 /// Prints what `python3` lacks, one Debian package a line: `venv` and
 /// `ensurepip` (python3-venv) make the venv; the headers and libpython
 /// (python3-dev) build hurricane, which embeds this Python through PyO3.
@@ -129,21 +115,20 @@ fn describe(parts: &[(&str, &str)]) -> String {
     what.join(" and ")
 }
 
-/// Create or refresh the venv of `requirements/<file>` (see [`dir_for`]) and
-/// install the file into it.
+/// Create or refresh the venv of `requirements/<file>` and install the file
+/// into it: `target/venv-django-hurricane` for [`DJANGO_HURRICANE`],
+/// `target/venv` for every other file.
 pub fn ensure(file: &str) -> Result<Venv> {
     ensure_host_python()?;
-    let venv = Venv { dir: dir_for(file) };
-    // "venv" or "venv-django-hurricane", for messages.
-    let label = venv
-        .dir
-        .file_name()
-        .map_or_else(|| "venv".into(), |n| n.to_string_lossy());
-    let host = python_version(Path::new("python3")).map_err(|e| {
-        crate::error::Error::new(format!(
-            "{e}\n  hint: install Python 3 (Debian/Ubuntu: apt-get install python3 python3-venv)"
-        ))
-    })?;
+    let label = match file {
+        DJANGO_HURRICANE => "venv-django-hurricane",
+        _ => "venv",
+    };
+    let venv = Venv {
+        dir: paths::target().join(label),
+    };
+    let host = python_version(Path::new("python3"))
+        .hint("install Python 3 (Debian/Ubuntu: apt-get install python3 python3-venv)")?;
     let current = venv
         .python()
         .exists()
@@ -186,12 +171,8 @@ pub fn ensure(file: &str) -> Result<Venv> {
 /// Version and installation of a Python, e.g. "3.11.7 at /usr": a venv
 /// reports the installation it was made from, so the two compare equal.
 fn python_version(python: &Path) -> Result<String> {
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import sys; print('%d.%d.%d' % sys.version_info[:3], 'at', sys.base_prefix)",
-        ])
-        .read()?;
+    let script = "import sys; print('%d.%d.%d' % sys.version_info[:3], 'at', sys.base_prefix)";
+    let out = Command::new(python).args(["-c", script]).read()?;
     Ok(out.trim().to_string())
 }
 
@@ -199,8 +180,7 @@ fn python_version(python: &Path) -> Result<String> {
 /// `-r`/`--requirement`, so a change anywhere triggers a reinstall.
 fn requirements_text(file: &Path) -> Result<String> {
     let mut out = String::new();
-    collect(file, &mut out, 0)?;
-    Ok(out)
+    collect(file, &mut out, 0).map(|()| out)
 }
 
 fn collect(file: &Path, out: &mut String, depth: usize) -> Result<()> {
