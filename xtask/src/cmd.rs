@@ -92,7 +92,7 @@ impl Run for Command {
     }
 }
 
-/// Advice added to a command's error: "...\n  hint: <advice>".
+/// Advice added to a command's error: `"...\n  hint: <advice>"`.
 pub trait Hint<T> {
     fn hint(self, advice: impl std::fmt::Display) -> Result<T>;
 }

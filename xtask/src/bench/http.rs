@@ -71,7 +71,7 @@ pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// A timeout as such, any other error as "<what>: <error>".
+/// A timeout as such, any other error as `"<what>: <error>"`.
 fn io_error(what: &str) -> impl Fn(io::Error) -> HttpError + '_ {
     move |e| match e.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => HttpError::Timeout,

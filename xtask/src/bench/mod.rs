@@ -134,7 +134,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// "wrk -t1 -c16 -d10s --latency after a 2s warm-up; <pinning>", for headings.
+    /// `"wrk -t1 -c16 -d10s --latency after a 2s warm-up; <pinning>"`, for headings.
     pub fn wrk_note(&self, connections: u32) -> String {
         let Common {
             duration, warmup, ..
