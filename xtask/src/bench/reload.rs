@@ -381,14 +381,13 @@ fn wait_for(
         if done - saved > EDIT_TIMEOUT {
             bail!(
                 "{} did not answer {new:?} on {PATH} within {}s of the save ({} polls, \
-                 {} failed, last: {}); its output ({}):\n{}",
+                 {} failed, last: {}); {}",
                 srv.name,
                 EDIT_TIMEOUT.as_secs(),
                 into.polls - polls,
                 into.failed - failed,
                 http::describe(&outcome),
-                srv.log.display(),
-                srv.log_tail()
+                srv.output()
             );
         }
     }

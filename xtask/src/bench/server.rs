@@ -129,12 +129,11 @@ impl Server {
             }
             if start.elapsed() > timeout {
                 bail!(
-                    "{} gave no 200 on GET {path} on port {port} within {}s ({}); its output ({}):\n{}",
+                    "{} gave no 200 on GET {path} on port {port} within {}s ({}); {}",
                     self.name,
                     timeout.as_secs(),
                     http::describe(&last),
-                    self.log.display(),
-                    self.log_tail()
+                    self.output()
                 );
             }
             sleep(Duration::from_millis(100));
@@ -148,11 +147,10 @@ impl Server {
             if let Ok(Some(status)) = child.try_wait() {
                 self.child = None;
                 bail!(
-                    "{} exited {when} ({}); its output ({}):\n{}",
+                    "{} exited {when} ({}); {}",
                     self.name,
                     describe(status),
-                    self.log.display(),
-                    self.log_tail()
+                    self.output()
                 );
             }
         }
@@ -187,12 +185,13 @@ impl Server {
         let _ = child.wait();
     }
 
-    /// The last 30 lines of the server's output, indented.
-    pub fn log_tail(&self) -> String {
+    /// `"its output (<log>):"` and the last 30 lines of it, indented.
+    pub fn output(&self) -> String {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = &lines[lines.len().saturating_sub(30)..];
-        tail.iter().map(|l| format!("    {l}\n")).collect()
+        let tail: String = tail.iter().map(|l| format!("    {l}\n")).collect();
+        format!("its output ({}):\n{tail}", self.log.display())
     }
 }
 

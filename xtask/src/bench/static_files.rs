@@ -197,10 +197,8 @@ impl Scenario for Static<'_> {
                     expected.len()
                 ),
                 Err(e) => bail!(
-                    "{name} does not serve {path} as it is on disk, so it is not measured: {e}; \
-                     its output ({}):\n{}",
-                    srv.log.display(),
-                    srv.log_tail()
+                    "{name} does not serve {path} as it is on disk, so it is not measured: {e}; {}",
+                    srv.output()
                 ),
             }
         }
