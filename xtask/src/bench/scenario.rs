@@ -12,7 +12,6 @@ use clap::ValueEnum;
 
 use super::server::{Ports, Server};
 use super::{machine_line, BenchServer, Ctx};
-
 use crate::cmd::{Hint, Run};
 use crate::error::{bail, Result};
 use crate::paths;
