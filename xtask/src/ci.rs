@@ -1,90 +1,60 @@
 //! `cargo xtask ci`: every check and test, in the order CI runs them.
 //! Stops at the first failing step and names it.
 
+use std::process::Command;
 use std::time::Instant;
 
-use crate::cmd::{describe, which, Cmd};
+use crate::cmd::{cargo, describe, which, Hint, Run};
 use crate::error::{bail, Context, Result};
 use crate::{debian, demo, paths, venv, wheel};
 
-struct Step {
-    name: &'static str,
-    run: fn() -> Result<()>,
+/// A cargo command line (also the step's name) and the hint shown when it
+/// fails, or a named task.
+enum Step {
+    Cargo(&'static str, &'static str),
+    Task(&'static str, fn() -> Result<()>),
 }
+use Step::{Cargo, Task};
 
 const STEPS: &[Step] = &[
-    Step {
-        name: "system packages: python3 with venv and headers, promtool",
-        run: system_packages,
-    },
-    Step {
-        name: "cargo fmt --all --check",
-        run: || {
-            Cmd::cargo()
-                .args(["fmt", "--all", "--check"])
-                .hint("run `cargo fmt --all` and commit the result")
-                .run()
-        },
-    },
-    Step {
-        name: "cargo clippy --workspace --all-targets -- -D warnings",
-        run: || {
-            Cmd::cargo()
-                .args([
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ])
-                .hint("fix the lints above")
-                .run()
-        },
-    },
-    Step {
-        name: "cargo clippy -p <crate> -- -D warnings, for each crate's feature selections",
-        run: clippy_feature_selections,
-    },
-    Step {
-        name: "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps",
-        run: || {
-            Cmd::cargo()
-                .args(["doc", "--workspace", "--no-deps"])
-                .env("RUSTDOCFLAGS", "-D warnings")
-                .hint("fix the documentation warnings above (broken links, bad code blocks)")
-                .run()
-        },
-    },
-    Step {
-        name: "cargo test --workspace",
-        run: || Cmd::cargo().args(["test", "--workspace"]).run(),
-    },
-    Step {
-        name: "cargo build --examples --workspace",
-        run: || {
-            Cmd::cargo()
-                .args(["build", "--examples", "--workspace"])
-                .run()
-        },
-    },
-    Step {
-        name: "cargo build --release -p hurricane-cli",
-        run: demo::build_release,
-    },
-    Step {
-        name: "venv (requirements/test.txt)",
-        run: || venv::ensure("test.txt").map(drop),
-    },
-    Step {
-        name: "pytest tests",
-        run: pytest,
-    },
-    Step {
-        name: "python package: wheels for CPython 3.10 and 3.13, the tests marked `launchers` \
-               through manage.py and the console script",
-        run: python_package,
-    },
+    Task(
+        "system packages: python3 with venv and headers, promtool",
+        system_packages,
+    ),
+    Cargo(
+        "cargo fmt --all --check",
+        "run `cargo fmt --all` and commit the result",
+    ),
+    Cargo(
+        "cargo clippy --workspace --all-targets -- -D warnings",
+        "fix the lints above",
+    ),
+    Task(
+        "cargo clippy -p <crate> -- -D warnings, for each crate's feature selections",
+        clippy_feature_selections,
+    ),
+    Task(
+        "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps",
+        doc,
+    ),
+    Cargo("cargo test --workspace", "fix the failing tests above"),
+    Cargo(
+        "cargo build --examples --workspace",
+        "fix the examples' build errors above",
+    ),
+    Task(
+        "cargo build --release -p hurricane-cli",
+        demo::build_release,
+    ),
+    Task("venv (requirements/test.txt)", || {
+        venv::ensure("test.txt").map(drop)
+    }),
+    Task("pytest tests", pytest),
+    Task(
+        "python package: wheels for CPython 3.10 and 3.13, the tests marked `launchers` \
+         through manage.py and the console script",
+        python_package,
+    ),
 ];
 
 /// The CPython versions CI builds the wheel for and runs the suite with: the oldest
@@ -92,12 +62,35 @@ const STEPS: &[Step] = &[
 /// the others).
 const PACKAGE_PYTHONS: [&str; 2] = ["3.10", "3.13"];
 
+impl Step {
+    fn name(&self) -> &'static str {
+        match self {
+            Cargo(name, _) | Task(name, _) => name,
+        }
+    }
+
+    fn run(&self) -> Result<()> {
+        match self {
+            Cargo(line, hint) => cargo().args(line.split(' ').skip(1)).run().hint(hint),
+            Task(_, run) => run(),
+        }
+    }
+}
+
+fn doc() -> Result<()> {
+    cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .run()
+        .hint("fix the documentation warnings above (broken links, bad code blocks)")
+}
+
 /// What the build and the tests need from the system, installed from
 /// Debian's packages where missing (as root or with sudo): first, so that a
 /// machine where that is not possible learns it before a long build.
 fn system_packages() -> Result<()> {
     venv::ensure_host_python()?;
-    let version = Cmd::new("python3").arg("--version").read()?;
+    let version = Command::new("python3").arg("--version").read()?;
     let path = which("python3").unwrap_or_default();
     println!("xtask: {} at {}", version.trim(), path.display());
     // tests/test_metrics.py lints /metrics with `promtool check metrics`.
@@ -114,20 +107,21 @@ fn system_packages() -> Result<()> {
 /// costs seconds per selection, not a build.
 fn clippy_feature_selections() -> Result<()> {
     for (package, selection) in feature_selections()? {
-        let mut cmd = Cmd::cargo();
+        let mut cmd = cargo();
         cmd.args(["clippy", "-p", &package, "--all-targets"])
             .args(&selection)
-            .args(["--", "-D", "warnings"])
-            .hint("a feature selection that does not build or lint cleanly: fix the `#[cfg(feature = ...)]`s");
-        println!("xtask: {}", cmd.display());
-        cmd.run()?;
+            .args(["--", "-D", "warnings"]);
+        println!("xtask: {}", cmd.line());
+        cmd.run().hint(
+            "a feature selection that does not build or lint cleanly: fix the `#[cfg(feature = ...)]`s",
+        )?;
     }
     Ok(())
 }
 
 /// `(package, cargo flags)` for every workspace crate that has features.
 fn feature_selections() -> Result<Vec<(String, Vec<String>)>> {
-    let json = Cmd::cargo()
+    let json = cargo()
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .read()?;
     let metadata: serde_json::Value =
@@ -198,19 +192,19 @@ fn python_package() -> Result<()> {
 }
 
 /// `python -m pytest tests` with the servers' Python taken from `venv`.
-fn run_pytest(mut cmd: Cmd, venv: &venv::Venv, selection: &[&str]) -> Result<()> {
+fn run_pytest(mut cmd: Command, venv: &venv::Venv, selection: &[&str]) -> Result<()> {
     cmd.args(["-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"])
         .args(selection)
         .env("HURRICANE_VENV", venv.dir())
         // Release builds and wheels have every feature: no test may be skipped for lack
         // of one.
         .env("HURRICANE_EXPECT_FEATURES", "probe reload static webhook")
-        .dir(paths::root());
-    let status = cmd.status()?;
+        .current_dir(paths::root());
+    let status = cmd.run_status()?;
     match status.code() {
         Some(0) => Ok(()),
         Some(5) => bail!("pytest collected no tests in tests/ (exit status 5)"),
-        _ => bail!("`{}` failed ({})", cmd.display(), describe(status)),
+        _ => bail!("`{}` failed ({})", cmd.line(), describe(status)),
     }
 }
 
@@ -218,10 +212,11 @@ pub fn run() -> Result<()> {
     let total = STEPS.len();
     let mut times = Vec::new();
     for (i, step) in STEPS.iter().enumerate() {
-        println!("\n==> xtask ci [{}/{total}] {}", i + 1, step.name);
+        let name = step.name();
+        println!("\n==> xtask ci [{}/{total}] {name}", i + 1);
         let start = Instant::now();
-        if let Err(e) = (step.run)() {
-            bail!("ci step {}/{total} `{}` failed:\n  {e}", i + 1, step.name);
+        if let Err(e) = step.run() {
+            bail!("ci step {}/{total} `{name}` failed:\n  {e}", i + 1);
         }
         times.push(format!("{:.0}s", start.elapsed().as_secs_f64()));
     }

@@ -1,193 +1,125 @@
-//! Running external programs with error messages that name the command,
-//! its exit status and a hint.
+//! Running external programs ([`Command`]s, through [`Run`]) with error
+//! messages that name the command line, its exit status and, with [`Hint`],
+//! what to do about it. xtask runs on Linux only (apt-get, taskset, kill).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 use crate::error::{bail, Error, Result};
 
-/// A [`Command`] that remembers how to print itself.
-pub struct Cmd {
-    inner: Command,
-    program: OsString,
-    args: Vec<OsString>,
-    hint: Option<String>,
+/// `cargo`, the one running us when started through `cargo xtask`, in the
+/// workspace root.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(crate::paths::root());
+    cmd
 }
 
-impl Cmd {
-    pub fn new(program: impl AsRef<OsStr>) -> Self {
-        let program = program.as_ref().to_os_string();
-        Cmd {
-            inner: Command::new(&program),
-            program,
-            args: Vec::new(),
-            hint: None,
-        }
-    }
+/// What xtask does with a [`Command`]; every error names the command line.
+pub trait Run {
+    /// The command line as a user would type it (`$CARGO` shown as `cargo`,
+    /// so messages can be copied and run).
+    fn line(&self) -> String;
+    /// Run with inherited stdio; error unless it exits 0.
+    fn run(&mut self) -> Result<()>;
+    /// Run with inherited stdio and return the exit status, whatever it is.
+    fn run_status(&mut self) -> Result<ExitStatus>;
+    /// Run capturing stdout (returned) and stderr (shown on failure).
+    fn read(&mut self) -> Result<String>;
+    fn start(&mut self) -> Result<Child>;
+    /// Replace this process with the command; only returns on error.
+    fn exec_in_place(&mut self) -> Error;
+}
 
-    /// `cargo`, the one running us when started through `cargo xtask`.
-    pub fn cargo() -> Self {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Cmd::new(cargo);
-        // Shown as plain `cargo` so messages can be copied and run.
-        cmd.program = "cargo".into();
-        cmd.dir(crate::paths::root());
-        cmd
-    }
-
-    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
-        self.args.push(arg.as_ref().to_os_string());
-        self.inner.arg(arg);
-        self
-    }
-
-    pub fn args<I, S>(&mut self, args: I) -> &mut Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-    {
-        for a in args {
-            self.arg(a);
-        }
-        self
-    }
-
-    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Self {
-        self.inner.env(key, val);
-        self
-    }
-
-    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
-        self.inner.env_remove(key);
-        self
-    }
-
-    pub fn dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
-        self.inner.current_dir(dir);
-        self
-    }
-
-    pub fn stdout(&mut self, s: Stdio) -> &mut Self {
-        self.inner.stdout(s);
-        self
-    }
-
-    pub fn stderr(&mut self, s: Stdio) -> &mut Self {
-        self.inner.stderr(s);
-        self
-    }
-
-    /// Advice printed when the command cannot be started or fails.
-    pub fn hint(&mut self, hint: impl Into<String>) -> &mut Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    /// The command line as a user would type it.
-    pub fn display(&self) -> String {
-        let mut s = shell_word(&self.program);
-        for a in &self.args {
+impl Run for Command {
+    fn line(&self) -> String {
+        let program = self.get_program();
+        let cargo = std::env::var_os("CARGO").is_some_and(|c| c == program);
+        let mut s = if cargo {
+            "cargo".to_string()
+        } else {
+            shell_word(program)
+        };
+        for a in self.get_args() {
             s.push(' ');
             s.push_str(&shell_word(a));
         }
         s
     }
 
-    fn with_hint(&self, msg: String) -> Error {
-        match &self.hint {
-            Some(h) => Error::new(format!("{msg}\n  hint: {h}")),
-            None => Error::new(msg),
-        }
-    }
-
-    fn start_error(&self, e: std::io::Error) -> Error {
-        let extra = if e.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                " (is `{}` installed and on PATH?)",
-                self.program.to_string_lossy()
-            )
-        } else {
-            String::new()
-        };
-        self.with_hint(format!("could not start `{}`: {e}{extra}", self.display()))
-    }
-
-    /// Run with inherited stdio; error unless it exits 0.
-    pub fn run(&mut self) -> Result<()> {
-        let status = self.status()?;
+    fn run(&mut self) -> Result<()> {
+        let status = self.run_status()?;
         if !status.success() {
-            return Err(self.with_hint(format!(
-                "`{}` failed ({})",
-                self.display(),
-                describe(status)
-            )));
+            bail!("`{}` failed ({})", self.line(), describe(status));
         }
         Ok(())
     }
 
-    /// Run with inherited stdio and return the exit status, whatever it is.
-    pub fn status(&mut self) -> Result<ExitStatus> {
-        self.inner.status().map_err(|e| self.start_error(e))
+    fn run_status(&mut self) -> Result<ExitStatus> {
+        self.status().map_err(|e| start_error(self, e))
     }
 
-    /// Run capturing stdout (returned) and stderr (shown on failure).
-    pub fn read(&mut self) -> Result<String> {
+    fn read(&mut self) -> Result<String> {
         let out = self
-            .inner
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| self.start_error(e))?;
+            .map_err(|e| start_error(self, e))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(self.with_hint(format!(
+            bail!(
                 "`{}` failed ({}){}",
-                self.display(),
+                self.line(),
                 describe(out.status),
                 indent_output(&stderr)
-            )));
+            );
         }
         match String::from_utf8(out.stdout) {
             Ok(s) => Ok(s),
-            Err(_) => bail!("`{}` printed output that is not UTF-8", self.display()),
+            Err(_) => bail!("`{}` printed output that is not UTF-8", self.line()),
         }
     }
 
-    pub fn spawn(&mut self) -> Result<Child> {
-        self.inner.spawn().map_err(|e| self.start_error(e))
+    fn start(&mut self) -> Result<Child> {
+        self.spawn().map_err(|e| start_error(self, e))
     }
 
-    /// Replace this process with the command (Unix `exec`); only returns on error.
-    #[cfg(unix)]
-    pub fn exec(&mut self) -> Error {
-        use std::os::unix::process::CommandExt;
-        let e = self.inner.exec();
-        self.start_error(e)
+    fn exec_in_place(&mut self) -> Error {
+        let e = self.exec();
+        start_error(self, e)
     }
+}
 
-    /// Elsewhere: run it and exit with its status.
-    #[cfg(not(unix))]
-    pub fn exec(&mut self) -> Error {
-        match self.status() {
-            Ok(s) => std::process::exit(s.code().unwrap_or(1)),
-            Err(e) => e,
-        }
+/// Advice added to a command's error: `"...\n  hint: <advice>"`.
+pub trait Hint<T> {
+    fn hint(self, advice: impl std::fmt::Display) -> Result<T>;
+}
+
+impl<T> Hint<T> for Result<T> {
+    fn hint(self, advice: impl std::fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::new(format!("{e}\n  hint: {advice}")))
     }
+}
+
+fn start_error(cmd: &Command, e: std::io::Error) -> Error {
+    let extra = if e.kind() == std::io::ErrorKind::NotFound {
+        let program = cmd.get_program().to_string_lossy();
+        format!(" (is `{program}` installed and on PATH?)")
+    } else {
+        String::new()
+    };
+    Error::new(format!("could not start `{}`: {e}{extra}", cmd.line()))
 }
 
 /// "exit status 3" or "killed by signal 9".
 pub fn describe(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exit status {code}");
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => status.to_string(),
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(sig) = status.signal() {
-            return format!("killed by signal {sig}");
-        }
-    }
-    status.to_string()
 }
 
 fn indent_output(s: &str) -> String {
@@ -224,24 +156,14 @@ pub fn which(name: &str) -> Option<PathBuf> {
 }
 
 fn is_executable(p: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        p.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        p.is_file()
-    }
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// True when running as root (uid 0), read from `id -u`.
 pub fn is_root() -> bool {
-    Cmd::new("id")
+    Command::new("id")
         .arg("-u")
         .read()
-        .map(|s| s.trim() == "0")
-        .unwrap_or(false)
+        .is_ok_and(|s| s.trim() == "0")
 }

@@ -6,12 +6,12 @@
 //! names the command to run by hand. `apt-get update` runs once per process,
 //! before the first install.
 
-use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cmd::{is_root, which, Cmd};
-use crate::error::{bail, Context, Result};
+use crate::cmd::{is_root, which, Hint, Run};
+use crate::error::{bail, Result};
 
 /// Where `program` is: on PATH, or in /usr/sbin or /sbin (nginx is there,
 /// and a user's PATH may lack those).
@@ -58,76 +58,46 @@ pub fn install(packages: &[&str], why: &str) -> Result<()> {
              hint: install what {list} provides with the system's package manager, then re-run"
         );
     }
-    let Some(admin) = Admin::find() else {
-        bail!(
+    let sudo = match (is_root(), which("sudo")) {
+        (true, _) => false,
+        (false, Some(_)) => true,
+        (false, None) => bail!(
             "{why}, and {list} cannot be installed: we are not root and there is no sudo\n  \
              hint: as root, run {by_hand}"
-        );
+        ),
     };
-    println!("xtask: {why}: installing Debian's {list}{}", admin.note());
+    let note = if sudo {
+        " with sudo (it may ask for your password)"
+    } else {
+        ""
+    };
+    println!("xtask: {why}: installing Debian's {list}{note}");
     if !APT_UPDATED.swap(true, Ordering::SeqCst) {
-        admin
-            .cmd("apt-get")
+        as_root(sudo, "apt-get")
             .args(["update", "-qq"])
-            .hint(format!(
+            .run()
+            .hint(format_args!(
                 "check access to the Debian mirrors, or as root, run {by_hand}"
-            ))
-            .run()?;
+            ))?;
     }
-    let _no_services = NoServiceStarts::install(admin)?;
-    admin
-        .cmd("env")
-        .args([
-            "DEBIAN_FRONTEND=noninteractive",
-            "apt-get",
-            "install",
-            "-q",
-            "-y",
-        ])
-        .arg("--no-install-recommends")
+    let _no_services = NoServiceStarts::install(sudo)?;
+    as_root(sudo, "env")
+        .args(["DEBIAN_FRONTEND=noninteractive", "apt-get", "install"])
+        .args(["-q", "-y", "--no-install-recommends"])
         .args(packages)
-        .hint(format!("install {list} by hand, then re-run"))
         .run()
+        .hint(format_args!("install {list} by hand, then re-run"))
 }
 
 static APT_UPDATED: AtomicBool = AtomicBool::new(false);
 
-/// How we get root for apt-get.
-#[derive(Clone, Copy)]
-enum Admin {
-    Root,
-    Sudo,
-}
-
-impl Admin {
-    fn find() -> Option<Admin> {
-        if is_root() {
-            Some(Admin::Root)
-        } else if which("sudo").is_some() {
-            Some(Admin::Sudo)
-        } else {
-            None
-        }
+/// `program` as root: as it is when we are root, through `sudo` when not.
+fn as_root(sudo: bool, program: &str) -> Command {
+    let mut cmd = Command::new(if sudo { "sudo" } else { program });
+    if sudo {
+        cmd.arg(program);
     }
-
-    /// `program`, prefixed with `sudo` when we are not root.
-    fn cmd(self, program: &str) -> Cmd {
-        match self {
-            Admin::Root => Cmd::new(program),
-            Admin::Sudo => {
-                let mut cmd = Cmd::new("sudo");
-                cmd.arg(program);
-                cmd
-            }
-        }
-    }
-
-    fn note(self) -> &'static str {
-        match self {
-            Admin::Root => "",
-            Admin::Sudo => " with sudo (it may ask for your password)",
-        }
-    }
+    cmd
 }
 
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
@@ -135,37 +105,31 @@ const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 /// A temporary `/usr/sbin/policy-rc.d` answering 101 (action forbidden),
 /// removed on drop; nothing when the file exists already.
 struct NoServiceStarts {
-    admin: Option<Admin>,
+    /// Whether it was written, and with sudo.
+    written: Option<bool>,
 }
 
 impl NoServiceStarts {
-    fn install(admin: Admin) -> Result<NoServiceStarts> {
+    fn install(sudo: bool) -> Result<NoServiceStarts> {
         let path = Path::new(POLICY_RC_D);
         if path.exists() || !path.parent().is_some_and(Path::is_dir) {
-            return Ok(NoServiceStarts { admin: None });
+            return Ok(NoServiceStarts { written: None });
         }
-        // Written where we may write, then copied into place as root.
-        let draft = std::env::temp_dir().join(format!("xtask-policy-rc.d.{}", std::process::id()));
         let script = "#!/bin/sh\n\
                       # Written by cargo xtask while apt-get runs: packages start no service.\n\
                       exit 101\n";
-        fs::write(&draft, script).context(|| format!("could not write {}", draft.display()))?;
-        let copied = admin
-            .cmd("install")
-            .args(["-m", "0755"])
-            .arg(&draft)
-            .arg(POLICY_RC_D)
-            .run();
-        let _ = fs::remove_file(&draft);
-        copied?;
-        Ok(NoServiceStarts { admin: Some(admin) })
+        let write = format!("printf '{script}' > {POLICY_RC_D} && chmod 0755 {POLICY_RC_D}");
+        as_root(sudo, "sh").args(["-c", &write]).run()?;
+        Ok(NoServiceStarts {
+            written: Some(sudo),
+        })
     }
 }
 
 impl Drop for NoServiceStarts {
     fn drop(&mut self) {
-        if let Some(admin) = self.admin {
-            if let Err(e) = admin.cmd("rm").args(["-f", POLICY_RC_D]).run() {
+        if let Some(sudo) = self.written {
+            if let Err(e) = as_root(sudo, "rm").args(["-f", POLICY_RC_D]).run() {
                 eprintln!("xtask: could not remove the temporary {POLICY_RC_D}: {e}");
             }
         }

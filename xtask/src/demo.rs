@@ -2,7 +2,9 @@
 //! served: venv with Django, release build, migrate, then `hurricane serve`
 //! (which collects the static files and serves them too).
 
-use crate::cmd::Cmd;
+use std::process::Command;
+
+use crate::cmd::{cargo, Hint, Run};
 use crate::error::Result;
 use crate::{paths, venv};
 
@@ -31,14 +33,14 @@ pub fn run(args: Args) -> Result<()> {
     phase(4, "hurricane serve");
 
     let bin = paths::hurricane_bin();
-    let mut serve = Cmd::new(&bin);
+    let mut serve = Command::new(&bin);
     serve
         .args(["serve", "--port", &args.port.to_string()])
         // The project's static files, collected into STATIC_ROOT at start-up and
         // served by hurricane itself.
         .args(["--command", "collectstatic --noinput", "--static"])
         .args(&args.extra)
-        .dir(&project);
+        .current_dir(&project);
     venv.activate(&mut serve);
     println!(
         "xtask: serving {} — try: curl http://127.0.0.1:{port}/hello or \
@@ -46,8 +48,8 @@ pub fn run(args: Args) -> Result<()> {
         project.display(),
         port = args.port
     );
-    println!("xtask: $ {}", serve.display());
-    Err(serve.exec())
+    println!("xtask: $ {}", serve.line());
+    Err(serve.exec_in_place())
 }
 
 /// One line before each phase, so a cold run (minutes, most of it the
@@ -57,20 +59,20 @@ fn phase(n: usize, what: &str) {
 }
 
 pub fn build_release() -> Result<()> {
-    Cmd::cargo()
+    cargo()
         .args(["build", "--release", "-p", "hurricane-cli"])
-        .hint("the release build of the hurricane binary failed; see the compiler output above")
         .run()
+        .hint("the release build of the hurricane binary failed; see the compiler output above")
 }
 
 /// `manage.py migrate --noinput` in the example project.
 pub fn migrate(venv: &venv::Venv, project: &std::path::Path) -> Result<()> {
     venv.cmd("python")
         .args(["manage.py", "migrate", "--noinput"])
-        .dir(project)
-        .hint(format!(
+        .current_dir(project)
+        .run()
+        .hint(format_args!(
             "migrating the example project in {} failed",
             project.display()
         ))
-        .run()
 }

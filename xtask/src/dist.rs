@@ -9,8 +9,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use crate::cmd::Cmd;
+use crate::cmd::{cargo, Hint, Run};
 use crate::error::{bail, Context, Result};
 use crate::{paths, wheel};
 
@@ -53,14 +54,14 @@ fn tarball(dist: &Path) -> Result<PathBuf> {
         .context(|| format!("could not write the README into {}", stage.display()))?;
 
     let tarball = dist.join(format!("{name}.tar.gz"));
-    Cmd::new("tar")
+    Command::new("tar")
         .arg("-czf")
         .arg(&tarball)
         .arg("-C")
         .arg(dist)
         .arg(&name)
-        .hint("`tar` with gzip support is needed to pack the release")
-        .run()?;
+        .run()
+        .hint("`tar` with gzip support is needed to pack the release")?;
     fs::remove_dir_all(&stage).context(|| format!("could not remove {}", stage.display()))?;
     Ok(tarball)
 }
@@ -69,14 +70,14 @@ fn tarball(dist: &Path) -> Result<PathBuf> {
 /// `target/dist-build` so that the development build stays as it is.
 fn build_portable_binary() -> Result<PathBuf> {
     let target_dir = paths::target().join("dist-build");
-    Cmd::cargo()
+    cargo()
         .args(["build", "--release", "-p", "hurricane-cli"])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("HURRICANE_NO_RPATH", "1")
-        .hint("the release build of the hurricane binary failed; see the compiler output above")
-        .run()?;
+        .run()
+        .hint("the release build of the hurricane binary failed; see the compiler output above")?;
     Ok(target_dir.join("release").join("hurricane"))
 }
 
@@ -84,11 +85,11 @@ fn build_portable_binary() -> Result<PathBuf> {
 /// which must hold no RPATH or RUNPATH; the binary must have no symbol table left.
 fn needed_libpython(binary: &Path) -> Result<String> {
     let readelf = |option: &str| {
-        Cmd::new("readelf")
+        Command::new("readelf")
             .arg(option)
             .arg(binary)
-            .hint("readelf (Debian's binutils) checks the binary before it is packed")
             .read()
+            .hint("readelf (Debian's binutils) checks the binary before it is packed")
     };
     if readelf("--sections")?.contains(".symtab") {
         bail!(
@@ -142,7 +143,7 @@ fn readme(version: &str, triple: &str, libpython: &str) -> Result<String> {
 /// The hurricane-cli package version, from `cargo pkgid`
 /// (`path+file:///…/crates/hurricane-cli#0.1.0` or `…#hurricane-cli@0.1.0`).
 fn version() -> Result<String> {
-    let id = Cmd::cargo().args(["pkgid", "-p", "hurricane-cli"]).read()?;
+    let id = cargo().args(["pkgid", "-p", "hurricane-cli"]).read()?;
     let id = id.trim();
     let after_hash = id.rsplit('#').next().unwrap_or(id);
     let version = after_hash.rsplit('@').next().unwrap_or(after_hash);
@@ -155,7 +156,7 @@ fn version() -> Result<String> {
 /// The `host:` line of `rustc -vV`, e.g. `x86_64-unknown-linux-gnu`.
 fn host_triple() -> Result<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Cmd::new(rustc).arg("-vV").read()?;
+    let out = Command::new(rustc).arg("-vV").read()?;
     match out.lines().find_map(|l| l.strip_prefix("host: ")) {
         Some(host) => Ok(host.trim().to_string()),
         None => bail!("`rustc -vV` printed no `host:` line"),

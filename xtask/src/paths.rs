@@ -1,6 +1,6 @@
 //! Well-known locations in the repository.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn root() -> PathBuf {
@@ -21,6 +21,15 @@ pub fn hurricane_bin() -> PathBuf {
 /// The Django project the demo, tests and benchmark use.
 pub fn example_project() -> PathBuf {
     root().join("examples").join("mysite")
+}
+
+/// `path` relative to the workspace root when under it, for messages.
+pub fn shown(path: &Path) -> String {
+    let root = root();
+    path.strip_prefix(&root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 pub fn requirements(file: &str) -> PathBuf {

@@ -12,8 +12,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use crate::cmd::{which, Cmd};
+use crate::cmd::{which, Hint, Run};
 use crate::error::{bail, Context, Result};
 use crate::{debian, paths};
 
@@ -35,14 +36,14 @@ impl Venv {
     }
 
     /// A command for a program from the venv's bin/, with the venv active.
-    pub fn cmd(&self, program: &str) -> Cmd {
-        let mut cmd = Cmd::new(self.bin(program));
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut cmd = Command::new(self.bin(program));
         self.activate(&mut cmd);
         cmd
     }
 
     /// What `source bin/activate` does: VIRTUAL_ENV set, bin/ first on PATH.
-    pub fn activate(&self, cmd: &mut Cmd) {
+    pub fn activate(&self, cmd: &mut Command) {
         let mut path = vec![self.dir.join("bin")];
         if let Some(old) = std::env::var_os("PATH") {
             path.extend(std::env::split_paths(&old));
@@ -58,20 +59,6 @@ impl Venv {
 
 /// The requirements file that goes into its own venv, not `target/venv`.
 pub const DJANGO_HURRICANE: &str = "django-hurricane.txt";
-
-pub fn dir() -> PathBuf {
-    paths::target().join("venv")
-}
-
-/// Where `requirements/<file>` is installed: `target/venv-django-hurricane`
-/// for [`DJANGO_HURRICANE`], `target/venv` for every other file.
-pub fn dir_for(file: &str) -> PathBuf {
-    if file == DJANGO_HURRICANE {
-        paths::target().join("venv-django-hurricane")
-    } else {
-        dir()
-    }
-}
 
 /// Prints what `python3` lacks, one Debian package a line: `venv` and
 /// `ensurepip` (python3-venv) make the venv; the headers and libpython
@@ -112,7 +99,7 @@ pub fn ensure_host_python() -> Result<()> {
 
 /// The Debian packages `python3` lacks, with what each provides.
 fn missing_parts() -> Result<Vec<(&'static str, &'static str)>> {
-    let out = Cmd::new("python3").args(["-c", MISSING_PARTS]).read()?;
+    let out = Command::new("python3").args(["-c", MISSING_PARTS]).read()?;
     let parts = [
         ("python3-venv", "the venv module (with ensurepip)"),
         ("python3-dev", "its development files (headers, libpython)"),
@@ -128,11 +115,16 @@ fn describe(parts: &[(&str, &str)]) -> String {
     what.join(" and ")
 }
 
-/// Create or refresh the venv of `requirements/<file>` (see [`dir_for`]) and
-/// install the file into it.
+/// Create or refresh the venv of `requirements/<file>` and install the file
+/// into it: `target/venv-django-hurricane` for [`DJANGO_HURRICANE`],
+/// `target/venv` for every other file.
 pub fn ensure(file: &str) -> Result<Venv> {
     ensure_host_python()?;
-    ensure_at(Path::new("python3"), dir_for(file), file)
+    let label = match file {
+        DJANGO_HURRICANE => "venv-django-hurricane",
+        _ => "venv",
+    };
+    ensure_at(Path::new("python3"), paths::target().join(label), file)
 }
 
 /// Create or refresh the venv at `dir`, made from the interpreter `python`, and
@@ -145,11 +137,8 @@ pub fn ensure_at(python: &Path, dir: PathBuf, file: &str) -> Result<Venv> {
         .dir
         .file_name()
         .map_or_else(|| "venv".into(), |n| n.to_string_lossy());
-    let host = python_version(python).map_err(|e| {
-        crate::error::Error::new(format!(
-            "{e}\n  hint: install Python 3 (Debian/Ubuntu: apt-get install python3 python3-venv)"
-        ))
-    })?;
+    let host = python_version(python)
+        .hint("install Python 3 (Debian/Ubuntu: apt-get install python3 python3-venv)")?;
     let current = venv
         .python()
         .exists()
@@ -160,14 +149,14 @@ pub fn ensure_at(python: &Path, dir: PathBuf, file: &str) -> Result<Venv> {
             Some(v) => println!("xtask: {label} has Python {v}, not {host}: recreating"),
             None => println!("xtask: creating {} (Python {host})", venv.dir.display()),
         }
-        Cmd::new(python)
+        Command::new(python)
             .args(["-m", "venv", "--clear"])
             .arg(&venv.dir)
+            .run()
             .hint(
                 "the venv module or ensurepip is missing; on Debian/Ubuntu run \
                  `apt-get update && apt-get install -y python3-venv`",
-            )
-            .run()?;
+            )?;
     }
 
     let req = paths::requirements(file);
@@ -183,8 +172,8 @@ pub fn ensure_at(python: &Path, dir: PathBuf, file: &str) -> Result<Venv> {
         .arg("--no-input")
         .arg("-r")
         .arg(&req)
-        .hint("pip could not install the pinned packages; check access to PyPI and the pins in requirements/")
-        .run()?;
+        .run()
+        .hint("pip could not install the pinned packages; check access to PyPI and the pins in requirements/")?;
     fs::write(&stamp, wanted).context(|| format!("could not write {}", stamp.display()))?;
     Ok(venv)
 }
@@ -192,12 +181,8 @@ pub fn ensure_at(python: &Path, dir: PathBuf, file: &str) -> Result<Venv> {
 /// Version and installation of a Python, e.g. "3.11.7 at /usr": a venv
 /// reports the installation it was made from, so the two compare equal.
 fn python_version(python: &Path) -> Result<String> {
-    let out = Cmd::new(python)
-        .args([
-            "-c",
-            "import sys; print('%d.%d.%d' % sys.version_info[:3], 'at', sys.base_prefix)",
-        ])
-        .read()?;
+    let script = "import sys; print('%d.%d.%d' % sys.version_info[:3], 'at', sys.base_prefix)";
+    let out = Command::new(python).args(["-c", script]).read()?;
     Ok(out.trim().to_string())
 }
 
@@ -205,8 +190,7 @@ fn python_version(python: &Path) -> Result<String> {
 /// `-r`/`--requirement`, so a change anywhere triggers a reinstall.
 fn requirements_text(file: &Path) -> Result<String> {
     let mut out = String::new();
-    collect(file, &mut out, 0)?;
-    Ok(out)
+    collect(file, &mut out, 0).map(|()| out)
 }
 
 fn collect(file: &Path, out: &mut String, depth: usize) -> Result<()> {

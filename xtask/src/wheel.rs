@@ -9,8 +9,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use crate::cmd::{which, Cmd};
+use crate::cmd::{which, Hint, Run};
 use crate::error::{bail, Context, Result};
 use crate::{paths, venv};
 
@@ -58,8 +59,8 @@ pub fn build(version: &str) -> Result<PathBuf> {
         .arg(&python)
         .arg("--out")
         .arg(&out)
-        .hint("maturin could not build the wheel; the error above names the cause")
-        .run()?;
+        .run()
+        .hint("maturin could not build the wheel; the error above names the cause")?;
     let Some(wheel) = wheels(&out)?
         .into_iter()
         .find(|w| file_name(w).contains(&tag))
@@ -79,7 +80,7 @@ pub fn build(version: &str) -> Result<PathBuf> {
 pub fn interpreter(version: &str) -> Result<PathBuf> {
     let program = format!("python{version}");
     let on_path = which(&program).into_iter();
-    let root = Cmd::new("pyenv").arg("root").read().ok();
+    let root = Command::new("pyenv").arg("root").read().ok();
     let versions = root.map(|r| PathBuf::from(r.trim()).join("versions"));
     let mut pyenv: Vec<PathBuf> = versions
         .and_then(|dir| fs::read_dir(dir).ok())
@@ -93,7 +94,7 @@ pub fn interpreter(version: &str) -> Result<PathBuf> {
     let executable = "import sys; print(sys.executable)";
     let found = on_path
         .chain(pyenv)
-        .find_map(|python| Cmd::new(python).args(["-c", executable]).read().ok());
+        .find_map(|python| Command::new(python).args(["-c", executable]).read().ok());
     match found {
         Some(path) => Ok(PathBuf::from(path.trim())),
         None => bail!(

@@ -1,27 +1,24 @@
-//! The hello scenario: req/s and p99 of a CPU-bound view (`/hello`) and of a
-//! view that waits outside the GIL (`/sleep?ms=10`) per server, measured with
-//! wrk, and Django's in-process rate of the CPU-bound one.
+//! The hello scenario (README.md, "hello"): req/s and p99 of a CPU-bound
+//! view (`/hello`) and of a view that waits outside the GIL (`/sleep?ms=10`)
+//! per server, measured with wrk, and Django's in-process rate of the
+//! CPU-bound one (`xtask/scripts/inprocess.py`: the WSGI callable called in a
+//! loop, no server around it).
 //!
 //! Each workload is compared with granian's best configuration for it, so that
 //! hurricane's one default meets each peer on the peer's best ground.
 
+use std::process::Command;
+
 use clap::{Parser, ValueEnum};
 
-use super::scenario::{self, Needs, Plan, Scenario, ServerRuns, Table};
-use super::server::{self, pinned, Ports, Server};
+use super::scenario::{self, Plan, Scenario, ServerRuns, Table};
+use super::server::{self, Ports, Server};
 use super::wrk::{self, median_report};
-use super::{inprocess, machine_line, median, times, verdict, BenchServer, Ctx};
-use crate::cmd::Cmd;
+use super::{all_ok, median, times, verdict, BenchServer, Ctx};
+use crate::cmd::{Hint, Run};
 use crate::error::{bail, Result};
 use crate::paths;
 use crate::venv::Venv;
-
-/// What hurricane's build must have for this scenario.
-const NEEDS: Needs = Needs {
-    feature: None,
-    missing: "predates adaptive Python concurrency",
-    peers_only: "cargo xtask bench hello --servers granian-st,granian-bt32,granian,gunicorn",
-};
 
 #[derive(Parser)]
 pub struct Args {
@@ -75,7 +72,7 @@ impl BenchServer for Peer {
 
 impl Peer {
     /// How each server is started: its defaults plus the loopback address.
-    fn command(self, venv: &Venv, port: u16, cpus: Option<&str>) -> Cmd {
+    fn command(self, venv: &Venv, port: u16, cpus: Option<&str>) -> Command {
         let granian_options: &[&str] = match self {
             Peer::Hurricane => return server::hurricane(venv, cpus, &[], port, "0"),
             Peer::Gunicorn => return server::gunicorn(venv, cpus, port),
@@ -83,13 +80,11 @@ impl Peer {
             Peer::GranianSt => &["--blocking-threads", "1", "--runtime-mode", "st"],
             Peer::GranianBt32 => &["--blocking-threads", "32"],
         };
-        let mut c = pinned(cpus, venv.bin("granian"));
+        let mut c = server::in_project(venv, cpus, venv.bin("granian"));
         c.args(["--interface", "wsgi", "--workers", "1"])
             .args(granian_options)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("mysite.wsgi:application");
-        venv.activate(&mut c);
-        c.dir(paths::example_project());
         c
     }
 }
@@ -117,8 +112,7 @@ struct Hello<'a> {
 }
 
 pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
-    let mut failed = Vec::new();
-    for &workload in &args.workloads {
+    all_ok(args.workloads.iter().map(|&workload| {
         let (path, connections, best_peer, what) = match workload {
             Workload::Cpu => (
                 &args.path,
@@ -143,43 +137,37 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<()> {
             what,
             inproc: inproc.as_ref().and_then(|r| r.as_ref().ok().copied()),
         };
-        let log_prefix = format!("hello-{workload:?}").to_lowercase();
-        let plan = Plan::new(
-            format!("req/s of {path}"),
-            &args.servers,
-            NEEDS,
-            log_prefix,
-            path,
-        );
-        let outcome = scenario::run(&hello, plan, ctx).and_then(|()| match inproc {
+        let name = format!("hello-{workload:?}").to_lowercase();
+        let plan = Plan::new(format!("req/s of {path}"), &args.servers, None, name, path);
+        scenario::run(&hello, plan, ctx).and_then(|()| match inproc {
             Some(Err(e)) => bail!("the in-process measurement failed: {e}"),
             _ => Ok(()),
-        });
-        if let Err(e) = outcome {
-            failed.push(e.to_string());
-        }
-    }
-    if !failed.is_empty() {
-        bail!("{}", failed.join("\n"));
-    }
-    Ok(())
+        })
+    }))
 }
 
-/// Django's in-process rate of `path`: the median over the rounds.
+/// Django's in-process rate of `path`: the median over the rounds of
+/// `xtask/scripts/inprocess.py`, which prints `rps=<float>` last.
 fn inprocess_rate(path: &str, args: &Args, ctx: &Ctx) -> Result<f64> {
+    let script = paths::root().join("xtask/scripts/inprocess.py");
+    let seconds = args.inprocess_seconds.to_string();
     let mut rates = Vec::new();
     for _ in 0..ctx.common.rounds {
-        println!(
-            "xtask bench: Django in-process, {}s",
-            args.inprocess_seconds
-        );
-        let cpus = ctx.pin.server.as_deref();
-        rates.push(inprocess::run(
-            &ctx.venv,
-            path,
-            args.inprocess_seconds,
-            cpus,
-        )?);
+        println!("xtask bench: Django in-process, {seconds}s");
+        let venv = &ctx.venv;
+        let out = server::in_project(venv, ctx.pin.server.as_deref(), venv.python())
+            .arg(&script)
+            .args(["--path", path, "--seconds", &seconds])
+            .read()
+            .hint("the in-process benchmark could not run the example project's WSGI callable")?;
+        for line in out.lines().filter(|l| !l.starts_with("rps=")) {
+            println!("xtask bench: {line}");
+        }
+        let rps = out.lines().rev().find_map(|l| l.strip_prefix("rps="));
+        match rps.and_then(|v| v.trim().parse::<f64>().ok()) {
+            Some(rps) => rates.push(rps),
+            None => bail!("{} printed no `rps=` line:\n{out}", script.display()),
+        }
     }
     Ok(median(rates.into_iter()))
 }
@@ -188,7 +176,7 @@ impl Scenario for Hello<'_> {
     type Server = Peer;
     type Measured = Vec<wrk::Report>;
 
-    fn command(&self, peer: Peer, ports: Ports) -> Result<Cmd> {
+    fn command(&self, peer: Peer, ports: Ports) -> Result<Command> {
         Ok(peer.command(&self.ctx.venv, ports.app, self.ctx.pin.server.as_deref()))
     }
 
@@ -204,16 +192,12 @@ impl Scenario for Hello<'_> {
     }
 
     fn report(&self, runs: &[ServerRuns<Peer, Vec<wrk::Report>>]) -> Table {
-        let common = &self.ctx.common;
         let rounds = self.ctx.common.rounds_note("median of {n} rounds");
-        let heading = format!(
-            "GET {} ({}) on examples/mysite; wrk -t1 -c{} -d{}s --latency after a {}s warm-up; {}{rounds}",
-            self.path, self.what, self.connections, common.duration, common.warmup,
-            self.ctx.pin.description
-        );
+        let (path, what, wrk) = (self.path, self.what, self.ctx.wrk_note(self.connections));
+        let heading = format!("GET {path} ({what}) on examples/mysite; {wrk}{rounds}");
         let best_name = self.best_peer.name();
         let mut t = Table::new(
-            vec![heading, machine_line(&self.ctx.venv)],
+            vec![heading],
             &format!("server | >req/s | >p99 ms | >errors | >vs {best_name}"),
         );
         let medians: Vec<(Peer, Option<wrk::Report>)> = runs
@@ -223,27 +207,28 @@ impl Scenario for Hello<'_> {
         let measured = |peer| medians.iter().find(|(p, _)| *p == peer).and_then(|m| m.1);
         let best_rps = measured(self.best_peer).map(|b| b.requests_per_sec);
         for (peer, report) in &medians {
-            match report {
-                Some(r) => t.row(&[
-                    &peer.name(),
-                    &format!("{:.0}", r.requests_per_sec),
-                    &format!("{:.2}", r.p99_ms),
-                    &r.errors,
-                    &times(r.requests_per_sec, best_rps),
-                ]),
-                None => t.failed(&[&peer.name()]),
-            }
+            let Some(r) = report else {
+                t.failed(&[&peer.name()]);
+                continue;
+            };
+            let (rps, p99) = (
+                format!("{:.0}", r.requests_per_sec),
+                format!("{:.2}", r.p99_ms),
+            );
+            let vs = times(r.requests_per_sec, best_rps);
+            t.row(&[&peer.name(), &rps, &p99, &r.errors, &vs]);
         }
         if self.workload == Workload::Cpu {
+            let name = "django in-process";
             match self.inproc {
                 Some(rps) => t.row(&[
-                    &"django in-process",
+                    &name,
                     &format!("{rps:.0}"),
                     &"-",
                     &"-",
                     &times(rps, best_rps),
                 ]),
-                None => t.failed(&[&"django in-process"]),
+                None => t.failed(&[&name]),
             }
         }
         t.after = self.verdicts(
@@ -256,8 +241,8 @@ impl Scenario for Hello<'_> {
 }
 
 impl Hello<'_> {
-    /// The PASS/FAIL lines of hurricane against the best peer, granian's
-    /// defaults and Django in-process.
+    /// The PASS/FAIL lines of hurricane against the best peer, then for the
+    /// cpu workload against granian's defaults and Django in-process.
     fn verdicts(
         &self,
         hurricane: Option<wrk::Report>,
@@ -267,39 +252,37 @@ impl Hello<'_> {
         let Some(h) = hurricane else {
             return vec!["targets: not checked (hurricane was not measured)".to_string()];
         };
+        let (cpu, best_name) = (self.workload == Workload::Cpu, self.best_peer.name());
         let mut out = Vec::new();
         if h.errors > 0 {
             out.push(format!("WARN hurricane had {} failed requests", h.errors));
         }
-        let best_name = self.best_peer.name();
         match best {
             Some(b) => {
-                let x = h.requests_per_sec / b.requests_per_sec;
-                out.push(verdict(
-                    x >= 1.0,
-                    &format!("hurricane req/s >= 1.0x {best_name} ({x:.2}x)"),
+                out.push(at_least(
+                    h.requests_per_sec / b.requests_per_sec,
+                    1.0,
+                    &best_name,
                 ));
+                // The io workload's p99 must be strictly lower.
+                let (ok, op) = match cpu {
+                    true => (h.p99_ms <= b.p99_ms, "<="),
+                    false => (h.p99_ms < b.p99_ms, "<"),
+                };
                 let p99 = format!("{:.2} ms vs {:.2} ms", h.p99_ms, b.p99_ms);
-                if self.workload == Workload::Cpu {
-                    out.push(verdict(
-                        h.p99_ms <= b.p99_ms,
-                        &format!("hurricane p99 <= {best_name} p99 ({p99})"),
-                    ));
+                let line = format!("hurricane p99 {op} {best_name} p99 ({p99})");
+                out.push(verdict(ok, &line));
+                if cpu {
                     let floor = latency_floor(self.connections, self.inproc);
                     let line = format!("hurricane p99 <= 2.5 ms ({:.2} ms{floor})", h.p99_ms);
                     out.push(verdict(h.p99_ms <= 2.5, &line));
-                } else {
-                    out.push(verdict(
-                        h.p99_ms < b.p99_ms,
-                        &format!("hurricane p99 < {best_name} p99 ({p99})"),
-                    ));
                 }
             }
             None => out.push(format!(
                 "SKIP hurricane vs {best_name} ({best_name} not measured)"
             )),
         }
-        if self.workload == Workload::Cpu {
+        if cpu {
             out.extend(self.cpu_verdicts(&h, granian));
         }
         out
@@ -307,28 +290,32 @@ impl Hello<'_> {
 
     /// The cpu workload's lines against granian's defaults and Django in-process.
     fn cpu_verdicts(&self, h: &wrk::Report, granian: Option<wrk::Report>) -> Vec<String> {
-        let mut out = Vec::new();
-        match granian {
-            Some(g) => {
-                let x = h.requests_per_sec / g.requests_per_sec;
-                let line = format!("hurricane req/s >= 1.5x granian with its defaults ({x:.2}x)");
-                out.push(verdict(x >= 1.5, &line));
-            }
-            None => out.push("SKIP hurricane vs granian (granian not measured)".to_string()),
-        }
+        let mut out = vec![match granian {
+            Some(g) => at_least(
+                h.requests_per_sec / g.requests_per_sec,
+                1.5,
+                "granian with its defaults",
+            ),
+            None => "SKIP hurricane vs granian (granian not measured)".to_string(),
+        }];
         match self.inproc {
             Some(rps) => {
                 let x = h.requests_per_sec / rps;
                 out.push(format!("hurricane / in-process: {x:.2}x"));
-                out.push(verdict(
-                    x >= 0.6,
-                    &format!("hurricane req/s >= 0.6x Django in-process ({x:.2}x)"),
-                ));
+                out.push(at_least(x, 0.6, "Django in-process"));
             }
             None => out.push("SKIP hurricane vs in-process (not measured)".to_string()),
         }
         out
     }
+}
+
+/// "PASS hurricane req/s >= 1.5x granian with its defaults (1.62x)".
+fn at_least(x: f64, min: f64, of: &str) -> String {
+    verdict(
+        x >= min,
+        &format!("hurricane req/s >= {min:.1}x {of} ({x:.2}x)"),
+    )
 }
 
 /// "; the mean ..." for an absolute latency target: with `connections` closed-loop
@@ -347,13 +334,6 @@ fn latency_floor(connections: u32, inproc: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ratios_against_a_measured_peer_only() {
-        assert_eq!(times(300.0, Some(200.0)), "1.50x");
-        assert_eq!(times(300.0, Some(0.0)), "n/a");
-        assert_eq!(times(300.0, None), "n/a");
-    }
 
     #[test]
     fn latency_floor_is_connections_over_the_in_process_rate() {

@@ -11,26 +11,19 @@ use std::time::{Duration, Instant};
 /// Why a request got no HTTP answer.
 #[derive(Debug)]
 pub enum HttpError {
-    /// The TCP connection could not be made (e.g. refused: nobody listens).
-    Connect(io::Error),
     /// No complete answer before the deadline.
     Timeout,
-    /// Writing the request or reading the answer failed.
-    Io(io::Error),
-    /// The server closed the connection before a complete answer.
-    Closed,
-    /// The answer is not an HTTP/1.x response.
-    Malformed(String),
+    /// Anything else, said as it is: "could not connect: ...", "I/O error:
+    /// ...", "connection closed before a complete answer", "not an HTTP/1.x
+    /// response: ...".
+    Failed(String),
 }
 
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HttpError::Connect(e) => write!(f, "could not connect: {e}"),
             HttpError::Timeout => f.write_str("no complete answer before the deadline"),
-            HttpError::Io(e) => write!(f, "I/O error: {e}"),
-            HttpError::Closed => f.write_str("connection closed before a complete answer"),
-            HttpError::Malformed(why) => write!(f, "not an HTTP/1.x response: {why}"),
+            HttpError::Failed(why) => f.write_str(why),
         }
     }
 }
@@ -49,11 +42,13 @@ pub struct Response {
 impl Response {
     /// The first header called `name` (any case), trimmed.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let mut found = headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name));
+    found.next().map(|(_, v)| v.as_str())
 }
 
 pub type Outcome = Result<Response, HttpError>;
@@ -76,18 +71,11 @@ pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-fn io_error(e: io::Error) -> HttpError {
-    if is_timeout(&e) {
-        HttpError::Timeout
-    } else {
-        HttpError::Io(e)
+/// A timeout as such, any other error as `"<what>: <error>"`.
+fn io_error(what: &str) -> impl Fn(io::Error) -> HttpError + '_ {
+    move |e| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => HttpError::Timeout,
+        _ => HttpError::Failed(format!("{what}: {e}")),
     }
 }
 
@@ -95,23 +83,19 @@ fn io_error(e: io::Error) -> HttpError {
 /// `headers`, each ending in CRLF), all of it within `timeout`.
 pub fn get(addr: SocketAddr, path: &str, headers: &str, timeout: Duration) -> Outcome {
     let deadline = Instant::now() + timeout;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
-        if is_timeout(&e) {
-            HttpError::Timeout
-        } else {
-            HttpError::Connect(e)
-        }
-    })?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(io_error("could not connect"))?;
     let _ = stream.set_nodelay(true);
     let left = || {
         let d = deadline.saturating_duration_since(Instant::now());
         // A zero timeout means "none" to set_*_timeout.
         (!d.is_zero()).then_some(d).ok_or(HttpError::Timeout)
     };
-    stream.set_write_timeout(Some(left()?)).map_err(io_error)?;
+    let io = io_error("I/O error");
+    stream.set_write_timeout(Some(left()?)).map_err(&io)?;
     let request =
         format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).map_err(io_error)?;
+    stream.write_all(request.as_bytes()).map_err(&io)?;
 
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 16 * 1024];
@@ -121,18 +105,21 @@ pub fn get(addr: SocketAddr, path: &str, headers: &str, timeout: Duration) -> Ou
         {
             return Ok(h.take_response(&buf));
         }
-        stream.set_read_timeout(Some(left()?)).map_err(io_error)?;
-        let n = stream.read(&mut chunk).map_err(io_error)?;
+        stream.set_read_timeout(Some(left()?)).map_err(&io)?;
+        let n = stream.read(&mut chunk).map_err(&io)?;
         if n == 0 {
             // EOF: fine once the head is in and the body had no length.
             return match head {
                 Some(h) if h.content_length.is_none() => Ok(h.take_response(&buf)),
-                _ => Err(HttpError::Closed),
+                _ => Err(HttpError::Failed(
+                    "connection closed before a complete answer".to_string(),
+                )),
             };
         }
         buf.extend_from_slice(&chunk[..n]);
         if head.is_none() {
-            head = parse_head(&buf).map_err(HttpError::Malformed)?;
+            head = parse_head(&buf)
+                .map_err(|why| HttpError::Failed(format!("not an HTTP/1.x response: {why}")))?;
         }
     }
 }
@@ -186,15 +173,9 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
         };
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
-    let value = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
-    let chunked =
-        value("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    let declared = value("content-length")
+    let chunked = header(&headers, "transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let declared = header(&headers, "content-length")
         .map(|v| {
             v.parse::<usize>()
                 .map_err(|_| format!("bad Content-Length {v:?}"))
@@ -294,7 +275,8 @@ mod tests {
         assert_eq!(describe(&Ok(r)), "503 \"broken\"");
         // Closed mid-body.
         let addr = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nali");
-        assert!(matches!(get(addr, "/alive", "", t), Err(HttpError::Closed)));
+        let closed = describe(&get(addr, "/alive", "", t));
+        assert_eq!(closed, "connection closed before a complete answer");
     }
 
     #[test]
@@ -303,9 +285,8 @@ mod tests {
         let free = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = free.local_addr().expect("addr");
         drop(free);
-        let refused = get(addr, "/alive", "", t);
-        assert!(matches!(refused, Err(HttpError::Connect(_))));
-        assert!(describe(&refused).starts_with("could not connect"));
+        let refused = describe(&get(addr, "/alive", "", t));
+        assert!(refused.starts_with("could not connect: "), "{refused}");
         // Accepts (backlog) but never answers.
         let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = silent.local_addr().expect("addr");

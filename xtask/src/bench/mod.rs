@@ -1,28 +1,16 @@
 //! `cargo xtask bench [hello|probes|static|reload]`: one scenario, or all four
-//! in that order when none is named. Each scenario is a module:
+//! in that order when none is named; README.md ("Benchmarks") says what each
+//! measures. Each scenario is a module; `scenario` is the one routine they
+//! all go through (start each server, measure it round after round, print one
+//! table), `http` the one HTTP client, `server` starts and stops the
+//! processes, `wrk` drives wrk.
 //!
-//! - `hello`: req/s and p99 of a CPU-bound and an I/O-bound view against
-//!   granian and gunicorn, and Django's in-process rate;
-//! - `probes`: liveness and readiness probe latency while wrk saturates the
-//!   app, against django-hurricane;
-//! - `static`: two files from `STATIC_ROOT` against nginx and whitenoise;
-//! - `reload`: the time from saving a view to the new code answering, against
-//!   Django's `runserver`.
-//!
-//! `scenario` holds the one routine every scenario goes through (start each
-//! server, measure it round after round, print one table); `http` is the one
-//! HTTP client, `server` starts and stops the processes, `wrk` drives wrk.
-//!
-//! CPU placement: by default the OS schedules servers and wrk freely over all
-//! CPUs, as in a pod, so a server whose network I/O runs beside Python (as
-//! hurricane's and granian's do) can use the second core. `--pin` (when
-//! `taskset` exists and there are at least two CPUs) instead runs each server
-//! and the in-process loop on every CPU but the last and wrk on the last one:
-//! more repeatable, but it measures one-core servers.
+//! By default servers and wrk share every CPU, as in a pod, so that a server
+//! whose network I/O runs beside Python (hurricane's, granian's) can use the
+//! second core; `--pin` is more repeatable but measures one-core servers.
 
 mod hello;
 mod http;
-mod inprocess;
 mod prober;
 mod probes;
 mod reload;
@@ -33,10 +21,11 @@ mod wrk;
 
 use std::fs;
 use std::path::PathBuf;
+use std::process::Command;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::cmd::{which, Cmd};
+use crate::cmd::{which, Run};
 use crate::error::{bail, Context, Result};
 use crate::venv::Venv;
 use crate::{demo, paths, venv};
@@ -144,6 +133,17 @@ pub struct Ctx {
     pub logs: PathBuf,
 }
 
+impl Ctx {
+    /// `"wrk -t1 -c16 -d10s --latency after a 2s warm-up; <pinning>"`, for headings.
+    pub fn wrk_note(&self, connections: u32) -> String {
+        let Common {
+            duration, warmup, ..
+        } = self.common;
+        let pin = &self.pin.description;
+        format!("wrk -t1 -c{connections} -d{duration}s --latency after a {warmup}s warm-up; {pin}")
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
     let scenarios = match args.scenario {
         Some(one) => vec![one],
@@ -151,18 +151,20 @@ pub fn run(args: Args) -> Result<()> {
     };
     let ctx = set_up(args.common, &scenarios)?;
     println!("xtask bench: {}", ctx.pin.description);
-    let mut failures = Vec::new();
-    for scenario in &scenarios {
-        let outcome = match scenario {
-            ScenarioArgs::Hello(a) => hello::run(a, &ctx),
-            ScenarioArgs::Probes(a) => probes::run(a, &ctx),
-            ScenarioArgs::Static(a) => static_files::run(a, &ctx),
-            ScenarioArgs::Reload(a) => reload::run(a, &ctx),
-        };
-        if let Err(e) = outcome {
-            failures.push(e.to_string());
-        }
-    }
+    all_ok(scenarios.iter().map(|scenario| match scenario {
+        ScenarioArgs::Hello(a) => hello::run(a, &ctx),
+        ScenarioArgs::Probes(a) => probes::run(a, &ctx),
+        ScenarioArgs::Static(a) => static_files::run(a, &ctx),
+        ScenarioArgs::Reload(a) => reload::run(a, &ctx),
+    }))
+}
+
+/// Runs every one of `outcomes` (they are lazy), then fails with every error.
+pub fn all_ok(outcomes: impl Iterator<Item = Result<()>>) -> Result<()> {
+    let failures: Vec<String> = outcomes
+        .filter_map(|o| o.err())
+        .map(|e| e.to_string())
+        .collect();
     if !failures.is_empty() {
         bail!("{}", failures.join("\n"));
     }
@@ -265,6 +267,16 @@ pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
+/// Nearest-rank percentile of sorted values: the smallest value with at
+/// least `p`% of the values at or below it.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
 /// "PASS what" or "FAIL what".
 pub fn verdict(ok: bool, what: &str) -> String {
     format!("{} {what}", if ok { "PASS" } else { "FAIL" })
@@ -303,7 +315,7 @@ pub fn compared(
 pub fn versions(venv: &Venv, packages: &[&str]) -> Option<Vec<String>> {
     let script = "import sys; from importlib.metadata import version as v; \
                   print(sys.version.split()[0], *(v(p) for p in sys.argv[1:]))";
-    let out = Cmd::new(venv.python())
+    let out = Command::new(venv.python())
         .args(["-c", script])
         .args(packages)
         .read()
@@ -335,29 +347,38 @@ mod tests {
     use super::*;
 
     #[derive(Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        task: Task,
-    }
-
-    #[derive(Subcommand)]
-    enum Task {
-        Bench(Args),
+    struct Bench {
+        #[command(flatten)]
+        args: Args,
     }
 
     fn parse(words: &[&str]) -> Args {
-        let argv = ["xtask", "bench"].iter().chain(words);
-        match Cli::try_parse_from(argv).expect("valid") {
-            Cli {
-                task: Task::Bench(args),
-            } => args,
-        }
+        let argv = ["bench"].iter().chain(words);
+        Bench::try_parse_from(argv).expect("valid").args
     }
 
     #[test]
     fn median_of_odd_and_even_counts() {
         assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
         assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50.0));
+        assert_eq!(percentile(&v, 99.0), Some(99.0));
+        assert_eq!(percentile(&v, 100.0), Some(100.0));
+        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
+        assert_eq!(percentile(&[1.0, 2.0, 3.0], 0.0), Some(1.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn ratios_against_a_measured_peer_only() {
+        assert_eq!(times(300.0, Some(200.0)), "1.50x");
+        assert_eq!(times(300.0, Some(0.0)), "n/a");
+        assert_eq!(times(300.0, None), "n/a");
     }
 
     #[test]

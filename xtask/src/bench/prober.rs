@@ -7,12 +7,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use super::http::{self, HttpError};
-use crate::error::{bail, Result};
+use super::percentile;
 
 /// One probe: `GET path` on a new connection to `addr`, as the kubelet sends it
 /// (Go's net/http with keep-alive disabled); the status code.
@@ -28,54 +27,29 @@ pub struct Sample {
     pub outcome: Result<u16, HttpError>,
 }
 
-/// A thread probing one path at a fixed rate until stopped.
-pub struct Prober {
-    path: String,
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<Sample>>,
-}
-
-impl Prober {
-    /// Start probing `path` on `addr` every `interval` (the next probe starts
-    /// on the next tick, or at once when one took longer than the interval,
-    /// as the kubelet's ticker does), each with `timeout`.
-    pub fn start(addr: SocketAddr, path: &str, interval: Duration, timeout: Duration) -> Prober {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let p = path.to_string();
-        let handle = thread::spawn(move || {
-            let mut samples = Vec::new();
-            let mut next = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
-                let now = Instant::now();
-                if next > now {
-                    thread::sleep(next - now);
-                }
-                let start = Instant::now();
-                let outcome = probe(addr, &p, timeout);
-                samples.push(Sample {
-                    elapsed: start.elapsed(),
-                    outcome,
-                });
-                next = (next + interval).max(Instant::now());
-            }
-            samples
+/// Probes `path` on `addr` every `interval` until `stop` is set (the next
+/// probe starts on the next tick, or at once when one took longer than the
+/// interval, as the kubelet's ticker does), each with `timeout`.
+pub fn probe_until(
+    stop: &AtomicBool,
+    addr: SocketAddr,
+    path: &str,
+    interval: Duration,
+    timeout: Duration,
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        thread::sleep(next.saturating_duration_since(Instant::now()));
+        let start = Instant::now();
+        let outcome = probe(addr, path, timeout);
+        samples.push(Sample {
+            elapsed: start.elapsed(),
+            outcome,
         });
-        Prober {
-            path: path.to_string(),
-            stop,
-            handle,
-        }
+        next = (next + interval).max(Instant::now());
     }
-
-    /// Stop after the probe in flight and return every sample.
-    pub fn finish(self) -> Result<Vec<Sample>> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.handle.join() {
-            Ok(samples) => Ok(samples),
-            Err(_) => bail!("the prober thread for {} panicked", self.path),
-        }
-    }
+    samples
 }
 
 /// Latency and answers of a series of probes.
@@ -144,31 +118,10 @@ impl Stats {
     }
 }
 
-/// Nearest-rank percentile of sorted values: the smallest value with at
-/// least `p`% of the values at or below it.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), Some(50.0));
-        assert_eq!(percentile(&v, 99.0), Some(99.0));
-        assert_eq!(percentile(&v, 100.0), Some(100.0));
-        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
-        assert_eq!(percentile(&[1.0, 2.0, 3.0], 0.0), Some(1.0));
-        assert_eq!(percentile(&[], 50.0), None);
-    }
 
     #[test]
     fn stats_count_answers_timeouts_and_errors() {
@@ -179,7 +132,10 @@ mod tests {
             (3, Ok(200)),
             (2, Ok(400)),
             (1000, Err(HttpError::Timeout)),
-            (0, Err(HttpError::Connect(refused))),
+            (
+                0,
+                Err(HttpError::Failed(format!("could not connect: {refused}"))),
+            ),
         ]
         .into_iter()
         .map(|(t, outcome)| Sample {

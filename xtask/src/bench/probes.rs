@@ -1,43 +1,33 @@
-//! The probe-latency scenario (`cargo xtask bench probes`): hurricane and
-//! django-hurricane 1.6.2 serve the example project one after another; while
-//! wrk saturates the app port, two kubelet-like probers (see `prober`) time
-//! `GET /alive` and `GET /ready` on the probe port. The target is a probe
-//! p99 under 10 ms for hurricane.
+//! The probe-latency scenario (README.md, "probes"): hurricane and
+//! django-hurricane serve the example project one after another, each with
+//! its default flags; while wrk loads the app port (`--loads`), two
+//! kubelet-like probers (see `prober`) time `GET /alive` and `GET /ready` on
+//! the probe port. The target is a probe p99 under 10 ms for hurricane.
 //!
-//! The loads (`--loads`), each `--load-connections` (128) connections:
-//! - `hello`: `/hello` as fast as it goes. The one Python thread that computes
-//!   holds the GIL almost all the time (Django is over 90% of its time), so
-//!   anything a probe needs from Python waits for the GIL, and the I/O threads
-//!   are as busy as they get: CPU saturation.
-//! - `sleep`: `/sleep?ms=100` with `--load-connections` 128. Every Python
-//!   thread is busy (hurricane: its 48, django-hurricane: min(32, CPUs + 4))
-//!   and requests queue up behind them,
-//!   while the GIL is mostly free: thread-pool saturation, the case where a
-//!   server that answers probes from its request pool stops answering them.
-//!   Readiness is expected to fail here (the queue is long); what counts is
-//!   how fast it says so.
-//! - `spin` (not by default): `/spin?ms=100`, a CPU-bound view: every thread
-//!   busy *and* fighting for the GIL, the worst case for checks that need it.
-//! - `idle` (not by default): no load, the baseline.
-//!
-//! Both servers run with their default flags; only the ports are chosen:
-//! `--port P --probe-port Q` with two free ports.
+//! Why these loads: `hello` keeps the one Python thread that computes
+//! holding the GIL, so anything a probe needs from Python waits for it;
+//! `sleep` (`/sleep?ms=100`, more connections than Python threads) leaves
+//! the GIL mostly free but every thread busy and requests queued, where a
+//! server that answers probes from its request pool stops answering them
+//! (readiness is expected to fail there: what counts is how fast it says
+//! so); `spin` is both at once; `idle` is the baseline.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::thread::sleep;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, sleep};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
 use super::http::loopback;
-use super::prober::{Prober, Sample, Stats};
+use super::prober::{probe_until, Sample, Stats};
 use super::scenario::{self, find, Needs, Plan, Scenario, ServerRuns, Table};
-use super::server::{self, pinned, Ports, Server};
-use super::{machine_line, median, times, versions, wrk, BenchServer, Ctx};
-use crate::cmd::Cmd;
-use crate::error::{bail, Result};
-use crate::paths;
+use super::server::{self, Ports, Server};
+use super::{median, times, versions, wrk, BenchServer, Ctx};
+use crate::cmd::Hint;
+use crate::error::{bail, Error, Result};
 
 /// The probes timed, both on the probe port (both servers' default paths).
 pub const PROBE_PATHS: [&str; 2] = ["/alive", "/ready"];
@@ -46,11 +36,7 @@ pub const PROBE_PATHS: [&str; 2] = ["/alive", "/ready"];
 const TARGET_P99_MS: f64 = 10.0;
 
 /// What hurricane's build must have for this scenario.
-const NEEDS: Needs = Needs {
-    feature: Some("probe"),
-    missing: "serves no probes",
-    peers_only: "cargo xtask bench probes --servers django-hurricane",
-};
+const NEEDS: Needs = Some(("probe", "serves no probes"));
 
 #[derive(Parser)]
 pub struct Args {
@@ -130,8 +116,8 @@ struct Measured {
     rps: Vec<f64>,
     /// wrk's failed requests, summed.
     app_errors: u64,
-    /// Probe samples of every round, by probe path.
-    samples: BTreeMap<&'static str, Vec<Sample>>,
+    /// Probe samples of every round, per path of [`PROBE_PATHS`].
+    samples: [Vec<Sample>; 2],
 }
 
 type ByLoad = BTreeMap<Load, Measured>;
@@ -150,35 +136,23 @@ impl Scenario for Probes<'_> {
     type Server = ProbeServer;
     type Measured = ByLoad;
 
-    fn command(&self, server: ProbeServer, ports: Ports) -> Result<Cmd> {
+    fn command(&self, server: ProbeServer, ports: Ports) -> Result<Command> {
         let cpus = self.ctx.pin.server.as_deref();
-        let probe_port = ports.probe.to_string();
+        let (app, probe) = (ports.app.to_string(), ports.probe.to_string());
         if server == ProbeServer::Hurricane {
-            return Ok(server::hurricane(
-                &self.ctx.venv,
-                cpus,
-                &[],
-                ports.app,
-                &probe_port,
-            ));
+            let venv = &self.ctx.venv;
+            return Ok(server::hurricane(venv, cpus, &[], ports.app, &probe));
         }
         let Some(venv) = &self.ctx.django_hurricane else {
             bail!("internal error: the django-hurricane venv was not set up");
         };
         // `serve` has no address option: it listens on every interface.
-        let mut c = pinned(cpus, venv.python());
+        let mut c = server::in_project(venv, cpus, venv.python());
         c.args(["manage.py", "serve"])
             .args(["--settings", "mysite.settings_django_hurricane"])
-            .args([
-                "--port",
-                &ports.app.to_string(),
-                "--probe-port",
-                &probe_port,
-            ]);
-        venv.activate(&mut c);
-        // Its log lines reach the log file as they are written.
-        c.env("PYTHONUNBUFFERED", "1");
-        c.dir(paths::example_project());
+            .args(["--port", &app, "--probe-port", &probe])
+            // Its log lines reach the log file as they are written.
+            .env("PYTHONUNBUFFERED", "1");
         Ok(c)
     }
 
@@ -186,13 +160,11 @@ impl Scenario for Probes<'_> {
     fn measure(&self, srv: &mut Server, _: ProbeServer, by_load: &mut ByLoad) -> Result<()> {
         let probe_port = srv.ports.probe;
         srv.wait_ready(probe_port, PROBE_PATHS[0], Duration::from_secs(15))
-            .map_err(|e| {
-                crate::error::Error::new(format!(
-                    "{e}\n  hint: if nothing listens on the probe port although the app port \
-                     answers, this build ignores or lacks --probe-port; measure \
-                     django-hurricane alone with `--servers django-hurricane`"
-                ))
-            })?;
+            .hint(
+                "if nothing listens on the probe port although the app port answers, this \
+                 build ignores or lacks --probe-port; measure django-hurricane alone with \
+                 `--servers django-hurricane`",
+            )?;
         for (i, &load) in self.args.loads.iter().enumerate() {
             if i > 0 {
                 // Let the queue of the previous load drain.
@@ -209,17 +181,15 @@ impl Scenario for Probes<'_> {
             "load | server | >app req/s | >app errors | probe | >p50 ms | >p99 ms | >max ms \
              | answers | >timeouts | >errors | >p99 vs django-hurricane",
         );
-        let mut verdicts = Vec::new();
-        for &load in &self.args.loads {
-            for run in runs {
-                verdicts.extend(self.rows(&mut t, runs, run, load));
-            }
-        }
         if !self.args.servers.contains(&ProbeServer::Hurricane) {
             t.after
                 .push("target: not checked (hurricane was not measured)".to_string());
         }
-        t.after.extend(verdicts);
+        for &load in &self.args.loads {
+            for run in runs {
+                self.rows(&mut t, runs, run, load);
+            }
+        }
         t
     }
 }
@@ -228,25 +198,19 @@ impl Probes<'_> {
     /// What was measured, on what, against which peer.
     fn heading(&self) -> Vec<String> {
         let (args, common) = (self.args, &self.ctx.common);
-        let rounds = self
-            .ctx
-            .common
-            .rounds_note("{n} rounds pooled (req/s: median)");
-        let mut heading = vec![
-            format!(
-                "Probe latency under load on examples/mysite: app load wrk -t1 -c{} -d{}s after a {}s \
-                 warm-up; GET {} on the probe port, each every {} ms on a new connection \
-                 (Connection: close, as the kubelet), {} ms deadline; {}{rounds}",
-                args.load_connections,
-                common.duration,
-                common.warmup,
-                PROBE_PATHS.join(" and GET "),
-                args.probe_interval_ms,
-                args.probe_timeout_ms,
-                self.ctx.pin.description
-            ),
-            machine_line(&self.ctx.venv),
-        ];
+        let rounds = common.rounds_note("{n} rounds pooled (req/s: median)");
+        let mut heading = vec![format!(
+            "Probe latency under load on examples/mysite: app load wrk -t1 -c{} -d{}s after a {}s \
+             warm-up; GET {} on the probe port, each every {} ms on a new connection \
+             (Connection: close, as the kubelet), {} ms deadline; {}{rounds}",
+            args.load_connections,
+            common.duration,
+            common.warmup,
+            PROBE_PATHS.join(" and GET "),
+            args.probe_interval_ms,
+            args.probe_timeout_ms,
+            self.ctx.pin.description
+        )];
         if let Some(v) = &self.ctx.django_hurricane {
             heading.push(
                 match versions(v, &["django-hurricane", "tornado"]).as_deref() {
@@ -264,7 +228,7 @@ impl Probes<'_> {
         heading
     }
 
-    /// The rows of one server under one load (one per probe path); the
+    /// The rows of one server under one load (one per probe path), and the
     /// warnings and PASS/FAIL lines they call for.
     fn rows(
         &self,
@@ -272,33 +236,24 @@ impl Probes<'_> {
         runs: &[ServerRuns<ProbeServer, ByLoad>],
         run: &ServerRuns<ProbeServer, ByLoad>,
         load: Load,
-    ) -> Vec<String> {
+    ) {
         let what = load.describe(self.args.load_connections);
-        let stats = |server: ProbeServer, load: Load, path: &str| -> Option<Stats> {
-            Some(Stats::of(
-                find(runs, server)?.get(&load)?.samples.get(path)?,
-            ))
-        };
-        let mut verdicts = Vec::new();
         let name = run.server.name();
         let Some(m) = run.measured().and_then(|by_load| by_load.get(&load)) else {
-            t.failed(&[&what, &name]);
-            return Vec::new();
+            return t.failed(&[&what, &name]);
         };
         // No wrk run (idle): no app figures.
-        let (rps, app_errors) = if m.rps.is_empty() {
-            ("-".to_string(), "-".to_string())
-        } else {
-            (
+        let (rps, app_errors) = match m.rps.is_empty() {
+            true => ("-".to_string(), "-".to_string()),
+            false => (
                 format!("{:.0}", median(m.rps.iter().copied())),
                 m.app_errors.to_string(),
-            )
+            ),
         };
-        for path in PROBE_PATHS {
-            let Some(s) = stats(run.server, load, path) else {
-                continue;
-            };
-            let peer = stats(ProbeServer::DjangoHurricane, load, path);
+        let peer = find(runs, ProbeServer::DjangoHurricane).and_then(|by_load| by_load.get(&load));
+        for (i, path) in PROBE_PATHS.iter().enumerate() {
+            let s = Stats::of(&m.samples[i]);
+            let peer = peer.map(|p| Stats::of(&p.samples[i]));
             let vs = match s.p99_ms {
                 Some(a) => times(a, peer.as_ref().and_then(|p| p.p99_ms)),
                 None => "n/a".to_string(),
@@ -308,7 +263,7 @@ impl Probes<'_> {
                 &name,
                 &rps,
                 &app_errors,
-                &path,
+                path,
                 &fmt_ms(s.p50_ms),
                 &fmt_ms(s.p99_ms),
                 &fmt_ms(s.max_ms),
@@ -318,51 +273,45 @@ impl Probes<'_> {
                 &vs,
             ]);
             if let Some(e) = &s.first_error {
-                verdicts.push(format!(
+                t.after.push(format!(
                     "WARN {name} GET {path} under {what}: {} probes failed, first: {e}",
                     s.errors
                 ));
             }
             if run.server == ProbeServer::Hurricane {
-                verdicts.push(verdict(&what, path, &s, peer.as_ref()));
+                t.after.push(verdict(&what, path, &s, peer.as_ref()));
             }
         }
-        verdicts
     }
 
     /// One load: wrk on the app (none when idle) while a prober per probe path runs.
     fn measure_load(&self, srv: &mut Server, load: Load, into: &mut Measured) -> Result<()> {
         let (args, ctx) = (self.args, self.ctx);
-        let name = srv.name.clone();
-        let conns = args.load_connections;
+        let (name, conns) = (srv.name.clone(), args.load_connections);
         let url = load.path().map(|p| srv.url(p));
         if let Some(url) = &url {
             wrk::warm_up(&name, url, conns, ctx)?;
         }
         let seconds = ctx.common.duration;
-        println!(
-            "xtask bench: {name} probes under {} for {seconds}s",
-            load.describe(conns)
-        );
+        let what = load.describe(conns);
+        println!("xtask bench: {name} probes under {what} for {seconds}s");
         let interval = Duration::from_millis(args.probe_interval_ms);
         let timeout = Duration::from_millis(args.probe_timeout_ms);
-        let probe_addr = loopback(srv.ports.probe);
-        let probers: Vec<Prober> = PROBE_PATHS
-            .iter()
-            .map(|p| Prober::start(probe_addr, p, interval, timeout))
-            .collect();
-        let app = match &url {
-            Some(url) => wrk::run(url, conns, seconds, ctx.pin.load.as_deref()).map(Some),
-            None => {
-                sleep(Duration::from_secs(seconds));
-                Ok(None)
-            }
-        };
-        // Stop the probers whatever wrk did.
-        let mut samples = Vec::new();
-        for (path, p) in PROBE_PATHS.iter().zip(probers) {
-            samples.push((*path, p.finish()?));
-        }
+        let (addr, stop) = (loopback(srv.ports.probe), AtomicBool::new(false));
+        let (app, samples) = thread::scope(|s| {
+            let probers = PROBE_PATHS
+                .map(|path| s.spawn(|| probe_until(&stop, addr, path, interval, timeout)));
+            let app = match &url {
+                Some(url) => wrk::run(url, conns, seconds, ctx.pin.load.as_deref()).map(Some),
+                None => {
+                    sleep(Duration::from_secs(seconds));
+                    Ok(None)
+                }
+            };
+            // Stop the probers whatever wrk did.
+            stop.store(true, Ordering::Relaxed);
+            (app, probers.map(|p| p.join()))
+        });
         let app = app?;
         srv.ensure_running("during the measurement")?;
         if let Some(r) = app {
@@ -372,8 +321,8 @@ impl Probes<'_> {
             into.rps.push(r.requests_per_sec);
             into.app_errors += r.errors;
         }
-        for (path, list) in samples {
-            into.samples.entry(path).or_default().extend(list);
+        for (list, more) in into.samples.iter_mut().zip(samples) {
+            list.extend(more.map_err(|_| Error::new("a prober thread panicked"))?);
         }
         Ok(())
     }

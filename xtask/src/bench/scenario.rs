@@ -5,24 +5,21 @@
 //! that could not be measured (after the table, which is printed anyway).
 
 use std::fmt::Display;
+use std::process::Command;
 use std::time::Duration;
 
+use clap::ValueEnum;
+
 use super::server::{Ports, Server};
-use super::{BenchServer, Ctx};
-use crate::cmd::Cmd;
+use super::{machine_line, BenchServer, Ctx};
+use crate::cmd::{Hint, Run};
 use crate::error::{bail, Result};
 use crate::paths;
 
-/// What hurricane's build must have for a scenario.
-pub struct Needs {
-    /// The cargo feature of hurricane-cli the scenario measures, as `hurricane
-    /// --version` lists it (`None`: every build can be measured).
-    pub feature: Option<&'static str>,
-    /// What a build without it lacks, e.g. "serves no probes".
-    pub missing: &'static str,
-    /// The command that measures the peers alone.
-    pub peers_only: &'static str,
-}
+/// What a scenario measures that not every build of hurricane has: the cargo
+/// feature of hurricane-cli, as `hurricane --version` lists it, and what a
+/// build without it lacks, e.g. `Some(("probe", "serves no probes"))`.
+pub type Needs = Option<(&'static str, &'static str)>;
 
 /// One server of a scenario: what its rounds measured, or why it could not be measured.
 pub struct ServerRuns<S, T> {
@@ -47,8 +44,9 @@ pub struct Plan<'a, S> {
     pub what: String,
     pub servers: &'a [S],
     pub needs: Needs,
-    /// A server's log is `target/bench/<log_prefix>-<server>.log`.
-    pub log_prefix: String,
+    /// The scenario's subcommand (hello: with its workload, "hello-cpu"); a
+    /// server's log is `target/bench/<name>-<server>.log`.
+    pub name: String,
     /// The app path polled until it answers 200 before measuring.
     pub ready_path: String,
 }
@@ -58,14 +56,14 @@ impl<'a, S> Plan<'a, S> {
         what: impl Into<String>,
         servers: &'a [S],
         needs: Needs,
-        log_prefix: impl Into<String>,
+        name: impl Into<String>,
         ready_path: impl Into<String>,
     ) -> Self {
         Plan {
             what: what.into(),
             servers,
             needs,
-            log_prefix: log_prefix.into(),
+            name: name.into(),
             ready_path: ready_path.into(),
         }
     }
@@ -77,7 +75,7 @@ pub trait Scenario {
     /// What the rounds of one server add up to.
     type Measured: Default;
     /// How `server` is started on `ports`.
-    fn command(&self, server: Self::Server, ports: Ports) -> Result<Cmd>;
+    fn command(&self, server: Self::Server, ports: Ports) -> Result<Command>;
     /// One round against the running server, added to what earlier rounds measured.
     fn measure(
         &self,
@@ -89,25 +87,18 @@ pub trait Scenario {
     fn report(&self, runs: &[ServerRuns<Self::Server, Self::Measured>]) -> Table;
 }
 
-/// Measures every server of `scenario` in every round, in order; a server that
-/// fails is reported and not measured again. Then the table.
+/// Measures every server of `scenario` in every round, in order (hurricane
+/// only if its build has what the scenario needs); a server that fails is
+/// reported and not measured again. Then the table.
 pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> Result<()> {
     let what = &plan.what;
     let rounds = ctx.common.rounds;
     let mut runs: Vec<ServerRuns<S::Server, S::Measured>> = plan
         .servers
         .iter()
-        .map(|&server| {
-            let checked = if server == S::Server::HURRICANE {
-                check_hurricane_has(&plan.needs)
-            } else {
-                Ok(())
-            };
-            let outcome = checked.map(|()| S::Measured::default()).map_err(|e| {
-                eprintln!("xtask bench: {} {what} FAILED: {e}", server.name());
-                e.to_string()
-            });
-            ServerRuns { server, outcome }
+        .map(|&server| ServerRuns {
+            server,
+            outcome: Ok(S::Measured::default()),
         })
         .collect();
     for round in 1..=rounds {
@@ -124,7 +115,9 @@ pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> R
             }
         }
     }
-    scenario.report(&runs).print();
+    let mut table = scenario.report(&runs);
+    table.heading.insert(1, machine_line(&ctx.venv));
+    table.print();
     let failed: Vec<String> = runs
         .iter()
         .filter(|r| r.outcome.is_err())
@@ -146,10 +139,13 @@ fn one_round<S: Scenario>(
     server: S::Server,
     into: &mut S::Measured,
 ) -> Result<()> {
+    if let (Some(needs), true) = (plan.needs, server == S::Server::HURRICANE) {
+        check_hurricane_has::<S>(needs, &plan.name)?;
+    }
     let ports = Ports::free()?;
     let cmd = scenario.command(server, ports)?;
     let name = server.name();
-    let log = ctx.logs.join(format!("{}-{name}.log", plan.log_prefix));
+    let log = ctx.logs.join(format!("{}-{name}.log", plan.name));
     let mut srv = Server::start(&name, ports, cmd, log)?;
     srv.wait_ready(ports.app, &plan.ready_path, Duration::from_secs(60))?;
     scenario.measure(&mut srv, server, into)?;
@@ -159,35 +155,36 @@ fn one_round<S: Scenario>(
 }
 
 /// Fails, naming what is missing, when the hurricane binary was built without
-/// `needs.feature` (from the `features:` line of `hurricane --version`), instead of
-/// letting it fail on an option it refuses.
-fn check_hurricane_has(needs: &Needs) -> Result<()> {
-    let Some(feature) = needs.feature else {
-        return Ok(());
-    };
+/// the feature `needs` names (from the `features:` line of `hurricane
+/// --version`), instead of letting it fail on an option it refuses.
+fn check_hurricane_has<S: Scenario>((feature, missing): (&str, &str), name: &str) -> Result<()> {
     let bin = paths::hurricane_bin();
-    let version = Cmd::new(&bin)
+    let version = Command::new(&bin)
         .arg("--version")
-        .hint("build it with `cargo build --release -p hurricane-cli`")
-        .read()?;
+        .read()
+        .hint("build it with `cargo build --release -p hurricane-cli`")?;
     let built = version
         .lines()
         .find_map(|line| line.strip_prefix("features:"))
         .is_some_and(|features| features.split_whitespace().any(|f| f == feature));
     if !built {
+        let peers: Vec<String> = S::Server::value_variants()
+            .iter()
+            .filter(|&&s| s != S::Server::HURRICANE)
+            .map(|s| s.name())
+            .collect();
         bail!(
-            "{} was built without the feature `{feature}`: this build {}\n  \
-             hint: rebuild, or measure the peers alone: `{}`",
+            "{} was built without the feature `{feature}`: this build {missing}\n  \
+             hint: rebuild, or measure the peers alone: `cargo xtask bench {name} --servers {}`",
             bin.display(),
-            needs.missing,
-            needs.peers_only
+            peers.join(",")
         );
     }
     Ok(())
 }
 
-/// A scenario's report: heading lines, a Markdown table, then the lines under
-/// it (warnings, notes, PASS/FAIL/SKIP).
+/// A scenario's report: heading lines (the machine's comes second), a
+/// Markdown table, then the lines under it (warnings, notes, PASS/FAIL/SKIP).
 pub struct Table {
     heading: Vec<String>,
     columns: Vec<String>,

@@ -4,13 +4,13 @@
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use super::http::{self, loopback};
-use crate::cmd::{describe, Cmd};
+use crate::cmd::{describe, Run};
 use crate::error::{bail, Context, Result};
 use crate::paths;
 use crate::venv::Venv;
@@ -24,66 +24,62 @@ pub struct Ports {
 }
 
 impl Ports {
+    /// Two ports nobody listens on right now: bound at once, so they differ,
+    /// then released (there is a small window for another process to take one).
     pub fn free() -> Result<Ports> {
-        let app = free_port()?;
-        let mut probe = free_port()?;
-        while probe == app {
-            probe = free_port()?;
-        }
-        Ok(Ports { app, probe })
+        let bind =
+            || TcpListener::bind("127.0.0.1:0").context(|| "could not bind 127.0.0.1:0".into());
+        let (app, probe) = (bind()?, bind()?);
+        let port = |l: TcpListener| l.local_addr().map(|a| a.port());
+        let read = || "could not read the address of a bound socket".to_string();
+        Ok(Ports {
+            app: port(app).context(read)?,
+            probe: port(probe).context(read)?,
+        })
     }
-}
-
-/// A port nobody listens on right now (the OS picks it; we release it
-/// immediately, so there is a small window for another process to take it).
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .context(|| "could not bind a free port on 127.0.0.1".to_string())?;
-    let port = listener
-        .local_addr()
-        .context(|| "could not read the address of a bound socket".to_string())?
-        .port();
-    Ok(port)
 }
 
 /// `program`, under `taskset -c <cpus>` when pinning.
-pub fn pinned(cpus: Option<&str>, program: impl AsRef<OsStr>) -> Cmd {
+pub fn pinned(cpus: Option<&str>, program: impl AsRef<OsStr>) -> Command {
     match cpus {
         Some(cpus) => {
-            let mut cmd = Cmd::new("taskset");
+            let mut cmd = Command::new("taskset");
             cmd.args(["-c", cpus]).arg(program);
             cmd
         }
-        None => Cmd::new(program),
+        None => Command::new(program),
     }
 }
 
-/// `hurricane serve <options> --host 127.0.0.1 --port P --probe-port Q` in the
-/// example project, with `venv` active; `probe_port` "0" lets the OS pick one
-/// (port + 1 may be taken).
+/// `program` in the example project with `venv` active, pinned to `cpus`.
+pub fn in_project(venv: &Venv, cpus: Option<&str>, program: impl AsRef<OsStr>) -> Command {
+    let mut c = pinned(cpus, program);
+    venv.activate(&mut c);
+    c.current_dir(paths::example_project());
+    c
+}
+
+/// `hurricane serve <options> --host 127.0.0.1 --port P --probe-port Q`;
+/// `probe_port` "0" lets the OS pick one (port + 1 may be taken).
 pub fn hurricane(
     venv: &Venv,
     cpus: Option<&str>,
     options: &[&str],
     port: u16,
     probe_port: &str,
-) -> Cmd {
-    let mut c = pinned(cpus, paths::hurricane_bin());
+) -> Command {
+    let mut c = in_project(venv, cpus, paths::hurricane_bin());
     c.arg("serve")
         .args(options)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--probe-port", probe_port]);
-    venv.activate(&mut c);
-    c.dir(paths::example_project());
     c
 }
 
-/// `gunicorn -w 1 -b 127.0.0.1:P mysite.wsgi` (sync, one worker) in the example project.
-pub fn gunicorn(venv: &Venv, cpus: Option<&str>, port: u16) -> Cmd {
-    let mut c = pinned(cpus, venv.bin("gunicorn"));
+/// `gunicorn -w 1 -b 127.0.0.1:P mysite.wsgi`: sync, one worker.
+pub fn gunicorn(venv: &Venv, cpus: Option<&str>, port: u16) -> Command {
+    let mut c = in_project(venv, cpus, venv.bin("gunicorn"));
     c.args(["-w", "1", "-b", &format!("127.0.0.1:{port}"), "mysite.wsgi"]);
-    venv.activate(&mut c);
-    c.dir(paths::example_project());
     c
 }
 
@@ -91,30 +87,26 @@ pub struct Server {
     pub name: String,
     pub ports: Ports,
     child: Option<Child>,
-    log: PathBuf,
+    pub log: PathBuf,
 }
 
 impl Server {
     /// Spawn `cmd` (already set up with ports, cwd and environment),
     /// sending its stdout and stderr to `log`.
-    pub fn start(name: &str, ports: Ports, mut cmd: Cmd, log: PathBuf) -> Result<Server> {
+    pub fn start(name: &str, ports: Ports, mut cmd: Command, log: PathBuf) -> Result<Server> {
         let file = File::create(&log).context(|| format!("could not create {}", log.display()))?;
         let file2 = file
             .try_clone()
             .context(|| format!("could not reopen {}", log.display()))?;
         cmd.stdout(Stdio::from(file)).stderr(Stdio::from(file2));
-        println!("xtask bench: starting {name}: {}", cmd.display());
-        let child = cmd.spawn()?;
+        println!("xtask bench: starting {name}: {}", cmd.line());
+        let child = cmd.start()?;
         Ok(Server {
             name: name.to_string(),
             ports,
             child: Some(child),
             log,
         })
-    }
-
-    pub fn log(&self) -> &Path {
-        &self.log
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -137,12 +129,11 @@ impl Server {
             }
             if start.elapsed() > timeout {
                 bail!(
-                    "{} gave no 200 on GET {path} on port {port} within {}s ({}); its output ({}):\n{}",
+                    "{} gave no 200 on GET {path} on port {port} within {}s ({}); {}",
                     self.name,
                     timeout.as_secs(),
                     http::describe(&last),
-                    self.log.display(),
-                    self.log_tail()
+                    self.output()
                 );
             }
             sleep(Duration::from_millis(100));
@@ -156,11 +147,10 @@ impl Server {
             if let Ok(Some(status)) = child.try_wait() {
                 self.child = None;
                 bail!(
-                    "{} exited {when} ({}); its output ({}):\n{}",
+                    "{} exited {when} ({}); {}",
                     self.name,
                     describe(status),
-                    self.log.display(),
-                    self.log_tail()
+                    self.output()
                 );
             }
         }
@@ -172,16 +162,12 @@ impl Server {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
         let pid = child.id().to_string();
-        let termed = Cmd::new("kill")
+        let termed = Command::new("kill")
             .args(["-TERM", &pid])
             .stderr(Stdio::null())
             .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+            .is_ok_and(|s| s.success());
         if termed {
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(15) {
@@ -199,12 +185,13 @@ impl Server {
         let _ = child.wait();
     }
 
-    /// The last 30 lines of the server's output, indented.
-    pub fn log_tail(&self) -> String {
+    /// `"its output (<log>):"` and the last 30 lines of it, indented.
+    pub fn output(&self) -> String {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = &lines[lines.len().saturating_sub(30)..];
-        tail.iter().map(|l| format!("    {l}\n")).collect()
+        let tail: String = tail.iter().map(|l| format!("    {l}\n")).collect();
+        format!("its output ({}):\n{tail}", self.log.display())
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::server::pinned;
 use super::{median, Ctx};
+use crate::cmd::Run;
 use crate::error::{bail, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
