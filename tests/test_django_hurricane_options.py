@@ -17,9 +17,7 @@ meaning, and its settings that hurricane no longer reads.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 
 import pytest
 
@@ -29,7 +27,7 @@ from support.poll import poll_until
 from support.probes import PYTHONPATH, probes_env
 from support.projects import ORIGINAL_HELLO, make_site, set_hello
 from support.reload import WATCHING_RE, child_pid, get, pid_alive, wait_body, wait_reloads
-from support.server import Server, run_hurricane, stop_all
+from support.server import Server, run_hurricane, stop_all_and_reap
 
 OPTS_SETTINGS = ["--settings", "testsettings.hurricane_opts", *PYTHONPATH]
 WRAPPED = {"WSGI_APPLICATION": "wrapped_django_app.application"}
@@ -61,16 +59,7 @@ def servers(logdir, request):
         return server.start()
 
     yield _start
-    try:
-        problems = stop_all(started)
-    finally:
-        for server in started:
-            if server.proc is not None:
-                try:
-                    os.killpg(server.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-    assert not problems, "\n\n".join(problems)
+    stop_all_and_reap(started)
 
 
 # ---------------------------------------------------------------------------

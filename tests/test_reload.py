@@ -19,7 +19,6 @@ adds a /pid view to it) since the tests edit its files.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
@@ -45,7 +44,7 @@ from support.reload import (
     wait_body,
     wait_reloads,
 )
-from support.server import Server, run_hurricane, stop_all
+from support.server import Server, run_hurricane, stop_all_and_reap
 
 pytestmark = requires("reload")
 
@@ -101,16 +100,7 @@ def serve(logdir, request):
         return server.start(ready=_child_serves) if supervised else server.start()
 
     yield _serve
-    try:
-        problems = stop_all(servers)
-    finally:
-        for server in servers:
-            if server.proc is not None:
-                try:
-                    os.killpg(server.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-    assert not problems, "\n\n".join(problems)
+    stop_all_and_reap(servers)
 
 
 # ---------------------------------------------------------------------------

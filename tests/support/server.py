@@ -14,6 +14,7 @@ replaced by the app port (integrated probes: `--probe-port {port}`).
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -266,3 +267,19 @@ def stop_all(servers: list[Server]) -> list[str]:
         except AssertionError as exc:
             problems.append(str(exc))
     return problems
+
+
+def stop_all_and_reap(servers: list[Server]) -> None:
+    """Teardown of servers that may have children (an --autoreload supervisor's):
+    SIGTERM to each, then SIGKILL to each process group whatever happened, and the
+    test fails if a server did not exit cleanly."""
+    try:
+        problems = stop_all(servers)
+    finally:
+        for server in servers:
+            if server.proc is not None:
+                try:
+                    os.killpg(server.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+    assert not problems, "\n\n".join(problems)
