@@ -166,21 +166,8 @@ fn pytest() -> Result<()> {
 /// the tests that run with every launcher run through both of the package's.
 fn python_package() -> Result<()> {
     for version in PACKAGE_PYTHONS {
-        let wheel = wheel::build(version)?;
-        let python = wheel::interpreter(version)?;
         let dir = paths::target().join(format!("venv-package-{version}"));
-        let venv = venv::ensure_at(&python, dir, "test.txt")?;
-        venv.cmd("python")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(["--no-deps", "--force-reinstall"])
-            .arg(&wheel)
-            .run()?;
+        let venv = wheel::venv_with_package(version, dir, "test.txt")?;
         for launcher in ["manage.py", "script"] {
             println!("xtask: CPython {version}, HURRICANE_LAUNCHER={launcher}");
             let mut cmd = venv.cmd("python");

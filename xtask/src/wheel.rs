@@ -74,6 +74,36 @@ pub fn build(version: &str) -> Result<PathBuf> {
     Ok(wheel)
 }
 
+/// A venv at `dir`, made from CPython `version`, with `requirements/<file>` and the
+/// package's wheel for that version (built first) installed.
+pub fn venv_with_package(version: &str, dir: PathBuf, requirements: &str) -> Result<venv::Venv> {
+    let wheel = build(version)?;
+    let venv = venv::ensure_at(&interpreter(version)?, dir, requirements)?;
+    venv.cmd("python")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["--no-deps", "--force-reinstall"])
+        .arg(&wheel)
+        .run()
+        .hint("pip could not install the wheel just built")?;
+    Ok(venv)
+}
+
+/// The `3.X` of `python3` on PATH: the Python the `hurricane` binary embeds.
+pub fn host_version() -> Result<String> {
+    let script = "import sys; print('%d.%d' % sys.version_info[:2])";
+    Ok(Command::new("python3")
+        .args(["-c", script])
+        .read()?
+        .trim()
+        .to_string())
+}
+
 /// CPython `version`: `python3.X` on PATH, else the newest pyenv installation of it.
 /// The path returned is the interpreter itself (`sys.executable`), not a pyenv shim,
 /// which fails for a version that is installed but not selected.

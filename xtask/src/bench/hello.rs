@@ -18,7 +18,6 @@ use super::{all_ok, median, times, verdict, BenchServer, Ctx};
 use crate::cmd::{Hint, Run};
 use crate::error::{bail, Result};
 use crate::paths;
-use crate::venv::Venv;
 
 #[derive(Parser)]
 pub struct Args {
@@ -35,15 +34,17 @@ pub struct Args {
     /// Seconds of Django's in-process loop.
     #[arg(long, default_value = "5", value_parser = super::parse_secs)]
     inprocess_seconds: u64,
-    /// Servers measured, in order (comma separated): granian-st
-    /// (`--blocking-threads 1 --runtime-mode st`) is granian's best
-    /// configuration for CPU-bound views, granian-bt32 (`--blocking-threads
-    /// 32`) its best for views that wait on I/O, granian its defaults.
+    /// Servers measured, in order (comma separated): manage.py is hurricane
+    /// started by its Python package (`python manage.py serve`, the wheel built
+    /// for python3), granian-st (`--blocking-threads 1 --runtime-mode st`) is
+    /// granian's best configuration for CPU-bound views, granian-bt32
+    /// (`--blocking-threads 32`) its best for views that wait on I/O, granian
+    /// its defaults.
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "hurricane,granian-st,granian-bt32,granian,gunicorn"
+        default_value = "hurricane,manage.py,granian-st,granian-bt32,granian,gunicorn"
     )]
     pub servers: Vec<Peer>,
     /// URL path of the cpu workload.
@@ -57,6 +58,10 @@ pub struct Args {
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Peer {
     Hurricane,
+    /// hurricane inside `python manage.py serve` (the Python package): the same
+    /// runtime, so the same figures.
+    #[value(name = "manage.py")]
+    ManagePy,
     Gunicorn,
     Granian,
     /// granian's best configuration for CPU-bound views: one blocking thread on a
@@ -72,10 +77,19 @@ impl BenchServer for Peer {
 
 impl Peer {
     /// How each server is started: its defaults plus the loopback address.
-    fn command(self, venv: &Venv, port: u16, cpus: Option<&str>) -> Command {
+    fn command(self, ctx: &Ctx, port: u16) -> Result<Command> {
+        let (venv, cpus) = (&ctx.venv, ctx.pin.server.as_deref());
         let granian_options: &[&str] = match self {
-            Peer::Hurricane => return server::hurricane(venv, cpus, &[], port, "0"),
-            Peer::Gunicorn => return server::gunicorn(venv, cpus, port),
+            Peer::Hurricane => return Ok(server::hurricane(venv, cpus, &[], port, "0")),
+            Peer::ManagePy => {
+                let Some(package) = &ctx.package else {
+                    bail!(
+                        "internal error: the venv with hurricane's Python package was not set up"
+                    );
+                };
+                return Ok(server::manage_py_serve(package, cpus, &[], port, "0"));
+            }
+            Peer::Gunicorn => return Ok(server::gunicorn(venv, cpus, port)),
             Peer::Granian => &[],
             Peer::GranianSt => &["--blocking-threads", "1", "--runtime-mode", "st"],
             Peer::GranianBt32 => &["--blocking-threads", "32"],
@@ -85,7 +99,7 @@ impl Peer {
             .args(granian_options)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("mysite.wsgi:application");
-        c
+        Ok(c)
     }
 }
 
@@ -177,7 +191,7 @@ impl Scenario for Hello<'_> {
     type Measured = Vec<wrk::Report>;
 
     fn command(&self, peer: Peer, ports: Ports) -> Result<Command> {
-        Ok(peer.command(&self.ctx.venv, ports.app, self.ctx.pin.server.as_deref()))
+        peer.command(self.ctx, ports.app)
     }
 
     fn measure(&self, srv: &mut Server, peer: Peer, into: &mut Vec<wrk::Report>) -> Result<()> {
@@ -236,6 +250,12 @@ impl Scenario for Hello<'_> {
             measured(self.best_peer),
             measured(Peer::Granian),
         );
+        if let (Some(binary), Some(package)) = (measured(Peer::Hurricane), measured(Peer::ManagePy))
+        {
+            let x = package.requests_per_sec / binary.requests_per_sec;
+            let line = format!("manage.py serve req/s within 5% of the binary ({x:.2}x)");
+            t.after.push(verdict(x >= 0.95, &line));
+        }
         t
     }
 }

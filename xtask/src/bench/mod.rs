@@ -28,7 +28,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::cmd::{which, Run};
 use crate::error::{bail, Context, Result};
 use crate::venv::Venv;
-use crate::{demo, paths, venv};
+use crate::{demo, paths, venv, wheel};
 
 #[derive(clap::Args)]
 #[command(
@@ -127,6 +127,8 @@ pub struct Ctx {
     pub venv: Venv,
     /// django-hurricane's own venv, when the probes scenario measures it.
     pub django_hurricane: Option<Venv>,
+    /// A venv with hurricane's Python package, when hello measures `manage.py serve`.
+    pub package: Option<Venv>,
     /// nginx's binary, when the static scenario measures it.
     pub nginx: Option<PathBuf>,
     pub pin: Pinning,
@@ -198,6 +200,13 @@ fn set_up(common: Common, scenarios: &[ScenarioArgs]) -> Result<Ctx> {
     } else {
         None
     };
+    let package = if measures("manage.py") {
+        let version = wheel::host_version()?;
+        let dir = paths::target().join("venv-bench-package");
+        Some(wheel::venv_with_package(&version, dir, "example.txt")?)
+    } else {
+        None
+    };
     demo::migrate(&venv, &paths::example_project())?;
     let logs = paths::target().join("bench");
     fs::create_dir_all(&logs).context(|| format!("could not create {}", logs.display()))?;
@@ -206,6 +215,7 @@ fn set_up(common: Common, scenarios: &[ScenarioArgs]) -> Result<Ctx> {
         common,
         venv,
         django_hurricane,
+        package,
         nginx,
         logs,
     })

@@ -149,7 +149,7 @@ impl Scenario for Probes<'_> {
         // `serve` has no address option: it listens on every interface.
         let mut c = server::in_project(venv, cpus, venv.python());
         c.args(["manage.py", "serve"])
-            .args(["--settings", "mysite.settings_django_hurricane"])
+            .args(["--settings", server::MANAGE_PY_SERVE_SETTINGS])
             .args(["--port", &app, "--probe-port", &probe])
             // Its log lines reach the log file as they are written.
             .env("PYTHONUNBUFFERED", "1");

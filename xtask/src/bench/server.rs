@@ -69,11 +69,34 @@ pub fn hurricane(
     probe_port: &str,
 ) -> Command {
     let mut c = in_project(venv, cpus, paths::hurricane_bin());
-    c.arg("serve")
-        .args(options)
+    c.arg("serve");
+    serve_options(&mut c, options, port, probe_port);
+    c
+}
+
+/// The same server as [`hurricane`], started by hurricane's Python package:
+/// `python manage.py serve <options> ...` with the package installed in `venv`.
+pub fn manage_py_serve(
+    venv: &Venv,
+    cpus: Option<&str>,
+    options: &[&str],
+    port: u16,
+    probe_port: &str,
+) -> Command {
+    let mut c = in_project(venv, cpus, venv.python());
+    c.args(["manage.py", "serve", "--settings", MANAGE_PY_SERVE_SETTINGS]);
+    serve_options(&mut c, options, port, probe_port);
+    c
+}
+
+/// The example project's settings with the `hurricane` app, whose `serve` command
+/// both hurricane's Python package and django-hurricane provide.
+pub const MANAGE_PY_SERVE_SETTINGS: &str = "mysite.settings_manage_py_serve";
+
+fn serve_options(c: &mut Command, options: &[&str], port: u16, probe_port: &str) {
+    c.args(options)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--probe-port", probe_port]);
-    c
 }
 
 /// `gunicorn -w 1 -b 127.0.0.1:P mysite.wsgi`: sync, one worker.
