@@ -1,0 +1,248 @@
+"""deploy/: the Kubernetes manifests and the Dockerfile a Django team starts from.
+
+- Every document `kubectl apply -k deploy/kubernetes` would send, the migration Job
+  and the commented queue-length autoscaler validate strictly against the Kubernetes
+  API's schemas, offline (kubernetes-validate; tests/support/kustomize.py assembles
+  the base as kubectl does, and matches `kubectl kustomize` where kubectl exists).
+- The manifests agree with hurricane's options in their ConfigMap: ports, probe
+  paths, the grace period against the drain, probe timeouts, selectors, the user.
+- The Dockerfile's steps, run as written on the example project with the wheel built
+  from this checkout, give a server that waits for the migration Job, passes the
+  manifest's probes, serves, writes nothing outside /tmp, and drains on SIGTERM
+  within the grace period.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support import dockerfile, kustomize
+from support.client import ConnectionClosed, request
+from support.env import EXAMPLE, LAUNCHER, REPO, free_port
+from support.poll import poll_until
+from support.probes import metric_families, sample_value
+from support.server import run_hurricane
+
+DEPLOY = REPO / "deploy"
+BASE = DEPLOY / "kubernetes"
+JOB = BASE / "migrate-job.yaml"
+HPA = BASE / "hpa.yaml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+# 1.33: the oldest release the manifests are written for (every field they use is GA
+# there); 1.37: the newest kubernetes-validate 1.37.0 has schemas for.
+KUBERNETES_VERSIONS = ("1.33.0", "1.37.0")
+KUBERNETES_VALIDATE = Path(sys.executable).parent / "kubernetes-validate"
+# The database connections a deployment may open: PostgreSQL's default max_connections.
+DATABASE_CONNECTIONS = 100
+PROBES = {"startupProbe": "HURRICANE_STARTUP_PROBE", "readinessProbe": "HURRICANE_READINESS_PROBE", "livenessProbe": "HURRICANE_LIVENESS_PROBE"}
+
+
+# -- the manifests -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def manifests() -> list[dict]:
+    return kustomize.build(BASE)
+
+
+def the(documents: list[dict], kind: str) -> dict:
+    found = [d for d in documents if d["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {[d['metadata'].get('name') for d in found]}"
+    return found[0]
+
+
+def web_container(manifests: list[dict]) -> dict:
+    containers = the(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, [c["name"] for c in containers]
+    return containers[0]
+
+
+def job() -> dict:
+    return yaml.safe_load(JOB.read_text())
+
+
+def queue_autoscaler() -> dict:
+    """The HorizontalPodAutoscaler hpa.yaml shows in comments, after its `# ---`."""
+    text = HPA.read_text()
+    assert "\n# ---\n" in text, f"{HPA} lost the commented autoscaler on the request queue"
+    lines = text.split("\n# ---\n", 1)[1].splitlines()
+    assert all(line.startswith("#") for line in lines if line), "the commented autoscaler ends the file, every line commented"
+    return yaml.safe_load("\n".join(line[2:] for line in lines))
+
+
+def adapter_gauge() -> str:
+    """The gauge prometheus-adapter's rule in hpa.yaml's comments asks Prometheus for."""
+    found = re.findall(r"seriesQuery: '(\w+)\{", HPA.read_text())
+    assert len(found) == 1, f"one prometheus-adapter rule expected in {HPA}, found {found}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def options(manifests) -> dict[str, str]:
+    """The ConfigMap's HURRICANE_* values over the defaults `hurricane serve --help` shows."""
+    help_text = run_hurricane(["serve", "--help"], cwd=REPO).stdout
+    defaults = dict(re.findall(r"\[env: (HURRICANE_\w+)=\]\s*\[default: ([^\]]*)\]", help_text))
+    assert defaults.get("HURRICANE_PROBE_TIMEOUT"), f"no defaults read from `hurricane serve --help`:\n{help_text}"
+    data = the(manifests, "ConfigMap")["data"]
+    unknown = sorted(k for k in data if k.startswith("HURRICANE_") and f"[env: {k}=]" not in help_text)
+    # Options being added to the server alongside these files; the others must exist.
+    pending = {"HURRICANE_LOG_FORMAT", "HURRICANE_FORWARDED_ALLOW_IPS", "HURRICANE_KEEP_ALIVE_TIMEOUT"}
+    assert set(unknown) <= pending, f"the ConfigMap sets options hurricane does not have: {unknown}"
+    return {**defaults, **data}
+
+
+def port_number(container: dict, port: int | str) -> int:
+    """A port given by number or by the name of one of the container's ports."""
+    if isinstance(port, int):
+        return port
+    numbers = [p["containerPort"] for p in container.get("ports", []) if p.get("name") == port]
+    assert numbers, f"container {container['name']} has no port named {port!r}"
+    return numbers[0]
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def as_file(document: dict, directory: Path) -> Path:
+    path = directory / f"{document['kind'].lower()}-{document['metadata']['name']}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def validate(paths: list[Path], version: str) -> subprocess.CompletedProcess:
+    assert KUBERNETES_VALIDATE.exists(), f"{KUBERNETES_VALIDATE} is missing: pip install -r requirements/test.txt"
+    return subprocess.run(
+        [str(KUBERNETES_VALIDATE), "--strict", "--kubernetes-version", version, *map(str, paths)], capture_output=True, text=True, timeout=120
+    )
+
+
+def every_document(manifests: list[dict]) -> list[dict]:
+    """What kubectl applies, the Job (named as the API server would name it from its
+    generateName, which kubernetes-validate cannot read) and the commented autoscaler."""
+    migrate = job()
+    migrate["metadata"]["name"] = migrate["metadata"].pop("generateName") + "x7k2p"
+    autoscaler = queue_autoscaler()
+    autoscaler["metadata"]["name"] += "-queue"
+    return [*manifests, migrate, autoscaler]
+
+
+# -- (a) valid Kubernetes objects --------------------------------------------------------
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_validates_strictly(manifests, tmp_path, version):
+    documents = every_document(manifests)
+    paths = [as_file(d, tmp_path) for d in documents]
+    result = validate(paths, version)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"kubernetes-validate --strict -k {version} failed:\n{output}"
+    assert output.count(" passed ") == len(documents), output
+
+
+def test_strict_validation_rejects_an_unknown_field(manifests, tmp_path):
+    """The validation above can fail: a misspelt field is an error, not ignored."""
+    deployment = copy.deepcopy(the(manifests, "Deployment"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessprobe"] = {"periodSeconds": 5}
+    result = validate([as_file(deployment, tmp_path)], KUBERNETES_VERSIONS[-1])
+    assert result.returncode != 0, result.stdout
+    assert "readinessprobe" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_the_assembly_is_what_kubectl_kustomize_renders(manifests):
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the assembly is not compared with `kubectl kustomize`")
+    result = subprocess.run([kubectl, "kustomize", str(BASE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rendered = [d for d in yaml.safe_load_all(result.stdout) if d is not None]
+
+    def key(doc):
+        return (doc["kind"], doc["metadata"]["name"])
+
+    assert sorted(rendered, key=key) == sorted(manifests, key=key)
+
+
+# -- (b) manifests and hurricane's options agree ------------------------------------------
+def test_ports_and_probe_paths_are_hurricanes(manifests, options):
+    assert {"HURRICANE_PORT", "HURRICANE_PROBE_PORT"} <= set(the(manifests, "ConfigMap")["data"]), "the ConfigMap names both ports"
+    app_port, probe_port = int(options["HURRICANE_PORT"]), int(options["HURRICANE_PROBE_PORT"])
+    container = web_container(manifests)
+    assert {p["containerPort"] for p in container["ports"]} == {app_port, probe_port}
+    for probe, option in PROBES.items():
+        get = container[probe]["httpGet"]
+        assert port_number(container, get["port"]) == probe_port, f"{probe} is not on HURRICANE_PROBE_PORT"
+        assert get["path"] == options[option], f"{probe} asks {get['path']}, hurricane answers {options[option]}"
+    annotations = the(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert (annotations["prometheus.io/port"], annotations["prometheus.io/path"]) == (str(probe_port), options["HURRICANE_METRICS"])
+    service_ports = the(manifests, "Service")["spec"]["ports"]
+    assert [port_number(container, p["targetPort"]) for p in service_ports] == [app_port], "the Service exposes the app port only"
+
+
+def test_the_grace_period_outlasts_the_drain(manifests, options):
+    grace = the(manifests, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    drain = float(options["HURRICANE_SHUTDOWN_DELAY"]) + float(options["HURRICANE_GRACEFUL_TIMEOUT"])
+    assert grace > drain, f"terminationGracePeriodSeconds {grace} <= shutdown delay + graceful timeout {drain}: SIGKILL mid-drain"
+    assert "preStop" not in web_container(manifests).get("lifecycle", {}), "a preStop hook would delay SIGTERM past the grace arithmetic"
+
+
+def test_probes_wait_longer_than_hurricanes_checks(manifests, options):
+    container = web_container(manifests)
+    for probe in PROBES:
+        timeout = container[probe].get("timeoutSeconds", 1)  # Kubernetes' default
+        assert timeout > float(options["HURRICANE_PROBE_TIMEOUT"]), f"{probe}: timeoutSeconds {timeout} <= HURRICANE_PROBE_TIMEOUT"
+
+
+def test_selectors_pick_the_web_pods_only(manifests):
+    deployment = the(manifests, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selectors = {
+        "Deployment": deployment["spec"]["selector"]["matchLabels"],
+        "Service": the(manifests, "Service")["spec"]["selector"],
+        "PodDisruptionBudget": the(manifests, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+    }
+    job_labels = job()["spec"]["template"]["metadata"]["labels"]
+    for owner, selector in selectors.items():
+        assert selects(selector, pod_labels), f"the {owner} does not select the web pods"
+        assert not selects(selector, job_labels), f"the {owner} selects the migration Job's pod"
+    target = the(manifests, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
+
+
+def test_database_connections_stay_below_the_database_limit(manifests, options):
+    most_pods = the(manifests, "HorizontalPodAutoscaler")["spec"]["maxReplicas"]
+    connections = most_pods * int(options["HURRICANE_WORKERS"])
+    assert connections < DATABASE_CONNECTIONS, f"{most_pods} pods x HURRICANE_WORKERS = {connections} connections"
+
+
+def test_the_pods_run_as_the_images_user_on_a_read_only_root(manifests):
+    users = [i.args for i in dockerfile.parse(DOCKERFILE) if i.keyword == "USER"]
+    assert len(users) == 1, users
+    uid = int(users[0].split(":")[0])
+    for pod in (the(manifests, "Deployment")["spec"]["template"]["spec"], job()["spec"]["template"]["spec"]):
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] == uid, "runAsUser is not the Dockerfile's USER"
+        empty_dirs = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+        for container in pod["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts.get("/tmp") in empty_dirs, f"{container['name']}: /tmp is not a writable emptyDir"
+
+
+def test_the_migration_job_runs_the_web_pods_image_and_options(manifests):
+    migrate = job()
+    container = migrate["spec"]["template"]["spec"]["containers"][0]
+    web = yaml.safe_load((BASE / "deployment.yaml").read_text())["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == web["image"], "kustomization.yaml's images rule would not cover the Job"
+    assert container["envFrom"] == web["envFrom"]
+    # The README and the Job's own comment set the release's image with this sed.
+    assert re.search(r"^\s*image: mysite$", JOB.read_text(), re.M), "`sed 's|image: mysite$|...|'` would not find the image"
+    assert migrate["spec"]["template"]["spec"]["restartPolicy"] == "Never"
