@@ -246,3 +246,194 @@ def test_the_migration_job_runs_the_web_pods_image_and_options(manifests):
     # The README and the Job's own comment set the release's image with this sed.
     assert re.search(r"^\s*image: mysite$", JOB.read_text(), re.M), "`sed 's|image: mysite$|...|'` would not find the image"
     assert migrate["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+# -- (c) the Dockerfile's steps, run ------------------------------------------------------
+# What a build or a pod would take from the machine: pip's own configuration (an index,
+# certificates, proxies), as `docker build` gets it through build arguments.
+HOST_VARIABLES = re.compile(r"PIP_\w+|(?i:https?_proxy|no_proxy)|SSL_CERT_\w+|REQUESTS_CA_BUNDLE")
+CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def local_wheel() -> Path:
+    """The hurricane-server wheel built from this checkout for the running Python."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    wheels = sorted((REPO / "target" / "wheels").glob(f"hurricane_server-*-{tag}-*.whl"), key=lambda w: w.stat().st_mtime)
+    if not wheels:
+        pytest.skip(f"no hurricane-server wheel for CPython {version} in target/wheels: build it with `cargo xtask wheel --python {version}`")
+    return wheels[-1]
+
+
+class Image:
+    """deploy/Dockerfile's checked steps run on a copy of the example project: /opt/venv
+    is a fresh venv of this Python, /app the project, `hurricane-server` the local wheel."""
+
+    def __init__(self, root: Path, wheel: Path):
+        self.root = root
+        self.project = root / "app"
+        shutil.copytree(EXAMPLE, self.project, ignore=shutil.ignore_patterns("db.sqlite3", "__pycache__", "*.pyc", "staticfiles"))
+        shutil.copy(REPO / "requirements" / "example.txt", self.project / "requirements.txt")
+        # `python` of the base image: the interpreter this suite runs on.
+        bin_dir = root / "python-bin"
+        bin_dir.mkdir()
+        (bin_dir / "python").symlink_to(getattr(sys, "_base_executable", sys.executable))
+        self.paths = {"/opt/venv": str(root / "venv"), "/app": str(self.project)}
+        self.wheel = wheel
+        self.base = {k: v for k, v in os.environ.items() if HOST_VARIABLES.fullmatch(k)}
+        self.base |= {"PATH": f"{bin_dir}:{CONTAINER_PATH}", "HOME": str(root / "home"), "LANG": "C.UTF-8"}
+        self.env: dict[str, str] = {}
+        self.cwd = root
+        self.cmd: list[str] | None = None
+        self.wheel_installs = 0
+
+    def local(self, text: str) -> str:
+        for container_path, path in self.paths.items():
+            text = re.sub(re.escape(container_path) + r"(?=/|\b|$)", path, text)
+        return text
+
+    def build(self) -> "Image":
+        instructions = dockerfile.parse(DOCKERFILE)
+        final = max(i.stage for i in instructions)
+        unchecked = [str(i) for i in instructions if i.keyword == "RUN" and i.stage < final and not i.checked]
+        assert not unchecked, f"every build step is checked here; mark these (# (checked)) or teach this test:\n{unchecked}"
+        assert [i.keyword for i in instructions if i.checked][-1] == "CMD", "the CMD is checked"
+        for instruction in instructions:
+            self.step(instruction)
+        assert self.wheel_installs == 1, "no checked step installs hurricane-server: the local wheel was never used"
+        return self
+
+    def step(self, instruction: dockerfile.Instruction):
+        if instruction.keyword == "FROM":
+            self.env, self.cwd = dict(self.base), self.root
+        elif instruction.keyword == "ENV":
+            self.env |= {k: self.local(v) for k, v in dockerfile.env_pairs(instruction, self.env).items()}
+        elif instruction.keyword == "WORKDIR":
+            self.cwd = Path(self.local(instruction.args))
+        elif instruction.keyword == "CMD":
+            self.cmd = [self.local(a) for a in dockerfile.exec_form(instruction)]
+        elif instruction.keyword == "RUN" and instruction.checked:
+            command, installs = re.subn(r"\bhurricane-server\b(==\S+)?", str(self.wheel), self.local(instruction.args))
+            self.wheel_installs += installs
+            result = subprocess.run(["/bin/sh", "-c", command], cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, f"{instruction} failed ({command}):\n{result.stdout}\n{result.stderr}"
+
+    def run(self, argv: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
+        """`argv` in the image: its working directory, its environment plus `env`."""
+        program = shutil.which(argv[0], path=self.env["PATH"])
+        assert program, f"{argv[0]} is not on the image's PATH {self.env['PATH']}"
+        return subprocess.Popen([program, *argv[1:]], cwd=self.cwd, env={**self.env, **env}, stdin=subprocess.DEVNULL, **kwargs)
+
+
+def files_of(*roots: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `roots` with its modification time and size, but the example's
+    SQLite database (in a cluster the database is a server, not a file in the image)."""
+    return {
+        str(p): (p.stat().st_mtime_ns, p.stat().st_size)
+        for root in roots
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith("db.sqlite3")
+    }
+
+
+def status(port: int, path: str) -> int | None:
+    try:
+        return request(port, "GET", path, timeout=5).status
+    except (OSError, ConnectionClosed):
+        return None
+
+
+class Pod:
+    """The image's CMD run with the ConfigMap's environment, on free loopback ports."""
+
+    def __init__(self, image: Image, manifests: list[dict], log: Path):
+        self.image = image
+        self.container = web_container(manifests)
+        self.paths = {probe: self.container[probe]["httpGet"]["path"] for probe in PROBES}
+        self.port = free_port()
+        self.probe_port = free_port()
+        while self.probe_port == self.port:
+            self.probe_port = free_port()
+        self.env = dict(the(manifests, "ConfigMap")["data"])
+        # Only these differ from a pod: loopback and free ports instead of 0.0.0.0:8000/8001.
+        self.env |= {"HURRICANE_HOST": "127.0.0.1", "HURRICANE_PORT": str(self.port), "HURRICANE_PROBE_PORT": str(self.probe_port)}
+        self.log = log
+        with open(log, "wb") as out:
+            self.proc = image.run(image.cmd, self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+
+    def probe(self, probe: str) -> int | None:
+        return status(self.probe_port, self.paths[probe])
+
+    def wait_probe(self, probe: str, expected: int, timeout: float):
+        poll_until(lambda: self.probe(probe), timeout, until=lambda s: s == expected, what=f"{self.paths[probe]} to answer {expected}", context=self.tail)
+
+    def migrate(self, migrate_job: dict) -> str:
+        """The migration Job's command, in the image, with the same environment."""
+        container = migrate_job["spec"]["template"]["spec"]["containers"][0]
+        proc = self.image.run(container["command"], self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"the migration Job's {container['command']} failed:\n{out}"
+        return out
+
+
+@pytest.mark.launchers
+@pytest.mark.skipif(LAUNCHER == "manage.py", reason="the image runs the console script, whatever the launcher: one run per Python (binary, script) is enough")
+def test_the_dockerfile_gives_a_pod_that_waits_for_migrations_serves_and_drains(manifests, options, tmp_path):
+    image = Image(tmp_path, local_wheel()).build()
+    written_by_the_build = files_of(image.project, Path(image.paths["/opt/venv"]))
+    pod = Pod(image, manifests, tmp_path / "pod.log")
+    try:
+        # HURRICANE_CHECK_MIGRATIONS: no migration applied yet, so the pod is starting.
+        pod.wait_probe("startupProbe", 400, timeout=30)
+        assert "Applying demo.0001_initial... OK" in pod.migrate(job())
+        pod.wait_probe("startupProbe", 200, timeout=30)
+        pod.wait_probe("readinessProbe", 200, timeout=10)
+        assert pod.probe("livenessProbe") == 200
+        check_serving(pod, options)
+        check_drain(pod, manifests, options)
+    finally:
+        if pod.proc.poll() is None:
+            pod.proc.kill()
+            pod.proc.wait(timeout=10)
+    # readOnlyRootFilesystem holds: serving wrote nothing in the venv or the project.
+    after = files_of(image.project, Path(image.paths["/opt/venv"]))
+    changed = sorted(p for p in set(after) | set(written_by_the_build) if after.get(p) != written_by_the_build.get(p))
+    assert not changed, f"the pod wrote into its image: {changed[:20]}"
+
+
+def check_serving(pod: Pod, options: dict[str, str]):
+    hello = request(pod.port, "GET", "/hello")
+    assert (hello.status, hello.body) == (200, b"Hello, world!"), hello
+    # Collected by the build's collectstatic, served by HURRICANE_STATIC (DEBUG is off:
+    # Django would answer 404).
+    css = request(pod.port, "GET", "/static/demo/site.css")
+    assert (css.status, css.body) == (200, (EXAMPLE / "demo" / "static" / "demo" / "site.css").read_bytes()), css
+    # What the prometheus-adapter rule in hpa.yaml asks for is on the scraped path.
+    metrics = request(pod.probe_port, "GET", options["HURRICANE_METRICS"])
+    assert metrics.status == 200, metrics
+    gauge = adapter_gauge()
+    assert sample_value(metric_families(metrics.body.decode()), gauge, gauge) is not None, f"no {gauge} on /metrics"
+
+
+def check_drain(pod: Pod, manifests: list[dict], options: dict[str, str]):
+    """SIGTERM, as the kubelet sends it (no preStop): readiness fails at once, the app
+    serves through the shutdown delay, and the process exits 0 before the grace period."""
+    delay = float(options["HURRICANE_SHUTDOWN_DELAY"])
+    grace = the(manifests, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    sent = time.monotonic()
+    pod.proc.send_signal(signal.SIGTERM)
+    pod.wait_probe("readinessProbe", 503, timeout=2)
+    hello = request(pod.port, "GET", "/hello")
+    served_at = time.monotonic() - sent
+    assert hello.status == 200 and served_at < delay, f"{hello.status} after {served_at:.1f} s of a {delay} s shutdown delay"
+    assert pod.probe("livenessProbe") == 200, "liveness keeps passing while the pod drains"
+    try:
+        code = pod.proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running {grace} s (terminationGracePeriodSeconds) after SIGTERM\n{pod.tail()}") from None
+    took = time.monotonic() - sent
+    assert code == 0, f"exit status {code}\n{pod.tail()}"
+    assert delay <= took < grace, f"exited {took:.1f} s after SIGTERM (shutdown delay {delay} s, grace {grace} s)"
