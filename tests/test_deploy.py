@@ -274,10 +274,12 @@ class Image:
         self.project = root / "app"
         shutil.copytree(EXAMPLE, self.project, ignore=shutil.ignore_patterns("db.sqlite3", "__pycache__", "*.pyc", "staticfiles"))
         shutil.copy(REPO / "requirements" / "example.txt", self.project / "requirements.txt")
-        # `python` of the base image: the interpreter this suite runs on.
+        # `python` of the base image: the interpreter this suite's venv was made from.
+        python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+        assert python.exists(), f"cannot find the Python {sys.executable} was made from (looked for {python})"
         bin_dir = root / "python-bin"
         bin_dir.mkdir()
-        (bin_dir / "python").symlink_to(getattr(sys, "_base_executable", sys.executable))
+        (bin_dir / "python").symlink_to(python)
         self.paths = {"/opt/venv": str(root / "venv"), "/app": str(self.project)}
         self.wheel = wheel
         self.base = {k: v for k, v in os.environ.items() if HOST_VARIABLES.fullmatch(k)}
