@@ -94,7 +94,8 @@ def options(manifests) -> dict[str, str]:
     assert defaults.get("HURRICANE_PROBE_TIMEOUT"), f"no defaults read from `hurricane serve --help`:\n{help_text}"
     data = the(manifests, "ConfigMap")["data"]
     unknown = sorted(k for k in data if k.startswith("HURRICANE_") and f"[env: {k}=]" not in help_text)
-    # Options being added to the server alongside these files; the others must exist.
+    # Options being added to the server alongside these files (drop them from this set
+    # once `hurricane serve --help` lists them); every other one must exist.
     pending = {"HURRICANE_LOG_FORMAT", "HURRICANE_FORWARDED_ALLOW_IPS", "HURRICANE_KEEP_ALIVE_TIMEOUT"}
     assert set(unknown) <= pending, f"the ConfigMap sets options hurricane does not have: {unknown}"
     return {**defaults, **data}
