@@ -413,6 +413,7 @@ mod tests {
             [
                 vec![
                     "hurricane",
+                    "manage.py",
                     "granian-st",
                     "granian-bt32",
                     "granian",
@@ -435,7 +436,7 @@ mod tests {
         let Some(ScenarioArgs::Hello(hello)) = args.scenario else {
             panic!("hello expected");
         };
-        assert_eq!(hello.servers.len(), 5);
+        assert_eq!(hello.servers.len(), 6);
         let args = parse(&["probes", "--servers", "django-hurricane"]);
         let Some(scenario) = args.scenario else {
             panic!("probes expected");
