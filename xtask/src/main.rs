@@ -11,6 +11,7 @@ mod debian;
 mod demo;
 mod dist;
 mod error;
+mod k8s_sim;
 mod paths;
 mod venv;
 mod wheel;
@@ -52,6 +53,9 @@ enum Task {
     Dist,
     /// Build and check the Python package's wheels (target/wheels/).
     Wheel(wheel::Args),
+    /// Roll, scale and break a simulated Kubernetes Deployment of real hurricane
+    /// pods (deploy/kubernetes/), under load, and print the failed requests.
+    K8sSim(k8s_sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(*args),
         Task::Dist => dist::run(),
         Task::Wheel(args) => wheel::run(args),
+        Task::K8sSim(args) => k8s_sim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
