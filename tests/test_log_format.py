@@ -42,8 +42,10 @@ def test_text_stays_the_default(django_server):
     assert not log.lstrip().startswith("{"), log[:200]
 
 
-def test_a_start_up_failure_ends_in_a_json_line(tmp_path):
+def test_a_start_up_failure_is_reported_in_a_json_line(tmp_path):
     result = run_hurricane(["serve", "--log-format", "json", "--app", "no_such_module:app"], tmp_path, timeout=60, listen=True)
     assert result.returncode != 0, result
-    last = json_lines(result.stderr)[-1]
-    assert last["level"] == "ERROR" and "no_such_module" in last["message"], last
+    # Every line is JSON (json_lines), the error report included: one event.
+    reports = [e for e in json_lines(result.stderr) if e["message"].startswith("hurricane: error:")]
+    assert len(reports) == 1, result.stderr
+    assert reports[0]["level"] == "ERROR" and "no_such_module" in reports[0]["message"], reports
