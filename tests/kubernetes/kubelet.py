@@ -5,7 +5,8 @@ with the pod's fixed ports), restarted in place (same ports, a new process) when
 kubelet kills it for its probes or it exits on its own.
 
 The kubelet follows pkg/kubelet/prober: one worker per probe and container, ticking
-every periodSeconds; each probe is an HTTP GET on a new connection (keep-alives
+every periodSeconds (readiness also at once when the startup probe succeeds, as the
+pod status sync triggers it); each probe is an HTTP GET on a new connection (keep-alives
 disabled, so `Connection: close`), `User-Agent: kube-probe/1.34`, `Accept: */*`,
 bounded by timeoutSeconds, success iff 200 <= status < 400. Results flip only after
 failureThreshold / successThreshold equal results in a row. Before the startup probe
@@ -101,6 +102,8 @@ class Run:
     container: Container
     started_at: float
     stop: threading.Event = field(default_factory=threading.Event)
+    # Wakes the readiness worker before its next tick (the kubelet's manualTriggerCh).
+    readiness_now: threading.Event = field(default_factory=threading.Event)
     started: bool = False  # the startup probe succeeded (or there is none)
     ready: bool = False  # readiness result Success
     kill_reason: str | None = None
@@ -234,12 +237,14 @@ class Pod:
 
     def _finish(self, run: Run):
         run.stop.set()
+        run.readiness_now.set()
         run.container.returncode = run.container.proc.poll()
         self._changed()
 
     def _probe_worker(self, run: Run, probe: Probe):
         last, count = None, 0
         port = self.ports.get(probe.container_port)
+        wake = run.readiness_now if probe.kind == "readiness" else run.stop
         next_t = time.monotonic()
         while not run.stop.is_set():
             result = self._probe_once(run, probe, port)
@@ -248,11 +253,11 @@ class Pod:
                 last = result[0]
                 if self._apply(run, probe, result, count) == "stop":
                     return
-            next_t += probe.period
             now = time.monotonic()
             while next_t <= now:  # a ticker drops the ticks it missed
                 next_t += probe.period
-            run.stop.wait(next_t - now)
+            if wake.wait(next_t - now) and wake is run.readiness_now:
+                wake.clear()
 
     def _probe_once(self, run: Run, probe: Probe, port: int | None) -> tuple[str, str] | None:
         """None when the kubelet skips this tick (startup not done, initial delay)."""
@@ -278,6 +283,9 @@ class Pod:
             if outcome == SUCCESS:
                 run.started = True
                 self.events.add(self.name, "started", f"{time.time() - run.started_at:.2f}s after the container")
+                # The pod's status sync that follows finds no readiness Success and
+                # triggers a readiness run at once (prober_manager.go UpdatePodStatus).
+                run.readiness_now.set()
                 self._changed()
                 return "stop"
             return self._request_kill(run, f"startup probe failed {count} times ({why})")
