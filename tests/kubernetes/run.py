@@ -37,6 +37,7 @@ ZERO_FAILURES = {"rolling": HURRICANE, "scale": HURRICANE, "database": HURRICANE
 
 
 def make_context(workdir: Path, factor: float, seed: int, short: bool, servers: list[str]) -> scenarios.Context:
+    workdir = workdir.resolve()  # the pods run elsewhere
     workdir.mkdir(parents=True, exist_ok=True)
     manifest = load(DEPLOY_DIR).scaled(factor)
     v1 = build_project(workdir / "images" / "v1", "v1")
