@@ -97,6 +97,7 @@ def rolling_update(ctx: Context, server: str = HURRICANE, replicas: int = 3) -> 
         started = time.time()
         dep.set_image(v2)
         dep.wait_complete(ctx.patience)
+        complete = time.time()
         c.wait_settled(ctx.patience)
         done = time.time()
         time.sleep(ctx.warmup)
@@ -109,7 +110,10 @@ def rolling_update(ctx: Context, server: str = HURRICANE, replicas: int = 3) -> 
         after = [r for r in records if r["t0"] >= done and r["outcome"] == "ok"]
         res.checks.update(done=done, after=len(after), after_versions=sorted({r["body"] for r in after}))
         res.checks["versions_before"] = sorted({r["body"] for r in records if r["t0"] < started and r["outcome"] == "ok"})
-        res.notes.append(f"rollout {done - started:.1f}s; {len(after)} requests after it, answered {res.checks['after_versions']}")
+        res.notes.append(
+            f"rollout complete (kubectl rollout status) after {complete - started:.1f}s, the last old pod gone after {done - started:.1f}s; "
+            f"{len(after)} requests after that, answered {res.checks['after_versions']}"
+        )
         return res
 
 
