@@ -17,7 +17,6 @@ them: not Ready first, then Ready for less time, more restarts, created later.
 from __future__ import annotations
 
 import threading
-import time
 
 from support.poll import poll_until
 

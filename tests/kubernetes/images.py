@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support.env import APPS, BIN, REPO, VENV, VENV_PYTHON, base_env
+from support.env import APPS, BIN, REPO, VENV_PYTHON, base_env
 from support.projects import copy_mysite, make_site, set_hello
 
 DJANGO_HURRICANE_VENV = Path(os.environ.get("HURRICANE_DJANGO_HURRICANE_VENV", REPO / "target" / "venv-django-hurricane"))
@@ -122,5 +122,3 @@ def django_hurricane_available() -> str | None:
         return f"no django-hurricane venv at {DJANGO_HURRICANE_VENV} (cargo xtask venv --requirements django-hurricane.txt)"
     return None
 
-
-__all__ = ["Image", "build_project", "hurricane_image", "probetest_image", "django_hurricane_image", "VENV"]

@@ -164,11 +164,12 @@ class Pod:
 
     # -- the kubelet ------------------------------------------------------------------
     def _changed(self):
-        ready = self.ready
-        if ready and self.ready_since is None:
-            self.ready_since = time.time()
-        elif not ready:
-            self.ready_since = None
+        with self.lock:
+            ready = self.ready
+            if ready and self.ready_since is None:
+                self.ready_since = time.time()
+            elif not ready:
+                self.ready_since = None
         self.on_change(self)
 
     def _supervise(self):

@@ -171,12 +171,12 @@ def wedged(ctx: Context, replicas: int = 3) -> Result:
         records = c.stop_load()
         res = _finish(ctx, c, "wedged pod (GIL held for good)", HURRICANE, records, lambda r: {image.version}, back_at - wedged_at)
         outside = [r for r in res.failures if r["pod"] != pod.name or not wedged_at - 1 <= r["t0"] <= back_at]
-        exited = [e for e in c.events.find(pod.name) if e[2] in ("container exited", "SIGKILL") and e[0] >= killed_at]
+        ended = next((e for e in c.events.find(pod.name) if e[2] in ("container exited", "SIGKILL") and e[0] >= killed_at), None)
         res.checks.update(pod=pod.name, wedged_at=wedged_at, killed_at=killed_at, back_at=back_at, restarts=pod.restarts, outside=outside)
         res.checks["kill_bound"] = (live.failure_threshold + 1) * live.period + live.timeout + CHECK_RESULT_AGE + 1.0
+        ending = f"{ended[2]} ({ended[3]}) {ended[0] - killed_at:.1f}s later" if ended else "no exit recorded"
         res.notes.append(
-            f"{pod.name}: liveness kill {killed_at - wedged_at:.1f}s after the wedge "
-            f"(bound {res.checks['kill_bound']:.1f}s), {exited[0][2] if exited else '?'} {exited[0][0] - killed_at if exited else 0:.1f}s later, "
+            f"{pod.name}: liveness kill {killed_at - wedged_at:.1f}s after the wedge (bound {res.checks['kill_bound']:.1f}s), {ending}, "
             f"back in the proxy {back_at - wedged_at:.1f}s after the wedge; {res.failed} failed requests, all routed to it while wedged: {not outside}"
         )
         return res
