@@ -100,7 +100,8 @@ def test_debug_answers_an_error_outside_django_with_its_traceback(debug_server, 
     assert "wrapped_django_app.py" in body, body
     assert body.rstrip().endswith(ERRORS[path]), body
     assert int(resp.header("content-length")) == len(resp.body)
-    assert ERRORS[path] in debug_server.log()  # logged as well, as without --debug
+    # Logged as well, as without --debug (the log may trail the response).
+    poll_until(lambda: ERRORS[path] in debug_server.log(), 5, what=f"{ERRORS[path]!r} in the log")
 
 
 @pytest.mark.launchers
