@@ -50,7 +50,7 @@ class Image:
             return [str(BIN), "serve", "--host", "127.0.0.1", "--port", app, "--probe-port", probe]
         # django-hurricane's serve has no address option: it listens on every interface.
         python = DJANGO_HURRICANE_VENV / "bin" / "python"
-        return [str(python), "manage.py", "serve", "--settings", "mysite.settings_django_hurricane", "--port", app, "--probe-port", probe]
+        return [str(python), "manage.py", "serve", "--settings", "mysite.settings_manage_py_serve", "--port", app, "--probe-port", probe]
 
     def environment(self, template_env: dict[str, str], pod_name: str) -> dict[str, str]:
         """The process environment: the user's, the ConfigMap's (envFrom), the image's,
