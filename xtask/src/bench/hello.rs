@@ -87,7 +87,7 @@ impl Peer {
                         "internal error: the venv with hurricane's Python package was not set up"
                     );
                 };
-                return Ok(server::manage_py_serve(package, cpus, &[], port, "0"));
+                return Ok(server::manage_py_serve(package, cpus, port));
             }
             Peer::Gunicorn => return Ok(server::gunicorn(venv, cpus, port)),
             Peer::Granian => &[],

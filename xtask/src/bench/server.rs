@@ -74,18 +74,12 @@ pub fn hurricane(
     c
 }
 
-/// The same server as [`hurricane`], started by hurricane's Python package:
-/// `python manage.py serve <options> ...` with the package installed in `venv`.
-pub fn manage_py_serve(
-    venv: &Venv,
-    cpus: Option<&str>,
-    options: &[&str],
-    port: u16,
-    probe_port: &str,
-) -> Command {
+/// hurricane with its defaults, started by its Python package: `python manage.py
+/// serve --host 127.0.0.1 --port P --probe-port 0` with the package in `venv`.
+pub fn manage_py_serve(venv: &Venv, cpus: Option<&str>, port: u16) -> Command {
     let mut c = in_project(venv, cpus, venv.python());
     c.args(["manage.py", "serve", "--settings", MANAGE_PY_SERVE_SETTINGS]);
-    serve_options(&mut c, options, port, probe_port);
+    serve_options(&mut c, &[], port, "0");
     c
 }
 
