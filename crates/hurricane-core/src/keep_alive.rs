@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Ends keep-alive on the servers it is given to ([`Server::with_keep_alive`]).
@@ -69,20 +68,19 @@ pub(crate) enum Phase {
 
 /// The phase of one connection and when it began; shared by the connection's stream
 /// (bytes arrived), its service (a request started) and its response bodies (sent).
+///
+/// Nobody is woken when the phase changes: the connection's task looks at it at least
+/// once per the shorter limit (see [`Activity::next_check`]), which costs a timer every
+/// half-minute per connection instead of a wake-up per request.
 #[derive(Debug)]
 pub(crate) struct Activity {
     phase: Mutex<(Phase, Instant)>,
-    /// Wakes the connection's deadline when the phase changes to one with a limit: a
-    /// head started (its limit is not the idle one that was being waited for), or a
-    /// response was sent (idle again, after a request that had no limit).
-    limit_changed: Notify,
 }
 
 impl Activity {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             phase: Mutex::new((Phase::Idle, Instant::now())),
-            limit_changed: Notify::new(),
         })
     }
 
@@ -91,8 +89,6 @@ impl Activity {
         let mut phase = self.lock();
         if phase.0 == Phase::Idle {
             *phase = (Phase::ReadingHead, Instant::now());
-            drop(phase);
-            self.limit_changed.notify_one();
         }
     }
 
@@ -103,23 +99,31 @@ impl Activity {
     /// Called when a response body has been sent (or dropped): idle again.
     pub(crate) fn response_sent(&self) {
         *self.lock() = (Phase::Idle, Instant::now());
-        self.limit_changed.notify_one();
     }
 
-    /// When the current phase runs out, and which phase that is (`None` while busy:
-    /// a request's time is the application's).
-    pub(crate) fn deadline(&self, limits: Limits) -> Option<(Instant, Phase)> {
+    /// The phase whose limit has run out at `now`, if any (never while busy: a
+    /// request's time is the application's).
+    pub(crate) fn expired(&self, limits: Limits, now: Instant) -> Option<Phase> {
         let (phase, since) = *self.lock();
-        match phase {
-            Phase::Idle => Some((since + limits.idle, phase)),
-            Phase::ReadingHead => Some((since + limits.head, phase)),
-            Phase::Busy => None,
-        }
+        let limit = match phase {
+            Phase::Idle => limits.idle,
+            Phase::ReadingHead => limits.head,
+            Phase::Busy => return None,
+        };
+        (since + limit <= now).then_some(phase)
     }
 
-    /// Completes when the phase changed to one with a limit of its own.
-    pub(crate) async fn limit_changed(&self) {
-        self.limit_changed.notified().await;
+    /// When to look again: the current phase's deadline, and no later than the shorter
+    /// limit from `now`. A phase that begins before that look cannot run out before it,
+    /// since its own limit is at least the shorter one, so no deadline is missed.
+    pub(crate) fn next_check(&self, limits: Limits, now: Instant) -> Instant {
+        let (phase, since) = *self.lock();
+        let latest = now + limits.idle.min(limits.head);
+        match phase {
+            Phase::Idle => latest.min(since + limits.idle),
+            Phase::ReadingHead => latest.min(since + limits.head),
+            Phase::Busy => latest,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, (Phase, Instant)> {

@@ -399,27 +399,20 @@ where
 {
     tokio::pin!(connection);
     loop {
-        let deadline = watch.activity.deadline(watch.limits);
-        let expiry = async {
-            match deadline {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            result = connection.as_mut() => return result.map(|()| Ending::Closed),
-            _ = watch.stopping.wait_for(|stop| *stop) => break,
-            () = watch.activity.limit_changed() => continue,
-            () = expiry => {}
-        }
-        // The phase may have changed while the deadline ran: only its own deadline counts.
-        match watch.activity.deadline(watch.limits) {
-            Some((at, Phase::Idle)) if at <= Instant::now() => {
+        let now = Instant::now();
+        match watch.activity.expired(watch.limits, now) {
+            Some(Phase::Idle) => {
                 connection.as_mut().graceful_shutdown();
                 return connection.await.map(|()| Ending::Closed);
             }
-            Some((at, _)) if at <= Instant::now() => return Ok(Ending::SlowHead),
-            _ => {}
+            Some(_) => return Ok(Ending::SlowHead),
+            None => {}
+        }
+        let check = watch.activity.next_check(watch.limits, now);
+        tokio::select! {
+            result = connection.as_mut() => return result.map(|()| Ending::Closed),
+            _ = watch.stopping.wait_for(|stop| *stop) => break,
+            () = tokio::time::sleep_until(check) => {}
         }
     }
     tokio::select! {
