@@ -221,18 +221,11 @@ class LoadProcess:
     def __init__(self, config: LoadConfig, out: Path):
         self.out = Path(out)
         self.config = config
-        with open(self.out.with_suffix(".stderr.log"), "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, __file__, json.dumps(asdict(config)), str(out)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-            )
-        line = self.proc.stdout.readline()
-        if line.strip() != "running":
-            self.proc.kill()
-            raise RuntimeError(f"the load did not start: {line!r}")
+        # Here, not at the top: this file also runs as a script, outside the package.
+        from .child import start_child
+
+        args = [json.dumps(asdict(config)), str(out)]
+        self.proc = start_child(__file__, args, self.out.with_suffix(".stderr.log"), "running", "the load")
         self.started = time.time()
 
     def stop(self) -> list[dict]:

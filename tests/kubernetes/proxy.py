@@ -148,18 +148,11 @@ class ProxyProcess:
     def __init__(self, port: int, logfile: Path, seed: int):
         self.port = port
         self.logfile = Path(logfile)
-        with open(self.logfile.with_suffix(".stderr.log"), "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, __file__, str(port), str(logfile), str(seed)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-            )
-        line = self.proc.stdout.readline()
-        if line.strip() != "listening":
-            self.proc.kill()
-            raise RuntimeError(f"the proxy did not start on port {port}: {line!r}")
+        # Here, not at the top: this file also runs as a script, outside the package.
+        from .child import start_child
+
+        args = [str(port), str(logfile), str(seed)]
+        self.proc = start_child(__file__, args, self.logfile.with_suffix(".stderr.log"), "listening", f"the proxy on port {port}")
 
     def apply(self, version: int, endpoints: list[dict]):
         self.proc.stdin.write(json.dumps({"version": version, "endpoints": endpoints}) + "\n")
