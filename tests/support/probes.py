@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import threading
 from pathlib import Path
+
+import pytest
 
 from support.client import ConnectionClosed, request
 from support.env import APPS, base_env
@@ -165,3 +169,22 @@ def fetch_into(out: list, port: int, path: str, timeout: float = 30):
         out.append(request(port, "GET", path, timeout=timeout))
     except Exception as exc:  # noqa: BLE001 - recorded for the assertion
         out.append(exc)
+
+
+# promtool's lint flags any name containing "_counter_", whatever the family's type;
+# `request_counter_total` is django-hurricane's name, which dashboards query: that one
+# finding is allowed, any other is not.
+ALLOWED_LINT = {"request_counter_total metric name should not include type 'counter'"}
+
+
+def assert_promtool_clean(body: bytes):
+    """`promtool check metrics` accepts `body` (exit 3 = lint findings only, of which
+    only ALLOWED_LINT), and prometheus_client parses it as a whole."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool not found on PATH: `cargo xtask ci` installs it (Debian's `prometheus` package: apt-get install -y --no-install-recommends prometheus)")
+    proc = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+    report = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+    findings = [line for line in report.splitlines() if line.strip() and line.strip() not in ALLOWED_LINT]
+    assert proc.returncode in (0, 3) and not findings, f"promtool check metrics (exit {proc.returncode}):\n{report}\n{body.decode()}"
+    assert metric_families(body.decode("utf-8"))

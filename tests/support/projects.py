@@ -4,6 +4,7 @@ no run sees state from an earlier one.
 - `copy_mysite`: examples/mysite with a freshly migrated SQLite database;
 - `make_site`: a private copy of that (the reload tests edit its files), with one
   more view, /pid, answering the process id of the child that serves it;
+- `add_view`: one more view in such a copy;
 - `set_hello` / `views_source`: demo/views.py with /hello answering another text (a
   real edit of a view, as a developer saves it).
 """
@@ -56,14 +57,20 @@ def copy_mysite(dest: Path) -> Path:
 def make_site(mysite: Path, dest: Path) -> Path:
     """Copy the migrated example project to `dest` and add the /pid view."""
     shutil.copytree(mysite, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "staticfiles"))
-    views = dest / "demo" / "views.py"
-    views.write_text(views.read_text() + PID_VIEW)
-    _PRISTINE_VIEWS[dest.resolve()] = views.read_text()
-    urls = dest / "demo" / "urls.py"
+    add_view(dest, "pid", PID_VIEW)
+    return dest
+
+
+def add_view(site: Path, name: str, source: str):
+    """Append the view function `name` (its `source`) to demo/views.py of `site` and
+    route /`name` to it; later edits of /hello keep it."""
+    views = site / "demo" / "views.py"
+    views.write_text(views.read_text() + source)
+    _PRISTINE_VIEWS[site.resolve()] = views.read_text()
+    urls = site / "demo" / "urls.py"
     text = urls.read_text()
     assert text.rstrip().endswith("]"), text
-    urls.write_text(text.rstrip()[:-1] + '    path("pid", views.pid),\n]\n')
-    return dest
+    urls.write_text(text.rstrip()[:-1] + f'    path("{name}", views.{name}),\n]\n')
 
 
 def views_source(site: Path, hello: str) -> str:

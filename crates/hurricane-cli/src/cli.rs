@@ -81,6 +81,33 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 48, env = "HURRICANE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=512))]
     pub workers: u16,
 
+    /// Server processes: `auto` (the container's CPU quota, from cgroup v2 `cpu.max`,
+    /// else the CPU count) or a number. With more than one, a supervisor without Python
+    /// binds the ports, hands each connection to the process with the fewest open,
+    /// answers the probes and /metrics for the pod, and replaces a process that dies,
+    /// stops answering its liveness checks for 10 s, or reaches --max-requests or
+    /// --max-memory, without failing a request; SIGHUP replaces them one at a time (new
+    /// code). Each process runs --workers Python threads. Set on the command line or in
+    /// the environment (the supervisor reads no Django settings).
+    #[arg(long, default_value = "1", value_name = "N|auto", value_parser = processes, env = "HURRICANE_PROCESSES")]
+    pub processes: Processes,
+
+    /// Replace a server process gracefully once it has served N requests (plus a random
+    /// 0..=--max-requests-jitter, so that processes are not replaced all at once): the
+    /// new one starts, and the old one finishes its requests. Runs the supervisor even
+    /// with --processes 1. Set on the command line or in the environment.
+    #[arg(long, value_name = "N", env = "HURRICANE_MAX_REQUESTS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests: Option<u64>,
+
+    /// The most requests added at random to --max-requests, per process.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "J",
+        env = "HURRICANE_MAX_REQUESTS_JITTER"
+    )]
+    pub max_requests_jitter: u64,
+
     /// How many of the `--workers` threads run at once: `adaptive` (one while requests
     /// compute, more while they wait outside the GIL) or `fixed` (all of them, like
     /// gunicorn's `--threads`).
@@ -321,7 +348,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "HURRICANE_MAX_LIFETIME")]
     pub max_lifetime: Option<u64>,
 
-    /// Liveness fails (400) while the resident memory is above this many MiB.
+    /// With --processes (or --max-requests): a server process whose resident memory is
+    /// above this many MiB is replaced gracefully, dropping nothing. A single process
+    /// without a supervisor: liveness fails (400) while it is above, so that Kubernetes
+    /// restarts the container.
     #[arg(long, value_name = "MB", env = "HURRICANE_MAX_MEMORY")]
     pub max_memory: Option<u64>,
 
@@ -391,6 +421,26 @@ fn positive_seconds(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(seconds),
         _ => Err(format!("{value:?} is not a number of seconds")),
+    }
+}
+
+/// How many server processes to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processes {
+    /// One per CPU of the container's quota.
+    Auto,
+    Count(u16),
+}
+
+fn processes(value: &str) -> Result<Processes, String> {
+    if value == "auto" {
+        return Ok(Processes::Auto);
+    }
+    match value.parse::<u16>() {
+        Ok(count) if (1..=256).contains(&count) => Ok(Processes::Count(count)),
+        _ => Err(format!(
+            "{value:?} is not `auto` or a number of processes from 1 to 256"
+        )),
     }
 }
 

@@ -12,7 +12,7 @@ use hurricane_core::ServerConfig;
 use hurricane_probe::{ProbeConfig, ProbePath, ProbePaths};
 use hurricane_wsgi::BridgeOptions;
 
-use crate::cli::{ConcurrencyMode, ServeArgs};
+use crate::cli::{ConcurrencyMode, Processes, ServeArgs};
 use crate::files::FileOptions;
 use crate::startup::{ManagementCommand, StartupError};
 
@@ -24,6 +24,13 @@ pub enum ConfigError {
         /// The option that reloads: `--autoreload` or `--debug`.
         reload: &'static str,
     },
+    #[error("--processes {processes} cannot be combined with {reload}: {reload} runs one server process for development")]
+    ProcessesWithReload {
+        processes: usize,
+        reload: &'static str,
+    },
+    #[error("--processes needs the probes on a port of their own (the supervisor answers them for the pod): set --probe-port to another port than --port")]
+    ProcessesWithProbesOnAppPort,
     #[error("--port {0} leaves no port for the probes; set --probe-port")]
     NoProbePort(u16),
     #[error("--webhook-url {url:?} is not an http:// or https:// URL with a host: {problem}")]
@@ -52,6 +59,54 @@ pub struct ServeConfig {
     pub probes: Option<ProbeOptions>,
     pub webhook_url: Option<http::Uri>,
     pub debuggers: Debuggers,
+    pub processes: ProcessConfig,
+}
+
+/// `--processes` and what makes the supervisor replace a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessConfig {
+    pub count: usize,
+    pub max_requests: Option<u64>,
+    pub max_requests_jitter: u64,
+    pub max_memory_mb: Option<u64>,
+}
+
+impl ProcessConfig {
+    fn new(args: &ServeArgs) -> Self {
+        Self {
+            count: match args.processes {
+                Processes::Count(count) => usize::from(count),
+                Processes::Auto => cpu_quota().unwrap_or_else(default_parallelism),
+            },
+            max_requests: args.max_requests,
+            max_requests_jitter: args.max_requests_jitter,
+            max_memory_mb: args.max_memory,
+        }
+    }
+
+    /// Whether a supervisor must run the server processes: several of them, or one
+    /// replaced after --max-requests. (--max-memory alone, in one process, is the
+    /// liveness probe's, as without a supervisor.)
+    pub fn wants_supervisor(&self) -> bool {
+        self.count > 1 || self.max_requests.is_some()
+    }
+}
+
+/// The CPUs of the container's cgroup v2 quota (`cpu.max`, e.g. `150000 100000` is 1.5,
+/// rounded up to 2: the quota is enforced over a period, so a second process still
+/// uses the half), if there is a quota.
+fn cpu_quota() -> Option<usize> {
+    let text = std::fs::read_to_string("/sys/fs/cgroup/cpu.max").ok()?;
+    let mut fields = text.split_whitespace();
+    let max: u64 = fields.next()?.parse().ok()?; // "max": no quota
+    let period: u64 = fields.next()?.parse().ok().filter(|&p| p > 0)?;
+    usize::try_from(max.div_ceil(period))
+        .ok()
+        .filter(|&n| n > 0)
+}
+
+fn default_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Where to listen.
@@ -144,6 +199,8 @@ impl ServeConfig {
             return Err(ConfigError::ReloadWithDebugger { reload });
         }
         check_built(args)?;
+        let processes = ProcessConfig::new(args);
+        check_processes(args, &processes)?;
         Ok(Self {
             listen: Listen {
                 app: SocketAddr::new(args.host, args.port),
@@ -160,8 +217,47 @@ impl ServeConfig {
             probes: (cfg!(feature = "probe") && !args.no_probe).then(|| probe_options(args)),
             webhook_url: args.webhook_url.as_deref().map(webhook_url).transpose()?,
             debuggers,
+            processes,
         })
     }
+
+    /// As one of the processes of `--processes`: the supervisor reads its probes and
+    /// metrics on a private port whatever `--no-probe` and `--no-metrics` say (they
+    /// apply to the pod's), and replaces it at `--max-memory` instead of its liveness
+    /// failing.
+    pub fn for_pod_process(mut self, args: &ServeArgs) -> Self {
+        if cfg!(feature = "probe") {
+            let mut options = probe_options(args);
+            #[cfg(feature = "probe")]
+            {
+                options.config.paths.metrics = Some(ProbePath::new(&args.metrics_path));
+                options.config.max_memory_mb = None;
+            }
+            self.probes = Some(options);
+        }
+        self
+    }
+}
+
+fn check_processes(args: &ServeArgs, processes: &ProcessConfig) -> Result<(), ConfigError> {
+    if !processes.wants_supervisor() {
+        return Ok(());
+    }
+    if args.autoreload || args.debug {
+        let reload = if args.autoreload {
+            "--autoreload"
+        } else {
+            "--debug"
+        };
+        return Err(ConfigError::ProcessesWithReload {
+            processes: processes.count,
+            reload,
+        });
+    }
+    if !args.no_probe && args.probe_port == Some(args.port) {
+        return Err(ConfigError::ProcessesWithProbesOnAppPort);
+    }
+    Ok(())
 }
 
 fn server_config(args: &ServeArgs) -> ServerConfig {

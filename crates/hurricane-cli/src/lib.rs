@@ -19,10 +19,13 @@ mod logging;
 mod options;
 mod ports;
 mod probes;
+#[cfg(feature = "processes")]
+mod processes;
 mod reload;
 mod serve;
 mod signals;
 mod startup;
+mod supervised;
 mod webhooks;
 
 use std::ffi::OsString;
@@ -47,7 +50,7 @@ pub fn run(launcher: &Launcher, args: impl IntoIterator<Item = OsString>) -> u8 
     report_panics_briefly();
     // Before any other thread reads the environment: reading the sockets clears their
     // variables, so that processes started from here do not take them.
-    let inherited = reload::inherited();
+    let inherited = supervised::inherited();
     if let Err(error) = options::check_environment() {
         return report(&CliError::Options(error));
     }
@@ -84,10 +87,14 @@ fn serve_or_supervise(
     args: ServeArgs,
     command_line: &CommandLine,
     launcher: &Launcher,
-    inherited: reload::Inherited,
+    inherited: supervised::Inherited,
 ) -> Result<(), CliError> {
     if reload::wanted(&args, inherited.is_supervised()) {
         return Ok(reload::supervise(&args, &launcher.relaunch)?);
+    }
+    #[cfg(feature = "processes")]
+    if processes::wanted(&args, inherited.is_supervised()) {
+        return Ok(processes::supervise(&args, &launcher.relaunch)?);
     }
     match serve::run(args, command_line, launcher.python, inherited)? {
         serve::Served::Stopped => Ok(()),

@@ -18,7 +18,7 @@ use hurricane_wsgi::SettingValue;
 use crate::cli::{Cli, CommandLine, ServeArgs};
 
 /// Options needed before Django is loaded: they cannot come from its settings.
-const NOT_FROM_SETTINGS: [&str; 8] = [
+const NOT_FROM_SETTINGS: [&str; 11] = [
     "pythonpath",
     "app",
     "log_level",
@@ -27,6 +27,10 @@ const NOT_FROM_SETTINGS: [&str; 8] = [
     "autoreload",
     "reload_include",
     "reload_exclude",
+    // Read by the --processes supervisor, which never loads Django either.
+    "processes",
+    "max_requests",
+    "max_requests_jitter",
     "static_watch",
 ];
 

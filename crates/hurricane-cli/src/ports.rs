@@ -7,10 +7,12 @@
 //! calls [`Reserved::listen`].
 
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::OwnedFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{Listen, ProbePlacement};
+use crate::supervised::AppSocket;
 
 /// Connections the kernel queues for a listener (tokio's default).
 const BACKLOG: i32 = 1024;
@@ -31,6 +33,8 @@ pub enum BindError {
         option: String,
         error: std::io::Error,
     },
+    #[error("the supervisor handed over connections, not a listening socket")]
+    NotAListener,
     #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: SocketAddr,
@@ -76,6 +80,8 @@ pub enum Port {
     Reserved(Reserved),
     /// Already listening (`LISTEN_FDS`).
     Inherited(TcpListener),
+    /// Connections handed over by the `--processes` supervisor, never a listener.
+    Handoff(OwnedFd),
 }
 
 impl Port {
@@ -83,13 +89,14 @@ impl Port {
         match self {
             Port::Reserved(reserved) => reserved.listen(),
             Port::Inherited(listener) => Ok(listener),
+            Port::Handoff(_) => Err(BindError::NotAListener),
         }
     }
 
     fn requested(&self) -> Option<SocketAddr> {
         match self {
             Port::Reserved(reserved) => Some(reserved.requested),
-            Port::Inherited(_) => None,
+            Port::Inherited(_) | Port::Handoff(_) => None,
         }
     }
 }
@@ -136,19 +143,24 @@ impl Ports {
         })
     }
 
-    /// The sockets a supervisor handed down, placed as `listen` places the probes.
-    pub fn inherited(app: TcpListener, probes: Option<TcpListener>, listen: &Listen) -> Self {
+    /// The sockets a supervisor handed down, placed as `listen` places the probes; a
+    /// `--processes` server always has its probes on the private port it was handed,
+    /// which only the supervisor reads.
+    pub fn inherited(app: AppSocket, probes: Option<TcpListener>, listen: &Listen) -> Self {
+        let pod = matches!(app, AppSocket::Handoff(_));
         let probes = match (listen.probes, probes) {
+            (_, Some(listener)) if pod => ProbePort::Own(Port::Inherited(listener)),
             (ProbePlacement::Port { .. }, Some(listener)) => {
                 ProbePort::Own(Port::Inherited(listener))
             }
             (ProbePlacement::OnAppPort, _) => ProbePort::OnAppPort,
             _ => ProbePort::Off,
         };
-        Self {
-            app: Port::Inherited(app),
-            probes,
-        }
+        let app = match app {
+            AppSocket::Listener(listener) => Port::Inherited(listener),
+            AppSocket::Handoff(socket) => Port::Handoff(socket),
+        };
+        Self { app, probes }
     }
 
     /// These ports again if `listen` (now with the Django settings applied) still asks
@@ -163,7 +175,9 @@ impl Ports {
             }
             _ => true,
         };
-        if !(app_changed || probes_changed) || matches!(self.app, Port::Inherited(_)) {
+        if !(app_changed || probes_changed)
+            || matches!(self.app, Port::Inherited(_) | Port::Handoff(_))
+        {
             return Ok(self);
         }
         drop(self);

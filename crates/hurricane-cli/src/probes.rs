@@ -205,6 +205,11 @@ mod enabled {
             }
         }
 
+        /// The metrics as `/metrics` renders them now.
+        pub fn metrics_text(&self) -> Option<String> {
+            self.service()?.metrics_text()
+        }
+
         fn service(&self) -> Option<&ProbeService> {
             match &self.placement {
                 Placement::Off => None,
@@ -343,6 +348,10 @@ mod disabled {
             shutdown: impl std::future::Future<Output = ()>,
         ) -> ShutdownOutcome {
             server.serve(handler, shutdown).await
+        }
+
+        pub fn metrics_text(&self) -> Option<String> {
+            None
         }
 
         pub async fn stop(self) {}

@@ -2,14 +2,12 @@
 //! and runs `hurricane serve` children) and the child side (sockets inherited from the
 //! supervisor, readiness reported to it). Cargo feature `reload`.
 
-use std::net::TcpListener;
-
 use crate::cli::ServeArgs;
 use crate::config::ConfigError;
 use crate::launcher::Relaunch;
 use crate::ports::BindError;
 
-/// Why the supervisor cannot run.
+/// Why a supervisor (`--autoreload`'s or `--processes`') cannot run.
 #[derive(Debug, thiserror::Error)]
 #[cfg_attr(not(feature = "reload"), allow(dead_code))]
 pub enum SuperviseError {
@@ -24,23 +22,11 @@ pub enum SuperviseError {
     #[cfg(feature = "reload")]
     #[error(transparent)]
     Reload(#[from] hurricane_reload::ReloadError),
+    #[error(transparent)]
+    Pod(#[from] hurricane_supervisor::PodError),
     #[cfg(not(feature = "reload"))]
     #[error("--autoreload and --debug need a hurricane built with the cargo feature `reload`")]
     NotBuilt,
-}
-
-/// The sockets a supervisor handed to this process: the application's, then the
-/// probes' (when they have a port of their own).
-#[derive(Debug, Default)]
-pub struct Inherited {
-    pub app: Option<TcpListener>,
-    pub probes: Option<TcpListener>,
-}
-
-impl Inherited {
-    pub fn is_supervised(&self) -> bool {
-        self.app.is_some()
-    }
 }
 
 /// Whether this process must be the `--autoreload` supervisor rather than a server:
@@ -51,14 +37,15 @@ pub fn wanted(args: &ServeArgs, supervised: bool) -> bool {
 }
 
 #[cfg(feature = "reload")]
-pub use enabled::{inherited, notify_ready, supervise};
+pub use enabled::supervise;
 
 #[cfg(not(feature = "reload"))]
-pub use disabled::{inherited, notify_ready, supervise};
+pub use disabled::supervise;
 
 #[cfg(feature = "reload")]
 mod enabled {
     use std::ffi::OsString;
+    use std::net::TcpListener;
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
@@ -72,23 +59,6 @@ mod enabled {
 
     /// How long a replaced server may take to finish its requests before it is killed.
     const REPLACED_GRACE: Duration = Duration::from_secs(5);
-
-    /// Sockets from `LISTEN_FDS`, if a supervisor started this process.
-    pub fn inherited() -> Inherited {
-        let mut listeners = hurricane_reload::inherited_listeners()
-            .unwrap_or_default()
-            .into_iter();
-        Inherited {
-            app: listeners.next(),
-            probes: listeners.next(),
-        }
-    }
-
-    /// Tells the supervisor (if any) that this server serves; changes under `media_root`
-    /// (uploads) must not reload it.
-    pub fn notify_ready(media_root: Option<&Path>) {
-        hurricane_reload::notify_ready(&media_root.into_iter().collect::<Vec<_>>());
-    }
 
     /// Runs the supervisor until SIGTERM or SIGINT. Never loads Python itself (under
     /// `manage.py`, or after `HURRICANE_DEBUG` in the Django settings, it is loaded
@@ -218,12 +188,6 @@ mod enabled {
 #[cfg(not(feature = "reload"))]
 mod disabled {
     use super::*;
-
-    pub fn inherited() -> Inherited {
-        Inherited::default()
-    }
-
-    pub fn notify_ready(_: Option<&std::path::Path>) {}
 
     pub fn supervise(_: &ServeArgs, _: &Relaunch) -> Result<(), SuperviseError> {
         Err(SuperviseError::NotBuilt)

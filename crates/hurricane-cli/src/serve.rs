@@ -30,11 +30,12 @@ use crate::config::{ConfigError, Debuggers, ServeConfig};
 use crate::files;
 use crate::launcher::PythonHost;
 use crate::options::{self, OptionsError};
-use crate::ports::{BindError, Ports};
+use crate::ports::{BindError, Port, Ports};
 use crate::probes::{self, Health, HealthError};
 use crate::reload;
 use crate::signals::{self, StopSignal, StopSignals};
 use crate::startup::{self, AppSource, Started, StartupError, StartupPlan};
+use crate::supervised;
 use crate::webhooks::Webhooks;
 
 /// Why `hurricane serve` could not run.
@@ -61,6 +62,8 @@ pub enum ServeError {
     Threads(std::io::Error),
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot take connections from the supervisor: {0}")]
+    Handoff(std::io::Error),
     #[error(transparent)]
     Health(#[from] HealthError),
     #[error(transparent)]
@@ -102,9 +105,10 @@ pub fn run(
     args: ServeArgs,
     command_line: &CommandLine,
     python: PythonHost,
-    inherited: reload::Inherited,
+    inherited: supervised::Inherited,
 ) -> Result<Served, ServeError> {
     let supervised = inherited.is_supervised();
+    let pod_process = inherited.is_pod_process();
     // Checked before Python starts, and again below with the Django settings applied.
     let early = ServeConfig::new(&args, supervised)?;
     let ports = match inherited.app {
@@ -112,7 +116,10 @@ pub fn run(
         None => Ports::reserve(&early.listen)?,
     };
     let loaded = load(args, command_line, python, supervised)?;
-    let config = ServeConfig::new(&loaded.args, supervised)?;
+    let mut config = ServeConfig::new(&loaded.args, supervised)?;
+    if pod_process {
+        config = config.for_pod_process(&loaded.args);
+    }
     if reload::wanted(&loaded.args, supervised) {
         tracing::info!(
             "HURRICANE_DEBUG in the Django settings: reloading on changes, as --debug does"
@@ -131,6 +138,7 @@ pub fn run(
     let launch = Launch {
         ports,
         supervised,
+        pod_process,
         version: loaded.version,
     };
     let plan = StartupPlan {
@@ -224,6 +232,8 @@ fn start_python(
 struct Launch {
     ports: Ports,
     supervised: bool,
+    /// One of the processes of `--processes`.
+    pod_process: bool,
     version: Option<String>,
 }
 
@@ -237,6 +247,7 @@ async fn serve(
     let Launch {
         ports,
         supervised,
+        pod_process,
         version,
     } = launch;
     let webhooks = Webhooks::start(config.webhook_url.as_ref(), version);
@@ -246,9 +257,15 @@ async fn serve(
     let pool = PythonPool::start(config.python.workers, config.python.concurrency.into())
         .map_err(ServeError::Threads)?;
     health.attach(started.health, &pool)?;
-    let mut server = Server::from_listener(ports.app.listen()?, config.server.clone())?;
+    let mut server = app_server(ports.app, config)?;
     for observer in health.app_observers(config) {
         server = server.with_observer(observer);
+    }
+    #[cfg(feature = "processes")]
+    if pod_process {
+        let retirement = crate::processes::Retirement::new(&config.processes);
+        retirement.watch_memory(config.processes.max_memory_mb);
+        server = server.with_observer(retirement);
     }
     let address = server.local_addr()?;
     let startup_seconds = health.started(&probes::Serving {
@@ -268,11 +285,33 @@ async fn serve(
         startup_seconds,
         "Startup time is {startup_seconds:.3} seconds"
     );
-    reload::notify_ready(started.media_root.as_deref());
+    supervised::notify_ready(started.media_root.as_deref());
     let handler = files::in_front_of(started.files, WsgiHandler::new(started.application, pool));
     serve_until_stopped(config, server, handler, &health).await;
+    if pod_process {
+        // After the last request: the pod's counters include all this process served.
+        if let Some(text) = health.metrics_text() {
+            hurricane_supervisor::notify_metrics(&text);
+        }
+    }
     health.stop().await;
     Ok(())
+}
+
+/// The application's server: on its port, or on the connections the `--processes`
+/// supervisor hands over.
+fn app_server(port: Port, config: &ServeConfig) -> Result<Server, ServeError> {
+    match port {
+        Port::Handoff(socket) => {
+            let connections =
+                hurricane_supervisor::handoff::receive(socket).map_err(ServeError::Handoff)?;
+            Ok(Server::from_handed(connections, config.server.clone()))
+        }
+        port => Ok(Server::from_listener(
+            port.listen()?,
+            config.server.clone(),
+        )?),
+    }
 }
 
 /// Runs the start-up work on a thread of its own (it takes the GIL); the probes answer

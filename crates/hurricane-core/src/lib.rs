@@ -27,6 +27,7 @@ mod error;
 mod file;
 mod forwarded;
 mod handler;
+mod incoming;
 mod keep_alive;
 mod linger;
 mod rejection;
@@ -41,6 +42,7 @@ pub use error::ServerError;
 pub use file::{send_file, SendFileError};
 pub use forwarded::{ForwardedAllowIps, ForwardedAllowIpsError, RemoteClient, Scheme};
 pub use handler::{ConnectionInfo, Handler};
+pub use incoming::HandedConnection;
 pub use keep_alive::KeepAlive;
 pub use server::{Server, ShutdownOutcome};
 

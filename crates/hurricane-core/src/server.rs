@@ -18,11 +18,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
+
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::access::{ObservedBody, Observers, PendingRecord, ACCESS_LOG_TARGET};
 use crate::forwarded::{ForwardedAllowIps, RemoteClient};
+use crate::incoming::{next_handed, Accepted, ConnectionSource, HandedConnection, Next};
 use crate::keep_alive::{Activity, IdleWhenSent, KeepAlive, Limits, Phase};
 use crate::linger::LingeringStream;
 use crate::rejection::{check_head, Rejection};
@@ -40,7 +42,7 @@ pub enum ShutdownOutcome {
 /// A listening HTTP/1.1 server. [`Server::bind`] opens the socket; [`Server::serve`] accepts
 /// connections until the shutdown future completes, then drains in-flight requests.
 pub struct Server {
-    listener: TcpListener,
+    incoming: ConnectionSource,
     config: ServerConfig,
     observers: Vec<Arc<dyn RequestObserver>>,
     keep_alive: KeepAlive,
@@ -73,7 +75,7 @@ impl Server {
                 error,
             })?;
         Ok(Self {
-            listener,
+            incoming: ConnectionSource::Listener(listener),
             config,
             observers: Vec::new(),
             keep_alive: KeepAlive::default(),
@@ -104,7 +106,7 @@ impl Server {
             .set_nonblocking(true)
             .and_then(|()| TcpListener::from_std(listener))
             .map(|listener| Self {
-                listener,
+                incoming: ConnectionSource::Listener(listener),
                 config,
                 observers: Vec::new(),
                 keep_alive: KeepAlive::default(),
@@ -112,9 +114,28 @@ impl Server {
             .map_err(ServerError::Adopt)
     }
 
+    /// Serves connections accepted by another process (a supervisor) and handed over
+    /// through `connections`, as if this server had accepted them on `config.addr`
+    /// (only reported). Once the server stops, connections still handed over are
+    /// served too, until the sender closes the channel (or the graceful timeout).
+    pub fn from_handed(
+        connections: mpsc::Receiver<HandedConnection>,
+        config: ServerConfig,
+    ) -> Self {
+        Self {
+            incoming: ConnectionSource::Handed {
+                connections,
+                addr: config.addr,
+            },
+            config,
+            observers: Vec::new(),
+            keep_alive: KeepAlive::default(),
+        }
+    }
+
     /// The address the server listens on (useful with port 0).
     pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
-        self.listener.local_addr().map_err(ServerError::LocalAddr)
+        self.incoming.local_addr().map_err(ServerError::LocalAddr)
     }
 
     /// Adds an observer told about every request.
@@ -214,12 +235,12 @@ impl Server {
         shutdown: impl Future<Output = ()>,
     ) -> ShutdownOutcome {
         let Self {
-            listener,
+            mut incoming,
             config,
             observers,
             keep_alive,
         } = self;
-        let listening = listener.local_addr().unwrap_or(config.addr);
+        let listening = incoming.local_addr().unwrap_or(config.addr);
         let connections = Connections {
             http: http_builder(&config),
             limits: Limits {
@@ -241,23 +262,28 @@ impl Server {
         let slots = Arc::new(Semaphore::new(
             config.max_connections.unwrap_or(Semaphore::MAX_PERMITS),
         ));
-        tokio::pin!(shutdown);
-        loop {
-            let accepted = tokio::select! {
-                accepted = accept(&listener, &slots) => accepted,
-                () = &mut shutdown => break,
-            };
-            let Some((stream, peer, slot)) = accepted else {
-                continue;
-            };
+        let spawn = |accepted: Accepted| {
             let alive = alive.clone();
-            let connection = connections.serve(stream, peer, stopping.clone());
+            let connection = connections.serve(accepted.stream, accepted.peer, stopping.clone());
+            let held = (accepted.slot, accepted.notice);
             tokio::spawn(async move {
                 connection.await;
-                drop((slot, alive));
+                drop((held, alive));
             });
+        };
+        tokio::pin!(shutdown);
+        loop {
+            let next = tokio::select! {
+                next = incoming.next(&slots) => next,
+                () = &mut shutdown => break,
+            };
+            match next {
+                Next::Connection(accepted) => spawn(accepted),
+                Next::Retry => continue,
+                Next::Closed => break,
+            }
         }
-        drop(listener);
+        let mut handed = incoming.stop_accepting();
         tracing::info!(
             listener = config.name,
             port = listening.port(),
@@ -267,10 +293,21 @@ impl Server {
             listening.port(),
         );
         let _ = stopping_tx.send(true);
+        let deadline = tokio::time::sleep(config.graceful_timeout);
+        tokio::pin!(deadline);
+        while let Some(connections) = handed.as_mut() {
+            tokio::select! {
+                accepted = next_handed(connections, &slots) => match accepted {
+                    Some(accepted) => spawn(accepted),
+                    None => handed = None,
+                },
+                () = &mut deadline => return ShutdownOutcome::TimedOut,
+            }
+        }
         drop(alive);
         tokio::select! {
             _ = connections_ended.recv() => ShutdownOutcome::Drained,
-            () = tokio::time::sleep(config.graceful_timeout) => ShutdownOutcome::TimedOut,
+            () = &mut deadline => ShutdownOutcome::TimedOut,
         }
     }
 }
@@ -284,24 +321,6 @@ fn http_builder(config: &ServerConfig) -> http1::Builder {
         .max_header_size(config.max_header_size)
         .keep_alive(true);
     http
-}
-
-/// The next connection, once a slot is free; `None` after a failed accept.
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    // The semaphore is never closed.
-    let slot = Arc::clone(slots).acquire_owned().await.ok()?;
-    match listener.accept().await {
-        Ok((stream, peer)) => Some((stream, peer, slot)),
-        Err(error) => {
-            // Usually EMFILE/ENFILE: back off instead of spinning on the error.
-            tracing::warn!(%error, "accept failed");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            None
-        }
-    }
 }
 
 /// What every connection of one server shares.

@@ -160,6 +160,18 @@ impl ProbeService {
         }
     }
 
+    /// The text `/metrics` answers now; `None` if it cannot be rendered (logged).
+    pub fn metrics_text(&self) -> Option<String> {
+        let inner = &self.inner;
+        match inner.metrics.render(self.queued()) {
+            Ok(text) => String::from_utf8(text).ok(),
+            Err(error) => {
+                tracing::error!(%error, "cannot render the metrics");
+                None
+            }
+        }
+    }
+
     fn queued(&self) -> usize {
         self.inner
             .application

@@ -4,8 +4,8 @@
 //! What it is for:
 //! - [`Supervisor`]: a process that never loads Python. It owns the listening sockets and
 //!   runs the server as a child process that inherits them (systemd's `LISTEN_FDS`
-//!   protocol, see [`inherited_listeners`]); the child says when it serves
-//!   ([`notify_ready`], systemd's `READY=1`). On a change it starts a new child and stops
+//!   protocol); the child says when it serves (systemd's `READY=1`). Both protocols
+//!   and the child processes are `hurricane-supervisor`'s. On a change it starts a new child and stops
 //!   the old one only once the new one is ready, so Python's module state is always
 //!   fresh (no `importlib.reload`), and connections arriving meanwhile wait in the
 //!   backlog. A child that fails to start leaves the old one serving; with none serving,
@@ -20,13 +20,11 @@
 //! directories to watch and how to start a child are the CLI's to say; the child is a
 //! normal `hurricane serve` that happens to inherit its sockets.
 
-mod activation;
 mod error;
 mod filter;
 mod supervisor;
 mod watcher;
 
-pub use activation::{inherited_listeners, notify_ready, HandedSockets};
 pub use error::ReloadError;
 pub use filter::{IgnoredDirs, WatchFilter};
 pub use supervisor::{ChildCommand, Supervisor};

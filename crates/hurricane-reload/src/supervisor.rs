@@ -21,28 +21,22 @@
 //! child ([`ChildCommand`]), hand it the sockets and wait for it to be ready; several
 //! workers, crash restarts and SIGHUP rolling replacement build on the same parts.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::os::fd::AsFd;
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hurricane_core::{Handler, ResponseBody, Server, ServerConfig};
-use tokio::net::unix::pipe;
-use tokio::net::UnixDatagram;
+use hurricane_supervisor::{ChildProcess, HandedSockets, Notification, NotifySocket, SocketRole};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::activation::{HandedSockets, IGNORE_KEY};
 use crate::filter::IgnoredDirs;
 use crate::watcher::Change;
 use crate::ReloadError;
-
-/// Lines of a child's output kept for the 503 page.
-const TAIL_LINES: usize = 40;
 
 /// Builds the command that starts one server process. `collect_static` asks it to run
 /// `collectstatic` before serving.
@@ -83,8 +77,14 @@ impl Supervisor {
         mut changes: mpsc::UnboundedReceiver<Change>,
         stop: impl Future<Output = ()>,
     ) -> Result<(), ReloadError> {
-        let sockets = HandedSockets::new(&self.listeners).map_err(ReloadError::Sockets)?;
-        let ready = ReadySocket::bind()?;
+        let roles = [SocketRole::App, SocketRole::Probes];
+        let sockets = HandedSockets::new(
+            roles
+                .into_iter()
+                .zip(self.listeners.iter().map(AsFd::as_fd)),
+        )
+        .map_err(ReloadError::Sockets)?;
+        let ready = NotifySocket::bind().map_err(ReloadError::Sockets)?;
         let mut current: Option<Child> = None;
         let mut pending = Some(self.spawn(&sockets, &ready, false, None)?);
         // Changes seen while `pending` starts: one more reload once it is done.
@@ -109,13 +109,14 @@ impl Supervisor {
                         pending = Some(self.spawn(&sockets, &ready, collect_static, Some(change))?);
                     }
                 }
-                (pid, ignore) = ready.next() => {
+                notification = ready.next() => {
+                    let Notification::Ready { pid, ignore } = notification else { continue };
                     for dir in ignore {
                         self.ignored.add(dir);
                     }
-                    if pending.as_ref().is_some_and(|child| child.pid == pid) {
+                    if pending.as_ref().is_some_and(|child| child.process.pid == pid) {
                         let Some(child) = pending.take() else { continue };
-                        child.output.caught_up().await;
+                        child.process.output.caught_up().await;
                         child.log_ready();
                         collect_static = false;
                         if let Some(fallback) = fallback.take() {
@@ -128,18 +129,18 @@ impl Supervisor {
                 }
                 status = exit_of(&mut pending) => {
                     let Some(child) = pending.take() else { continue };
-                    child.output.caught_up().await;
+                    child.process.output.caught_up().await;
                     let serving = current.is_some();
                     child.log_failed(status, serving);
                     if !serving {
-                        Fallback::show(&mut fallback, &self.listeners, child.output.tail());
+                        Fallback::show(&mut fallback, &self.listeners, child.process.output.tail());
                     }
                 }
                 status = exit_of(&mut current) => {
                     let Some(child) = current.take() else { continue };
-                    child.output.caught_up().await;
+                    child.process.output.caught_up().await;
                     tracing::error!(%status, "the server process exited; answering 503 until the next change");
-                    Fallback::show(&mut fallback, &self.listeners, child.output.tail());
+                    Fallback::show(&mut fallback, &self.listeners, child.process.output.tail());
                 }
             }
             if pending.is_none() {
@@ -165,36 +166,19 @@ impl Supervisor {
     fn spawn(
         &self,
         sockets: &HandedSockets,
-        ready: &ReadySocket,
+        ready: &NotifySocket,
         collect_static: bool,
         change: Option<Change>,
     ) -> Result<Child, ReloadError> {
-        let mut command = (self.command)(collect_static);
-        sockets.hand_to(&mut command);
-        command
-            .env("NOTIFY_SOCKET", &ready.path)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = tokio::process::Command::from(command)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(ReloadError::Spawn)?;
-        let pid = child.id().unwrap_or_default();
-        let output = Output::relay(child.stderr.take());
-        Ok(Child {
-            process: child,
-            pid,
-            output,
-            change,
-        })
+        let command = (self.command)(collect_static);
+        let process = ChildProcess::spawn(command, sockets, ready).map_err(ReloadError::Spawn)?;
+        Ok(Child { process, change })
     }
 }
 
 /// One server process.
 struct Child {
-    process: tokio::process::Child,
-    pid: u32,
-    output: Output,
+    process: ChildProcess,
     /// The change it was started for (none for the first child).
     change: Option<Change>,
 }
@@ -221,28 +205,9 @@ impl Child {
         }
     }
 
-    /// SIGINT: stop accepting, finish in-flight requests, exit; killed after `grace`.
-    /// Returns the task that waits for it.
-    fn stop(mut self, grace: Duration) -> tokio::task::JoinHandle<()> {
-        if let Ok(pid) = i32::try_from(self.pid) {
-            // SAFETY: kill(2) on our own child's pid; the child is not yet reaped (we
-            // hold its handle), so the pid cannot name another process.
-            unsafe {
-                libc::kill(pid, libc::SIGINT);
-            }
-        }
-        tokio::spawn(async move {
-            if tokio::time::timeout(grace, self.process.wait())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    pid = self.pid,
-                    "the replaced server did not stop in time; killing it"
-                );
-                let _ = self.process.kill().await;
-            }
-        })
+    /// Stops it gracefully (see [`ChildProcess::stop`]).
+    fn stop(self, grace: Duration) -> tokio::task::JoinHandle<Option<ExitStatus>> {
+        self.process.stop(grace)
     }
 }
 
@@ -255,197 +220,6 @@ fn describe(change: &Change) -> String {
     match change.paths.len() {
         0 | 1 => first,
         n => format!("{first} and {} more", n - 1),
-    }
-}
-
-async fn exit_of(child: &mut Option<Child>) -> ExitStatus {
-    match child {
-        Some(child) => match child.process.wait().await {
-            Ok(status) => status,
-            Err(error) => {
-                tracing::error!(%error, "cannot wait for the server process");
-                std::future::pending().await
-            }
-        },
-        None => std::future::pending().await,
-    }
-}
-
-/// A child's output (stderr), passed on to ours line by line as it comes, with its last
-/// lines kept for the 503 page.
-struct Output {
-    tail: Arc<Mutex<VecDeque<String>>>,
-    /// Asks the relay to pass on everything written so far, and to say when it has.
-    catch_up: mpsc::UnboundedSender<oneshot::Sender<()>>,
-}
-
-impl Output {
-    fn relay(stderr: Option<tokio::process::ChildStderr>) -> Self {
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let (catch_up, requests) = mpsc::unbounded_channel();
-        let pipe = stderr.map(|stderr| {
-            stderr
-                .into_owned_fd()
-                .and_then(pipe::Receiver::from_owned_fd)
-        });
-        match pipe {
-            Some(Ok(pipe)) => {
-                tokio::spawn(relay(pipe, Arc::clone(&tail), requests));
-            }
-            Some(Err(error)) => tracing::warn!(%error, "cannot read the server's output"),
-            None => {}
-        }
-        Self { tail, catch_up }
-    }
-
-    /// Completes once every line the child wrote before now has been passed on. A child
-    /// writes its log lines before it tells us anything (readiness, its exit), so the
-    /// supervisor's own line about it then comes after them.
-    async fn caught_up(&self) {
-        let (done, caught_up) = oneshot::channel();
-        if self.catch_up.send(done).is_ok() {
-            // An error: the relay has ended, having passed on everything.
-            let _ = caught_up.await;
-        }
-    }
-
-    fn tail(&self) -> String {
-        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
-        tail.iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-/// The relay task of [`Output`]: until the child closes its stderr.
-async fn relay(
-    pipe: pipe::Receiver,
-    tail: Arc<Mutex<VecDeque<String>>>,
-    mut catch_up: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
-) {
-    let mut lines = LineSplitter::default();
-    loop {
-        let open = tokio::select! {
-            readable = pipe.readable() => readable.is_ok() && lines.read_available(&pipe, &tail),
-            Some(done) = catch_up.recv() => {
-                let open = lines.read_available(&pipe, &tail);
-                let _ = done.send(());
-                open
-            }
-        };
-        if !open {
-            lines.finish(&tail);
-            return;
-        }
-    }
-}
-
-/// Bytes read from a child, cut into lines.
-#[derive(Default)]
-struct LineSplitter {
-    partial: Vec<u8>,
-}
-
-impl LineSplitter {
-    /// Reads what the pipe holds now and passes on the complete lines. False at the end
-    /// of the output.
-    fn read_available(&mut self, pipe: &pipe::Receiver, tail: &Mutex<VecDeque<String>>) -> bool {
-        let mut buffer = [0u8; 8192];
-        loop {
-            match pipe.try_read(&mut buffer) {
-                Ok(0) => return false,
-                Ok(read) => self.partial.extend_from_slice(&buffer[..read]),
-                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            }
-        }
-        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            pass_on(&line[..end], tail);
-        }
-        true
-    }
-
-    /// Passes on a last line without a newline.
-    fn finish(&mut self, tail: &Mutex<VecDeque<String>>) {
-        if !self.partial.is_empty() {
-            pass_on(&std::mem::take(&mut self.partial), tail);
-        }
-    }
-}
-
-fn pass_on(line: &[u8], tail: &Mutex<VecDeque<String>>) {
-    let line = String::from_utf8_lossy(line).into_owned();
-    eprintln!("{line}");
-    let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
-    if tail.len() == TAIL_LINES {
-        tail.pop_front();
-    }
-    tail.push_back(line);
-}
-
-/// Where children say they are ready (`NOTIFY_SOCKET`).
-struct ReadySocket {
-    socket: UnixDatagram,
-    path: PathBuf,
-    _dir: TempDir,
-}
-
-impl ReadySocket {
-    fn bind() -> Result<Self, ReloadError> {
-        let dir = TempDir::new().map_err(ReloadError::Sockets)?;
-        let path = dir.0.join("notify.sock");
-        let socket = UnixDatagram::bind(&path).map_err(ReloadError::Sockets)?;
-        Ok(Self {
-            socket,
-            path,
-            _dir: dir,
-        })
-    }
-
-    /// The pid of the next child that says `READY=1`, and the directories it asks not
-    /// to watch.
-    async fn next(&self) -> (u32, Vec<PathBuf>) {
-        let mut buffer = [0u8; 4096];
-        loop {
-            let Ok(len) = self.socket.recv(&mut buffer).await else {
-                continue;
-            };
-            let message = String::from_utf8_lossy(&buffer[..len]);
-            let ready = message.lines().any(|line| line == "READY=1");
-            let pid = message
-                .lines()
-                .find_map(|line| line.strip_prefix("MAINPID="))
-                .and_then(|pid| pid.parse().ok());
-            let ignore = message
-                .lines()
-                .filter_map(|line| line.strip_prefix(IGNORE_KEY))
-                .map(PathBuf::from)
-                .collect();
-            if let (true, Some(pid)) = (ready, pid) {
-                return (pid, ignore);
-            }
-        }
-    }
-}
-
-/// A private directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> std::io::Result<Self> {
-        let path = std::env::temp_dir().join(format!("hurricane-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir(&path)?;
-        Ok(Self(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -523,5 +297,12 @@ impl Handler for Unavailable {
         );
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         response
+    }
+}
+
+async fn exit_of(child: &mut Option<Child>) -> ExitStatus {
+    match child {
+        Some(child) => child.process.exited().await,
+        None => std::future::pending().await,
     }
 }

@@ -1,0 +1,250 @@
+"""`--processes N`: one supervisor without Python in front of N server processes.
+
+What a user sees: connections spread evenly over the processes; a process that dies,
+reaches --max-requests or --max-memory, or wedges is replaced while the others serve,
+and only its own in-flight requests can fail (none for a graceful replacement);
+SIGHUP serves new code with zero failed requests; the probe port answers for the pod,
+and /metrics sums the processes, replaced ones included.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from support.client import request
+from support.env import requires
+from support.poll import poll_until
+from support.probes import assert_promtool_clean, fetch_into, sample_value, scrape
+from support.projects import add_view, make_site, set_hello
+from support.reload import ClientLoop, wait_body
+from support.server import run_hurricane
+
+pytestmark = requires("processes", "probe")
+
+WEDGE_VIEW = '''
+
+def wedge(request):
+    """Hold the GIL in one C call for hours (added by tests/test_processes.py)."""
+    return HttpResponse(str(sum(range(10**13))), content_type="text/plain")
+'''
+
+GROW_VIEW = '''
+
+_HELD = []
+
+
+def grow(request):
+    """Keep `mb` MiB more, touched (added by tests/test_processes.py)."""
+    _HELD.append(b"x" * (int(request.GET.get("mb", 50)) * 1024 * 1024))
+    return HttpResponse(f"holding {len(_HELD)}", content_type="text/plain")
+'''
+
+SERVES_RE = r"all {n} server processes serve"
+
+
+@pytest.fixture(scope="module")
+def site(mysite, tmp_path_factory):
+    site = make_site(mysite, tmp_path_factory.mktemp("processes") / "mysite")
+    add_view(site, "wedge", WEDGE_VIEW)
+    add_view(site, "grow", GROW_VIEW)
+    return site
+
+
+def pod_ready(processes: int):
+    """Server.start's readiness: the supervisor says every process serves."""
+
+    def ready(server, timeout: float) -> bool:
+        rx = re.compile(SERVES_RE.format(n=processes))
+
+        def state():
+            exited = server.proc.poll() is not None
+            return "ready" if rx.search(server.log()) else "exited" if exited else None
+
+        return poll_until(state, timeout, what=f"{server.name}: all processes serve", context=server.tail) == "ready"
+
+    return ready
+
+
+def start_pod(one_server, cwd, *args: str, processes: int = 2):
+    server = one_server("pod", ["--processes", str(processes), *args], cwd, start=False)
+    return server.start(ready=pod_ready(processes))
+
+
+def serving_pid(pod) -> int:
+    return int(request(pod.port, "GET", "/pid").body)
+
+
+def restarts(pod, reason: str) -> float:
+    return sample_value(scrape(pod), "hurricane_process_restarts", "hurricane_process_restarts_total", reason=reason) or 0
+
+
+def wait_restarts(pod, reason: str, count: int, timeout: float = 20.0) -> float:
+    return poll_until(lambda: restarts(pod, reason), timeout, until=lambda n: n >= count, what=f"{count} restarts ({reason})", context=pod.tail)
+
+
+def log_time(line: str) -> datetime:
+    return datetime.fromisoformat(line.split()[0].rstrip("Z"))
+
+
+def even_within(counts: Counter, processes: int, tolerance: float = 0.2):
+    total = sum(counts.values())
+    even = total / processes
+    assert len(counts) == processes, counts
+    assert all(abs(n - even) <= tolerance * even for n in counts.values()), f"uneven spread: {dict(counts)} (even: {even:.0f})"
+
+
+def test_new_connections_are_spread_evenly_over_the_processes(one_server, site):
+    pod = start_pod(one_server, site)
+    counts: Counter = Counter()
+    lock = threading.Lock()
+
+    def client():
+        for _ in range(40):
+            pid = request(pod.port, "GET", "/pid").body
+            with lock:
+                counts[pid] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    even_within(counts, 2)
+
+
+def test_keep_alive_connections_are_spread_evenly_over_the_processes(one_server, site):
+    pod = start_pod(one_server, site)
+    connections = [http.client.HTTPConnection("127.0.0.1", pod.port, timeout=10) for _ in range(16)]
+    counts: Counter = Counter()
+    for _ in range(5):
+        for conn in connections:
+            conn.request("GET", "/pid")
+            counts[conn.getresponse().read()] += 1
+    for conn in connections:
+        conn.close()
+    even_within(counts, 2)
+
+
+def test_a_killed_process_is_replaced_at_once_and_only_its_requests_fail(one_server, site):
+    pod = start_pod(one_server, site)
+    victim = serving_pid(pod)
+    loops = [ClientLoop(pod.port, "/hello") for _ in range(4)]
+    for loop in loops:
+        loop.__enter__()
+    time.sleep(1)
+    mark = pod.mark()
+    os.kill(victim, signal.SIGKILL)
+    died = pod.wait_log(rf".*server process {victim} exited unexpectedly.*", since=mark, timeout=10)
+    served = pod.wait_log(r".*server process \d+ serves \(exited\).*", since=mark, timeout=10)
+    time.sleep(1)
+    for loop in loops:
+        loop.__exit__()
+    replaced_in = (log_time(served.group(0)) - log_time(died.group(0))).total_seconds()
+    assert replaced_in < 1.0, f"replaced {replaced_in:.2f} s after the process died"
+    failures = [f for loop in loops for f in loop.failures]
+    # At most the requests the killed process had in flight: one per client loop.
+    assert len(failures) <= len(loops), failures
+    assert all(len(loop.ok) > 20 for loop in loops), [len(loop.ok) for loop in loops]
+    assert restarts(pod, "exited") == 1
+    assert pod.probe("/alive").status == 200
+
+
+def test_max_requests_replaces_processes_without_a_failed_request_and_every_request_is_counted(one_server, site):
+    pod = start_pod(one_server, site, "--max-requests", "50", "--max-requests-jitter", "10")
+    with ClientLoop(pod.port, "/hello") as first, ClientLoop(pod.port, "/hello") as second:
+        wait_restarts(pod, "max-requests", 4, timeout=60)
+    assert first.failures == [] and second.failures == []
+    served = len(first.ok) + len(second.ok)
+
+    def counted():
+        return sample_value(scrape(pod), "request_counter", "request_counter_total")
+
+    # Replaced processes' requests stay in the pod's total: it counts every one.
+    poll_until(counted, 10, until=lambda n: n == served, what=f"request_counter_total == {served}", context=pod.tail)
+
+
+def test_a_process_above_max_memory_is_replaced_without_a_failed_request(one_server, site):
+    pod = start_pod(one_server, site, "--max-memory", "200")
+    with ClientLoop(pod.port, "/hello") as loop:
+        grown = request(pod.port, "GET", "/grow?mb=250", timeout=30)
+        assert grown.status == 200, grown
+        wait_restarts(pod, "max-memory", 1)
+        time.sleep(1)
+    assert loop.failures == []
+    assert re.search(r"resident memory \d+ MiB is above --max-memory 200 MiB; asking to be replaced", pod.log())
+
+
+def test_a_wedged_process_is_replaced_while_the_others_serve(one_server, site):
+    pod = start_pod(one_server, site)
+    wedged: list = []
+    with ClientLoop(pod.port, "/hello") as loop:
+        fetch = threading.Thread(target=fetch_into, args=(wedged, pod.port, "/wedge", 60), daemon=True)
+        fetch.start()
+        pod.wait_log(r"has failed its liveness checks for 10 s; replacing it", timeout=40)
+        wait_restarts(pod, "unresponsive", 1)
+        time.sleep(1)
+        ok_before_end = len(loop.ok)
+    fetch.join(timeout=15)
+    # The wedged process's own requests fail (the /wedge one, and at most the loop's
+    # one request it held); everything else was served by the other process.
+    assert len(loop.failures) <= 1, loop.failures
+    assert ok_before_end > 100, ok_before_end
+    assert wedged and not (hasattr(wedged[0], "status") and wedged[0].status == 200), wedged
+    assert pod.probe("/alive").status == 200
+
+
+def test_sighup_serves_new_code_with_zero_failed_requests(one_server, mysite, tmp_path):
+    site = make_site(mysite, tmp_path / "mysite")
+    pod = start_pod(one_server, site)
+    with ClientLoop(pod.port, "/hello") as loop:
+        set_hello(site, "Hello after SIGHUP")
+        os.kill(pod.pid, signal.SIGHUP)
+        wait_restarts(pod, "reload", 2)
+        time.sleep(0.5)
+    assert loop.failures == []
+    wait_body(pod, "/hello", "Hello after SIGHUP")
+    bodies = {request(pod.port, "GET", "/hello").body for _ in range(20)}
+    assert bodies == {b"Hello after SIGHUP"}
+
+
+def test_the_probe_port_answers_for_the_pod(one_server, site):
+    pod = start_pod(one_server, site)
+    assert pod.probe("/startup").status == 200
+    assert pod.probe("/ready").status == 200
+    assert pod.probe("/alive").status == 200
+    for _ in range(10):
+        request(pod.port, "GET", "/hello")
+    body = pod.probe("/metrics").body
+    assert_promtool_clean(body)
+    families = scrape(pod)
+    assert sample_value(families, "hurricane_processes", "hurricane_processes") == 2
+    assert sample_value(families, "hurricane_info", "hurricane_info") == 1
+    poll_until(lambda: sample_value(scrape(pod), "request_counter", "request_counter_total"), 5, until=lambda n: n == 10, what="10 requests counted")
+
+
+def test_a_process_that_cannot_start_stops_the_pod_with_one_message(site):
+    run = run_hurricane(["serve", "--processes", "2", "--settings", "no_such.settings"], site, listen=True)
+    assert run.returncode == 1, run.stderr
+    assert "hurricane: error: a server process exited before it served" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr.split("hurricane: error:")[-1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--processes", "0"], "is not `auto` or a number of processes from 1 to 256"),
+        (["--processes", "2", "--autoreload"], "--processes 2 cannot be combined with --autoreload"),
+    ],
+)
+def test_processes_options_that_cannot_work_are_refused(site, args, message):
+    run = run_hurricane(["serve", *args], site, listen=True)
+    assert run.returncode != 0 and message in run.stderr, run.stderr
