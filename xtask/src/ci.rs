@@ -185,7 +185,10 @@ fn run_pytest(mut cmd: Command, venv: &venv::Venv, selection: &[&str]) -> Result
         .env("HURRICANE_VENV", venv.dir())
         // Release builds and wheels have every feature: no test may be skipped for lack
         // of one.
-        .env("HURRICANE_EXPECT_FEATURES", "probe reload static webhook")
+        .env(
+            "HURRICANE_EXPECT_FEATURES",
+            "probe processes reload static webhook",
+        )
         .current_dir(paths::root());
     let status = cmd.run_status()?;
     match status.code() {

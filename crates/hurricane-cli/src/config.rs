@@ -59,6 +59,7 @@ pub struct ServeConfig {
     pub probes: Option<ProbeOptions>,
     pub webhook_url: Option<http::Uri>,
     pub debuggers: Debuggers,
+    #[cfg_attr(not(feature = "processes"), allow(dead_code))]
     pub processes: ProcessConfig,
 }
 
@@ -225,14 +226,13 @@ impl ServeConfig {
     /// metrics on a private port whatever `--no-probe` and `--no-metrics` say (they
     /// apply to the pod's), and replaces it at `--max-memory` instead of its liveness
     /// failing.
+    #[cfg_attr(not(feature = "probe"), allow(unused_mut, unused_variables))]
     pub fn for_pod_process(mut self, args: &ServeArgs) -> Self {
-        if cfg!(feature = "probe") {
+        #[cfg(feature = "probe")]
+        {
             let mut options = probe_options(args);
-            #[cfg(feature = "probe")]
-            {
-                options.config.paths.metrics = Some(ProbePath::new(&args.metrics_path));
-                options.config.max_memory_mb = None;
-            }
+            options.config.paths.metrics = Some(ProbePath::new(&args.metrics_path));
+            options.config.max_memory_mb = None;
             self.probes = Some(options);
         }
         self
@@ -291,6 +291,12 @@ fn check_built(args: &ServeArgs) -> Result<(), ConfigError> {
             "webhook",
             args.webhook_url.is_some(),
             cfg!(feature = "webhook"),
+        ),
+        (
+            "--processes (above 1) or --max-requests",
+            "processes",
+            args.processes != Processes::Count(1) || args.max_requests.is_some(),
+            cfg!(feature = "processes"),
         ),
     ];
     match options
@@ -411,6 +417,48 @@ mod tests {
         let argv = ["hurricane", "serve"].iter().chain(args);
         let Command::Serve(args) = Cli::parse_from(argv).command;
         ServeConfig::new(&args, supervised)
+    }
+
+    #[test]
+    fn several_processes_or_max_requests_need_the_supervisor() {
+        let processes = |args: &[&str]| config(args, false).expect("valid").processes;
+        assert!(!processes(&[]).wants_supervisor());
+        assert!(!processes(&["--max-memory", "500"]).wants_supervisor());
+        assert!(processes(&["--processes", "2"]).wants_supervisor());
+        assert!(processes(&["--max-requests", "1000"]).wants_supervisor());
+        let auto = processes(&["--processes", "auto"]);
+        assert!(auto.count >= 1);
+        assert!(
+            auto.count
+                <= std::thread::available_parallelism()
+                    .map_or(1, usize::from)
+                    .max(cpu_quota().unwrap_or(1))
+        );
+    }
+
+    #[test]
+    fn processes_refuse_autoreload_and_probes_on_the_app_port() {
+        let error = config(&["--processes", "3", "--autoreload"], false).expect_err("refused");
+        assert!(
+            matches!(
+                error,
+                ConfigError::ProcessesWithReload {
+                    processes: 3,
+                    reload: "--autoreload"
+                }
+            ),
+            "{error}"
+        );
+        let error = config(
+            &["--processes", "2", "--port", "8000", "--probe-port", "8000"],
+            false,
+        )
+        .expect_err("refused");
+        assert!(
+            matches!(error, ConfigError::ProcessesWithProbesOnAppPort),
+            "{error}"
+        );
+        assert!(config(&["--processes", "2", "--no-probe"], false).is_ok());
     }
 
     #[test]

@@ -241,36 +241,20 @@ impl Server {
             keep_alive,
         } = self;
         let listening = incoming.local_addr().unwrap_or(config.addr);
-        let connections = Connections {
-            http: http_builder(&config),
-            limits: Limits {
-                idle: config.keep_alive_timeout,
-                head: config.header_read_timeout,
-            },
-            handler: Arc::new(handler),
-            observers: observers.into(),
-            keep_alive,
-            max_body_size: config.max_body_size,
-            trusted_proxies: Arc::new(config.forwarded_allow_ips.clone()),
-            listening,
-        };
+        let connections = Connections::new(&config, handler, observers, keep_alive, listening);
         // Every connection task holds a clone of `alive`; once the server stops, the
         // receiver sees the channel close when the last connection has ended.
-        let (alive, mut connections_ended) = mpsc::channel::<()>(1);
+        let (alive, connections_ended) = mpsc::channel::<()>(1);
         let (stopping_tx, stopping) = watch::channel(false);
+        let tasks = ConnectionTasks {
+            connections,
+            alive,
+            stopping,
+        };
         // Beyond `max_connections`, connections wait in the kernel's backlog.
         let slots = Arc::new(Semaphore::new(
             config.max_connections.unwrap_or(Semaphore::MAX_PERMITS),
         ));
-        let spawn = |accepted: Accepted| {
-            let alive = alive.clone();
-            let connection = connections.serve(accepted.stream, accepted.peer, stopping.clone());
-            let held = (accepted.slot, accepted.notice);
-            tokio::spawn(async move {
-                connection.await;
-                drop((held, alive));
-            });
-        };
         tokio::pin!(shutdown);
         loop {
             let next = tokio::select! {
@@ -278,12 +262,12 @@ impl Server {
                 () = &mut shutdown => break,
             };
             match next {
-                Next::Connection(accepted) => spawn(accepted),
+                Next::Connection(accepted) => tasks.spawn(accepted),
                 Next::Retry => continue,
                 Next::Closed => break,
             }
         }
-        let mut handed = incoming.stop_accepting();
+        let handed = incoming.stop_accepting();
         tracing::info!(
             listener = config.name,
             port = listening.port(),
@@ -293,20 +277,55 @@ impl Server {
             listening.port(),
         );
         let _ = stopping_tx.send(true);
-        let deadline = tokio::time::sleep(config.graceful_timeout);
+        tasks
+            .drain(handed, &slots, connections_ended, config.graceful_timeout)
+            .await
+    }
+}
+
+/// Spawns a task per connection and knows when they have all ended.
+struct ConnectionTasks<H> {
+    connections: Connections<H>,
+    alive: mpsc::Sender<()>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl<H: Handler> ConnectionTasks<H> {
+    fn spawn(&self, accepted: Accepted) {
+        let alive = self.alive.clone();
+        let connection =
+            self.connections
+                .serve(accepted.stream, accepted.peer, self.stopping.clone());
+        let held = (accepted.slot, accepted.notice);
+        tokio::spawn(async move {
+            connection.await;
+            drop((held, alive));
+        });
+    }
+
+    /// After the server stopped accepting: serves the connections still being handed
+    /// over, then waits for every connection to end, for at most `timeout` in all.
+    async fn drain(
+        self,
+        mut handed: Option<mpsc::Receiver<HandedConnection>>,
+        slots: &Arc<Semaphore>,
+        mut ended: mpsc::Receiver<()>,
+        timeout: Duration,
+    ) -> ShutdownOutcome {
+        let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         while let Some(connections) = handed.as_mut() {
             tokio::select! {
-                accepted = next_handed(connections, &slots) => match accepted {
-                    Some(accepted) => spawn(accepted),
+                accepted = next_handed(connections, slots) => match accepted {
+                    Some(accepted) => self.spawn(accepted),
                     None => handed = None,
                 },
                 () = &mut deadline => return ShutdownOutcome::TimedOut,
             }
         }
-        drop(alive);
+        drop(self);
         tokio::select! {
-            _ = connections_ended.recv() => ShutdownOutcome::Drained,
+            _ = ended.recv() => ShutdownOutcome::Drained,
             () = &mut deadline => ShutdownOutcome::TimedOut,
         }
     }
@@ -336,6 +355,28 @@ struct Connections<H> {
 }
 
 impl<H: Handler> Connections<H> {
+    fn new(
+        config: &ServerConfig,
+        handler: H,
+        observers: Vec<Arc<dyn RequestObserver>>,
+        keep_alive: KeepAlive,
+        listening: SocketAddr,
+    ) -> Self {
+        Self {
+            http: http_builder(config),
+            limits: Limits {
+                idle: config.keep_alive_timeout,
+                head: config.header_read_timeout,
+            },
+            handler: Arc::new(handler),
+            observers: observers.into(),
+            keep_alive,
+            max_body_size: config.max_body_size,
+            trusted_proxies: Arc::new(config.forwarded_allow_ips.clone()),
+            listening,
+        }
+    }
+
     /// Serves one connection until it ends (see [`drain_on_stop`]).
     fn serve(
         &self,
