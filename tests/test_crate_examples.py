@@ -1,6 +1,7 @@
 """The library crates' examples (`cargo run -p <crate> --example <name>`) serve what
 their docs say: hurricane-core's `hello` a plain Rust handler, hurricane-static's
-`files` a directory in front of one, hurricane-probe's `probes` the probes on their own.
+`files` a directory in front of one, hurricane-probe's `probes` the probes on their own,
+hurricane-supervisor's `pod` two processes behind one supervisor.
 
 They are the binaries `cargo build --examples --workspace` leaves in
 target/debug/examples (`cargo xtask ci` builds them before this suite)."""
@@ -68,3 +69,9 @@ def test_probe_example_starts_then_passes(example):
     assert request(port, "GET", "/alive").status == 200
     metrics = request(port, "GET", "/metrics")
     assert metrics.status == 200 and b"# TYPE" in metrics.body, metrics
+
+
+def test_supervisor_example_spreads_connections_over_two_processes(example):
+    port = example("pod")
+    pids = {request(port, "GET", "/").body for _ in range(6)}
+    assert len(pids) == 2 and all(pid.startswith(b"served by process ") for pid in pids), pids

@@ -16,6 +16,9 @@
 //!   `--max-memory`, stuck requests) or stop answering their liveness checks; `SIGHUP`
 //!   replaces them one at a time.
 //!
+//! Example: `examples/pod.rs`, two copies of a plain Rust server behind a pod (`cargo
+//! run -p hurricane-supervisor --example pod`).
+//!
 //! What it is not for: it knows nothing of Django, Python or the command line. How to
 //! start a server process is the caller's to say ([`ChildCommand`]). Autoreload (the file
 //! watcher and its reload policy) is `hurricane-reload`, built on the same parts.
