@@ -279,7 +279,7 @@ def test_version_lists_the_features_built_in():
     assert len(lines) == 2 and lines[0].startswith("hurricane "), long.stdout
     name, _, listed = lines[1].partition(":")
     assert name == "features", long.stdout
-    assert set(listed.split()) <= {"probe", "reload", "static", "webhook"}, long.stdout
+    assert set(listed.split()) <= {"probe", "processes", "reload", "static", "webhook"}, long.stdout
     assert listed.split() == sorted(listed.split()), long.stdout
     short = run_hurricane(["-V"], None)
     assert short.stdout.strip() == lines[0], short
