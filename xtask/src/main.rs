@@ -45,7 +45,7 @@ enum Task {
     Demo(demo::Args),
     /// Run every check and test, as CI does.
     Ci,
-    /// Benchmark hurricane against gunicorn, granian and Django in-process,
+    /// Benchmark hurricane against gunicorn, granian, uvicorn and Django in-process,
     /// its probe latency under load against django-hurricane, its static
     /// files against nginx and whitenoise, and its autoreload against runserver.
     Bench(Box<bench::Args>),

@@ -75,7 +75,7 @@ impl Common {
 
 #[derive(Subcommand)]
 enum ScenarioArgs {
-    /// req/s of a CPU-bound and an I/O-bound view against granian and gunicorn.
+    /// req/s of a CPU-bound and an I/O-bound view against granian, gunicorn and uvicorn.
     Hello(hello::Args),
     /// Probe latency under load against django-hurricane.
     Probes(probes::Args),
@@ -180,7 +180,7 @@ fn set_up(common: Common, scenarios: &[ScenarioArgs]) -> Result<Ctx> {
             .iter()
             .any(|s| s.server_names().iter().any(|n| n == name))
     };
-    if measures("hurricane") {
+    if measures("hurricane") || measures("hurricane-p2") {
         demo::build_release()?;
     }
     if scenarios
@@ -417,7 +417,11 @@ mod tests {
                     "granian-st",
                     "granian-bt32",
                     "granian",
-                    "gunicorn"
+                    "gunicorn",
+                    "hurricane-p2",
+                    "granian-w2",
+                    "gunicorn-w2",
+                    "uvicorn-w2"
                 ],
                 vec!["hurricane", "django-hurricane"],
                 vec!["hurricane", "nginx", "whitenoise"],
@@ -436,7 +440,7 @@ mod tests {
         let Some(ScenarioArgs::Hello(hello)) = args.scenario else {
             panic!("hello expected");
         };
-        assert_eq!(hello.servers.len(), 6);
+        assert_eq!(hello.servers.len(), 10);
         let args = parse(&["probes", "--servers", "django-hurricane"]);
         let Some(scenario) = args.scenario else {
             panic!("probes expected");

@@ -2,7 +2,9 @@
 //! server and what one round measures, and [`run`] does the rest — the check
 //! that hurricane's build has what the scenario measures, free ports, start,
 //! readiness, the rounds, stop, one [`Table`], and an error naming every server
-//! that could not be measured (after the table, which is printed anyway).
+//! that could not be measured (after the table, which is printed anyway). A
+//! server the scenario skips (see [`Scenario::skip`]) gets a row and a reason,
+//! not an error.
 
 use std::fmt::Display;
 use std::process::Command;
@@ -24,12 +26,34 @@ pub type Needs = Option<(&'static str, &'static str)>;
 /// One server of a scenario: what its rounds measured, or why it could not be measured.
 pub struct ServerRuns<S, T> {
     pub server: S,
-    pub outcome: Result<T, String>,
+    pub outcome: Outcome<T>,
+}
+
+/// What became of one server of a scenario.
+pub enum Outcome<T> {
+    /// What its rounds measured (so far).
+    Measured(T),
+    /// It could not be measured (the error was printed then): the scenario fails.
+    Failed,
+    /// Why it was not started, e.g. this build lacks an option it needs: the
+    /// scenario does not fail for it.
+    Skipped(String),
 }
 
 impl<S: BenchServer, T> ServerRuns<S, T> {
     pub fn measured(&self) -> Option<&T> {
-        self.outcome.as_ref().ok()
+        match &self.outcome {
+            Outcome::Measured(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Why it was skipped, if it was.
+    pub fn skipped(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Skipped(why) => Some(why),
+            _ => None,
+        }
     }
 }
 
@@ -85,11 +109,18 @@ pub trait Scenario {
     ) -> Result<()>;
     /// The table of every server's figures, with its PASS/FAIL lines.
     fn report(&self, runs: &[ServerRuns<Self::Server, Self::Measured>]) -> Table;
+    /// Why `server` is not measured at all (asked once, before the first
+    /// round), e.g. hurricane's build does not have an option yet; `None` to
+    /// measure it.
+    fn skip(&self, _server: Self::Server) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// Measures every server of `scenario` in every round, in order (hurricane
 /// only if its build has what the scenario needs); a server that fails is
-/// reported and not measured again. Then the table.
+/// reported and not measured again, one the scenario skips is not started.
+/// Then the table.
 pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> Result<()> {
     let what = &plan.what;
     let rounds = ctx.common.rounds;
@@ -98,7 +129,7 @@ pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> R
         .iter()
         .map(|&server| ServerRuns {
             server,
-            outcome: Ok(S::Measured::default()),
+            outcome: first_outcome(scenario, server, what),
         })
         .collect();
     for round in 1..=rounds {
@@ -106,12 +137,12 @@ pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> R
             println!("xtask bench: {what} round {round}/{rounds}");
         }
         for run in runs.iter_mut() {
-            let Ok(measured) = &mut run.outcome else {
+            let Outcome::Measured(measured) = &mut run.outcome else {
                 continue;
             };
             if let Err(e) = one_round(scenario, &plan, ctx, run.server, measured) {
                 eprintln!("xtask bench: {} {what} FAILED: {e}", run.server.name());
-                run.outcome = Err(e.to_string());
+                run.outcome = Outcome::Failed;
             }
         }
     }
@@ -120,7 +151,7 @@ pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> R
     table.print();
     let failed: Vec<String> = runs
         .iter()
-        .filter(|r| r.outcome.is_err())
+        .filter(|r| matches!(r.outcome, Outcome::Failed))
         .map(|r| r.server.name())
         .collect();
     if !failed.is_empty() {
@@ -130,6 +161,22 @@ pub fn run<S: Scenario>(scenario: &S, plan: Plan<'_, S::Server>, ctx: &Ctx) -> R
         );
     }
     Ok(())
+}
+
+/// Nothing measured yet, or why `server` is skipped (or could not even be
+/// checked).
+fn first_outcome<S: Scenario>(scenario: &S, server: S::Server, what: &str) -> Outcome<S::Measured> {
+    match scenario.skip(server) {
+        Ok(None) => Outcome::Measured(S::Measured::default()),
+        Ok(Some(why)) => {
+            println!("xtask bench: {} {what} skipped: {why}", server.name());
+            Outcome::Skipped(why)
+        }
+        Err(e) => {
+            eprintln!("xtask bench: {} {what} FAILED: {e}", server.name());
+            Outcome::Failed
+        }
+    }
 }
 
 fn one_round<S: Scenario>(
@@ -212,8 +259,17 @@ impl Table {
     /// The row of a server that could not be measured: `lead` (the cells that
     /// name it), "failed", then "-" in every other column.
     pub fn failed(&mut self, lead: &[&dyn Display]) {
+        self.marked(lead, "failed");
+    }
+
+    /// The row of a server that was skipped: as [`Table::failed`], "skipped".
+    pub fn skipped(&mut self, lead: &[&dyn Display]) {
+        self.marked(lead, "skipped");
+    }
+
+    fn marked(&mut self, lead: &[&dyn Display], word: &str) {
         let mut cells: Vec<&dyn Display> = lead.to_vec();
-        cells.push(&"failed");
+        cells.push(&word);
         cells.resize(self.columns.len(), &"-");
         self.row(&cells);
     }
@@ -257,5 +313,12 @@ mod tests {
         t.row(&[&"idle", &"nginx", &12, &format!("{:.2}", 1.5), &"200×3"]);
         assert_eq!(t.rows[0], "| idle | hurricane | failed | - | - |");
         assert_eq!(t.rows[1], "| idle | nginx | 12 | 1.50 | 200×3 |");
+    }
+
+    #[test]
+    fn skipped_rows_fill_every_column() {
+        let mut t = Table::new(vec![], "server | >req/s | >p99 ms");
+        t.skipped(&[&"hurricane-p2"]);
+        assert_eq!(t.rows[0], "| hurricane-p2 | skipped | - |");
     }
 }

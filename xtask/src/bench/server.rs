@@ -93,10 +93,11 @@ fn serve_options(c: &mut Command, options: &[&str], port: u16, probe_port: &str)
         .args(["--probe-port", probe_port]);
 }
 
-/// `gunicorn -w 1 -b 127.0.0.1:P mysite.wsgi`: sync, one worker.
-pub fn gunicorn(venv: &Venv, cpus: Option<&str>, port: u16) -> Command {
+/// `gunicorn <options> -b 127.0.0.1:P mysite.wsgi`, e.g. `-w 1`: sync, one worker.
+pub fn gunicorn(venv: &Venv, cpus: Option<&str>, options: &[&str], port: u16) -> Command {
     let mut c = in_project(venv, cpus, venv.bin("gunicorn"));
-    c.args(["-w", "1", "-b", &format!("127.0.0.1:{port}"), "mysite.wsgi"]);
+    c.args(options)
+        .args(["-b", &format!("127.0.0.1:{port}"), "mysite.wsgi"]);
     c
 }
 
@@ -124,6 +125,25 @@ impl Server {
             child: Some(child),
             log,
         })
+    }
+
+    /// The CPU time (user + system) the started process itself has used so
+    /// far, its children not included: utime + stime of `/proc/<pid>/stat`.
+    /// Under `--pin` it is taskset's pid, which taskset replaced with the server.
+    pub fn cpu_time(&self) -> Result<Duration> {
+        let Some(child) = &self.child else {
+            bail!(
+                "{} is not running, so its CPU time cannot be read",
+                self.name
+            );
+        };
+        let path = format!("/proc/{}/stat", child.id());
+        let stat = fs::read_to_string(&path).context(|| format!("could not read {path}"))?;
+        let Some(ticks) = cpu_ticks(&stat) else {
+            bail!("{path} has no utime and stime fields: {stat:?}");
+        };
+        let per_second = clock_ticks_per_second()?;
+        Ok(Duration::from_secs_f64(ticks as f64 / per_second as f64))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -212,8 +232,75 @@ impl Server {
     }
 }
 
+/// utime + stime, fields 14 and 15 of a `/proc/<pid>/stat` line, in clock
+/// ticks. The fields are counted after the command name's closing parenthesis
+/// (the name may hold spaces and parentheses itself).
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    // after_name starts with field 3 (the state): utime is the 12th field of it.
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The unit of `/proc/<pid>/stat`'s times (USER_HZ, 100 on Linux's usual
+/// architectures), read with `getconf CLK_TCK`: xtask links no libc to ask sysconf.
+fn clock_ticks_per_second() -> Result<u64> {
+    let out = Command::new("getconf").arg("CLK_TCK").read()?;
+    match out.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => bail!("`getconf CLK_TCK` printed {out:?}, not a number of clock ticks per second"),
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_utime_plus_stime_after_the_name() {
+        let stat = "4242 (hurricane (x) y) S 1 4242 4242 0 -1 4194560 1200 0 0 0 \
+                    350 47 0 0 20 0 3 0 1234567 123456789 2048";
+        assert_eq!(cpu_ticks(stat), Some(397));
+        assert_eq!(cpu_ticks("4242 (hurricane) S 1 2"), None);
+        assert_eq!(cpu_ticks("no parenthesis"), None);
+    }
+
+    #[test]
+    fn cpu_time_counts_what_the_process_computed() {
+        // A shell that counts for a while, then waits without computing.
+        let mut cmd = Command::new("sh");
+        let script =
+            "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo counted; exec sleep 60";
+        cmd.args(["-c", script]);
+        let log = std::env::temp_dir().join(format!("xtask-cpu-time-{}.log", std::process::id()));
+        let ports = Ports { app: 0, probe: 0 };
+        let mut srv = Server::start("sh", ports, cmd, log.clone()).expect("sh starts");
+        let start = Instant::now();
+        while !fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("counted")
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "sh never finished counting"
+            );
+            sleep(Duration::from_millis(20));
+        }
+        let used = srv.cpu_time().expect("its /proc/<pid>/stat is readable");
+        assert!(used > Duration::ZERO, "counting used no CPU time: {used:?}");
+        srv.stop();
+        assert!(
+            srv.cpu_time().is_err(),
+            "a stopped server has no CPU time to read"
+        );
+        let _ = fs::remove_file(log);
     }
 }

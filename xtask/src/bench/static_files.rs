@@ -175,7 +175,7 @@ impl Scenario for Static<'_> {
             StaticServer::Hurricane => server::hurricane(venv, cpus, &["--static"], ports.app, "0"),
             StaticServer::Nginx => return self.nginx(ports.app),
             StaticServer::Whitenoise => {
-                let mut c = server::gunicorn(venv, cpus, ports.app);
+                let mut c = server::gunicorn(venv, cpus, &["-w", "1"], ports.app);
                 c.env("DJANGO_SETTINGS_MODULE", "mysite.settings_whitenoise");
                 c
             }
