@@ -15,6 +15,8 @@
 //! - [`Metrics`] counts the application's requests (it is a
 //!   [`hurricane_core::RequestObserver`]) and renders the Prometheus text format with
 //!   process metrics.
+//! - [`PodMetrics`] combines the `/metrics` of several hurricane processes into one pod's:
+//!   counts summed and kept when a process is replaced, gauges combined family by family.
 //! - [`Webhooks`] (cargo feature `webhook`) posts django-hurricane's JSON webhooks with a
 //!   timeout and retries, in the background.
 //!
@@ -32,6 +34,7 @@ mod config;
 mod lifecycle;
 mod memory;
 mod metrics;
+mod pod_metrics;
 mod report;
 mod routes;
 mod runner;
@@ -44,6 +47,7 @@ pub use config::{ProbeConfig, ProbePath, ProbePaths};
 pub use lifecycle::Lifecycle;
 pub use memory::resident_memory_bytes;
 pub use metrics::{Metrics, MetricsError, ServerInfo, MAX_PATH_LABELS};
+pub use pod_metrics::{ParseProblem, PodMetrics, PodMetricsError};
 pub use runner::{CheckRunner, CHECK_INTERVAL, CHECK_RESULTS_REUSED_FOR};
 pub use service::{ExceptProbes, ProbeService, WithProbes};
 #[cfg(feature = "webhook")]

@@ -18,7 +18,7 @@ use crate::Probe;
 pub const MAX_PATH_LABELS: usize = 100;
 
 /// The `path` label of requests beyond [`MAX_PATH_LABELS`].
-const OTHER_PATH: &str = "__other__";
+pub(crate) const OTHER_PATH: &str = "__other__";
 
 /// The `Content-Type` of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
