@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use hurricane_probe::{CheckResult, HealthChecks, Probe, RequestQueue};
-use stub::PodMetrics;
+use hurricane_probe::{CheckResult, HealthChecks, PodMetrics, Probe, RequestQueue};
 
 use super::process::Reason;
 use super::scrape;
@@ -158,22 +157,5 @@ impl PodQueue {
     /// Whether fewer than `limit` requests wait, summed over the processes.
     pub fn queued_below(&self, limit: usize) -> bool {
         self.queued() < limit
-    }
-}
-
-mod stub {
-    #[derive(Default)]
-    pub struct PodMetrics(std::collections::BTreeMap<u32, String>);
-    impl PodMetrics {
-        pub fn update(&mut self, pid: u32, text: &str) -> Result<(), std::io::Error> {
-            self.0.insert(pid, text.to_owned());
-            Ok(())
-        }
-        pub fn retire(&mut self, pid: u32) {
-            self.0.remove(&pid);
-        }
-        pub fn render(&self) -> String {
-            self.0.values().next().cloned().unwrap_or_default()
-        }
     }
 }
