@@ -33,6 +33,8 @@ FAMILIES = {
     "path_requests": "counter",
     "hurricane_info": "gauge",
     "hurricane_probe_passing": "gauge",
+    "request_timeouts": "counter",
+    "hurricane_stuck_requests": "gauge",
     "process_resident_memory_bytes": "gauge",
     "process_virtual_memory_bytes": "gauge",
     "process_cpu_seconds": "counter",

@@ -1,6 +1,7 @@
 //! The command line.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -113,6 +114,14 @@ pub struct ServeArgs {
     /// gunicorn's `--threads`).
     #[arg(long, value_enum, default_value_t = ConcurrencyMode::Adaptive, env = "HURRICANE_CONCURRENCY")]
     pub concurrency: ConcurrencyMode,
+
+    /// Seconds a request may wait for its response to start, counted from its arrival
+    /// (time queued for a Python thread included); after that it is answered 504 Gateway
+    /// Timeout. The view's Python thread cannot be killed: it keeps running, its result is
+    /// dropped when it comes, and its stack is logged at the timeout. A request still
+    /// queued then never runs. Off by default.
+    #[arg(long, value_name = "SECONDS", value_parser = request_timeout, allow_negative_numbers = true, env = "HURRICANE_TIMEOUT")]
+    pub timeout: Option<Duration>,
 
     /// Threads doing network I/O [default: one less than the CPU count, at least 1, so
     /// one core stays free for the Python thread holding the GIL].
@@ -441,6 +450,18 @@ fn processes(value: &str) -> Result<Processes, String> {
         _ => Err(format!(
             "{value:?} is not `auto` or a number of processes from 1 to 256"
         )),
+    }
+}
+
+/// `--timeout`: a positive number of seconds.
+fn request_timeout(value: &str) -> Result<Duration, String> {
+    match value.trim().parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("{value:?} seconds is too long")),
+        Ok(seconds) if seconds.is_finite() => Err(format!(
+            "{value:?}: the timeout must be above 0 seconds (leave --timeout out for none)"
+        )),
+        _ => Err(format!("{value:?} is not a number of seconds")),
     }
 }
 

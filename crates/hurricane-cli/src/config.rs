@@ -135,6 +135,8 @@ pub struct PythonConfig {
     pub workers: usize,
     pub concurrency: ConcurrencyMode,
     pub io_threads: usize,
+    /// `--timeout`: how long a request may wait for its response to start.
+    pub request_timeout: Option<Duration>,
 }
 
 /// What start-up does before the application port opens.
@@ -213,6 +215,7 @@ impl ServeConfig {
                 workers: usize::from(args.workers),
                 concurrency: args.concurrency,
                 io_threads: args.io_threads.map_or_else(default_io_threads, usize::from),
+                request_timeout: args.timeout,
             },
             startup: startup_options(args)?,
             probes: (cfg!(feature = "probe") && !args.no_probe).then(|| probe_options(args)),
@@ -470,6 +473,31 @@ mod tests {
         .expect("valid");
         assert_eq!(config.server.graceful_timeout, Duration::from_millis(2500));
         assert_eq!(config.startup.migrations, Migrations::Apply);
+    }
+
+    #[test]
+    fn the_request_timeout_is_off_unless_given_and_never_zero() {
+        assert_eq!(
+            config(&[], false).expect("valid").python.request_timeout,
+            None
+        );
+        let timeout = |value: &str| config(&["--timeout", value], false);
+        assert_eq!(
+            timeout("1.5").expect("valid").python.request_timeout,
+            Some(Duration::from_millis(1500))
+        );
+        for bad in ["0", "-1", "0.0", "soon", "inf", "NaN"] {
+            let argv = ["hurricane", "serve", "--timeout", bad];
+            let error = Cli::try_parse_from(argv).expect_err(bad).to_string();
+            assert!(
+                error.contains("--timeout <SECONDS>") && error.contains(bad),
+                "{bad}: {error}"
+            );
+        }
+        let error = Cli::try_parse_from(["hurricane", "serve", "--timeout", "0"])
+            .expect_err("zero")
+            .to_string();
+        assert!(error.contains("must be above 0 seconds"), "{error}");
     }
 
     #[cfg(feature = "probe")]

@@ -263,11 +263,13 @@ fn validate(command: &Command, arg: &Arg, value: &OsStr) -> Result<(), String> {
             .map(drop)
             .map_err(|e| first_line(&e));
     }
-    let long = arg.get_long().unwrap_or_default();
+    // `--option=value` in one argument: a value such as `-2` is not taken for an option.
+    let mut argument = OsString::from(format!("--{}=", arg.get_long().unwrap_or_default()));
+    argument.push(value);
     Command::new("serve")
         .no_binary_name(true)
         .arg(arg.clone().env(None::<&str>).required(false))
-        .try_get_matches_from([OsString::from(format!("--{long}")), value.to_owned()])
+        .try_get_matches_from([argument])
         .map(drop)
         .map_err(|e| first_line(&e))
 }
@@ -414,5 +416,13 @@ mod tests {
         )
         .expect_err("not a list");
         assert!(error.to_string().contains("takes one value"));
+    }
+
+    #[test]
+    fn a_negative_value_is_checked_as_a_value() {
+        let command = serve_command();
+        let problem = validate(&command, &arg("timeout"), OsStr::new("-2")).expect_err("negative");
+        assert!(problem.contains("must be above 0 seconds"), "{problem}");
+        assert!(validate(&command, &arg("timeout"), OsStr::new("2.5")).is_ok());
     }
 }

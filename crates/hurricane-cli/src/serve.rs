@@ -21,8 +21,8 @@ use tokio::sync::oneshot;
 
 use hurricane_core::{Handler, KeepAlive, Server, ServerError, ShutdownOutcome};
 use hurricane_wsgi::{
-    resolve_settings_module, Interpreter, InterpreterError, LoadError, PythonEnvironment,
-    PythonPool, SettingsError, WsgiHandler,
+    resolve_settings_module, Application, Interpreter, InterpreterError, LoadError,
+    PythonEnvironment, PythonPool, SettingsError, WsgiHandler,
 };
 
 use crate::cli::{CommandLine, ServeArgs};
@@ -257,6 +257,7 @@ async fn serve(
     let pool = PythonPool::start(config.python.workers, config.python.concurrency.into())
         .map_err(ServeError::Threads)?;
     health.attach(started.health, &pool)?;
+    let wsgi = wsgi_handler(started.application, pool, config)?;
     let mut server = app_server(ports.app, config)?;
     for observer in health.app_observers(config) {
         server = server.with_observer(observer);
@@ -286,7 +287,7 @@ async fn serve(
         "Startup time is {startup_seconds:.3} seconds"
     );
     supervised::notify_ready(started.media_root.as_deref());
-    let handler = files::in_front_of(started.files, WsgiHandler::new(started.application, pool));
+    let handler = files::in_front_of(started.files, wsgi);
     serve_until_stopped(config, server, handler, &health).await;
     if pod_process {
         // After the last request: the pod's counters include all this process served.
@@ -311,6 +312,19 @@ fn app_server(port: Port, config: &ServeConfig) -> Result<Server, ServeError> {
             port.listen()?,
             config.server.clone(),
         )?),
+    }
+}
+
+/// The application on `pool`, with `--timeout`.
+fn wsgi_handler(
+    application: Application,
+    pool: PythonPool,
+    config: &ServeConfig,
+) -> Result<WsgiHandler, ServeError> {
+    let handler = WsgiHandler::new(application, pool);
+    match config.python.request_timeout {
+        Some(timeout) => handler.with_timeout(timeout).map_err(ServeError::Threads),
+        None => Ok(handler),
     }
 }
 

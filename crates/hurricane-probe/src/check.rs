@@ -87,8 +87,20 @@ pub trait HealthChecks: Send + Sync + 'static {
 }
 
 /// How many requests wait for the application (readiness fails when it reaches
-/// `--req-queue-len`; `/metrics` reports it).
+/// `--req-queue-len`; `/metrics` reports it), and how many missed the request timeout.
 pub trait RequestQueue: Send + Sync + 'static {
     /// Requests waiting for the application right now.
     fn queued(&self) -> usize;
+
+    /// Requests answered `504` so far because the application did not answer within the
+    /// request timeout (`request_timeouts_total`).
+    fn timeouts(&self) -> u64 {
+        0
+    }
+
+    /// Requests that timed out whose application call has not returned yet, each holding
+    /// a thread of the application (`hurricane_stuck_requests`).
+    fn stuck(&self) -> usize {
+        0
+    }
 }

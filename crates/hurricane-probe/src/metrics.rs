@@ -1,16 +1,18 @@
 //! Request metrics and the Prometheus text format.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::Method;
 use hurricane_core::{RequestObserver, RequestRecord};
+use prometheus::core::Desc;
+use prometheus::proto::{MetricFamily, MetricType};
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
 
-use crate::Probe;
+use crate::{Probe, RequestQueue};
 
 /// At most this many `(method, path)` label sets in `path_requests_total`; requests for
 /// further paths are counted under `path="__other__"`, so that a crawler or a scanner
@@ -38,6 +40,8 @@ pub struct Metrics {
     paths: PathRequests,
     info: IntGaugeVec,
     probe_passing: IntGaugeVec,
+    /// Where `request_timeouts_total` and `hurricane_stuck_requests` are read from.
+    application: Arc<OnceLock<Arc<dyn RequestQueue>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -147,6 +151,8 @@ impl Metrics {
         registry.register(Box::new(info.clone()))?;
         registry.register(Box::new(probe_passing.clone()))?;
         registry.register(Box::new(ProcessMetrics::new()))?;
+        let application = Arc::new(OnceLock::new());
+        registry.register(Box::new(TimeoutMetrics::new(Arc::clone(&application))?))?;
         for probe in [Probe::Startup, Probe::Liveness, Probe::Readiness] {
             probe_passing.with_label_values(&[probe.name()]).set(0);
         }
@@ -163,7 +169,14 @@ impl Metrics {
             },
             info,
             probe_passing,
+            application,
         })
+    }
+
+    /// Reads `request_timeouts_total` and `hurricane_stuck_requests` from `queue` from
+    /// now on (they are 0 until then).
+    pub fn count_timeouts_of(&self, queue: Arc<dyn RequestQueue>) {
+        let _ = self.application.set(queue);
     }
 
     /// Application requests answered so far (for `--max-lifetime`).
@@ -259,6 +272,72 @@ impl prometheus::core::Collector for ProcessMetrics {
         }
         families
     }
+}
+
+/// `request_timeouts_total` and `hurricane_stuck_requests`, read from the application's
+/// [`RequestQueue`] at each scrape: the application keeps the counts, as it does the
+/// queue's length.
+struct TimeoutMetrics {
+    application: Arc<OnceLock<Arc<dyn RequestQueue>>>,
+    timeouts: Desc,
+    stuck: Desc,
+}
+
+impl TimeoutMetrics {
+    fn new(application: Arc<OnceLock<Arc<dyn RequestQueue>>>) -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            application,
+            timeouts: Desc::new(
+                "request_timeouts_total".into(),
+                "Requests answered 504 because the application did not start its response within --timeout.".into(),
+                Vec::new(),
+                HashMap::new(),
+            )?,
+            stuck: Desc::new(
+                "hurricane_stuck_requests".into(),
+                "Requests that timed out whose Python call has not returned yet; each holds a Python thread.".into(),
+                Vec::new(),
+                HashMap::new(),
+            )?,
+        })
+    }
+}
+
+impl prometheus::core::Collector for TimeoutMetrics {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.timeouts, &self.stuck]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let (timeouts, stuck) = self
+            .application
+            .get()
+            .map_or((0, 0), |queue| (queue.timeouts(), queue.stuck()));
+        let mut counter = prometheus::proto::Counter::default();
+        counter.set_value(timeouts as f64);
+        let mut timeouts = prometheus::proto::Metric::default();
+        timeouts.set_counter(counter);
+        let mut gauge = prometheus::proto::Gauge::default();
+        gauge.set_value(stuck as f64);
+        vec![
+            family(&self.timeouts, MetricType::COUNTER, timeouts),
+            family(
+                &self.stuck,
+                MetricType::GAUGE,
+                prometheus::proto::Metric::from_gauge(gauge),
+            ),
+        ]
+    }
+}
+
+/// The family of `desc`, of one unlabelled `metric`.
+fn family(desc: &Desc, kind: MetricType, metric: prometheus::proto::Metric) -> MetricFamily {
+    let mut family = MetricFamily::default();
+    family.set_name(desc.fq_name.clone());
+    family.set_help(desc.help.clone());
+    family.set_field_type(kind);
+    family.set_metric(vec![metric]);
+    family
 }
 
 fn bool_label(value: bool) -> &'static str {
@@ -410,6 +489,41 @@ mod tests {
             "{text}"
         );
         assert_eq!(metrics.requests_served(), 2);
+    }
+
+    struct TimedOut;
+
+    impl RequestQueue for TimedOut {
+        fn queued(&self) -> usize {
+            0
+        }
+        fn timeouts(&self) -> u64 {
+            3
+        }
+        fn stuck(&self) -> usize {
+            1
+        }
+    }
+
+    #[test]
+    fn timeouts_and_stuck_requests_are_read_from_the_application() {
+        let metrics = Metrics::new().expect("registers");
+        let before = text(&metrics);
+        assert!(before.contains("\nrequest_timeouts_total 0\n"), "{before}");
+        assert!(
+            before.contains("\nhurricane_stuck_requests 0\n"),
+            "{before}"
+        );
+        metrics.count_timeouts_of(Arc::new(TimedOut));
+        let after = text(&metrics);
+        assert!(
+            after.contains("# TYPE request_timeouts_total counter\nrequest_timeouts_total 3\n"),
+            "{after}"
+        );
+        assert!(
+            after.contains("# TYPE hurricane_stuck_requests gauge\nhurricane_stuck_requests 1\n"),
+            "{after}"
+        );
     }
 
     #[test]

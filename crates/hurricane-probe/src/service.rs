@@ -106,6 +106,7 @@ impl ProbeService {
     /// Hands the probes the loaded application's checks and request queue. Until then,
     /// and until [`Lifecycle::mark_started`], the probes answer 400.
     pub fn attach_application(&self, checks: CheckRunner, queue: Arc<dyn RequestQueue>) {
+        self.inner.metrics.count_timeouts_of(Arc::clone(&queue));
         let _ = self.inner.application.set(Application { checks, queue });
     }
 

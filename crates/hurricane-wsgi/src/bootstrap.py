@@ -5,6 +5,8 @@ WSGI_APPLICATION resolution); the Rust side calls these functions and turns the
 exceptions into one clear message with ``describe`` (and ``report``, which adds the
 traceback as Python prints it). Under ``--autoreload`` it also makes the project's
 cached bytecode answer to its source's hash (``check_project_bytecode_by_hash``).
+While serving, it runs the probes' Django checks (``probe_checks``) and reads the stack
+of a thread whose request timed out (``thread_stack``).
 """
 
 import functools
@@ -299,6 +301,17 @@ def is_database_error(error):
     except ImportError:
         return False
     return isinstance(error, Error)
+
+
+def thread_stack(ident):
+    """The stack of the thread ``ident`` (its ``threading.get_ident()``), as
+    ``traceback.format_stack`` prints it (oldest call first), or None if that thread runs
+    no Python code. For a request past ``--timeout``: the view's file, line and
+    function are where its thread is now."""
+    frame = sys._current_frames().get(ident)
+    if frame is None:
+        return None
+    return "".join(traceback.format_stack(frame)).rstrip("\n")
 
 
 def probe_checks(tag):

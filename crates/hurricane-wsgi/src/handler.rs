@@ -1,12 +1,15 @@
 //! The [`Handler`] that serves requests with the WSGI application.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hurricane_core::{Handler, ResponseBody};
 use tokio::sync::oneshot;
 
+use crate::request::RequestTarget;
+use crate::timeout::RequestTimeout;
 use crate::{request, Application, PythonPool};
 
 /// Serves every request by running the application on the [`PythonPool`].
@@ -16,6 +19,7 @@ use crate::{request, Application, PythonPool};
 #[derive(Debug, Clone)]
 pub struct WsgiHandler {
     bridge: Arc<Bridge>,
+    timeout: Option<Arc<RequestTimeout>>,
 }
 
 /// What a request needs on its Python thread.
@@ -31,24 +35,46 @@ impl WsgiHandler {
     pub fn new(app: Application, pool: PythonPool) -> Self {
         Self {
             bridge: Arc::new(Bridge { app, pool }),
+            timeout: None,
         }
+    }
+
+    /// Answers `504 Gateway Timeout` for a request whose response has not started
+    /// `timeout` after it was handed to the application (time in the queue counts),
+    /// and logs the Python stack of the thread running it, which goes on: see the
+    /// `timeout` module. Starts the thread that reads those stacks (`python-timeouts`).
+    pub fn with_timeout(self, timeout: Duration) -> std::io::Result<Self> {
+        Ok(Self {
+            timeout: Some(Arc::new(RequestTimeout::start(timeout)?)),
+            ..self
+        })
     }
 }
 
 impl Handler for WsgiHandler {
     async fn call(&self, request: Request<Bytes>) -> Response<ResponseBody> {
+        let arrived = tokio::time::Instant::now();
         let (reply, response) = oneshot::channel();
         let bridge = Arc::clone(&self.bridge);
         let runtime = tokio::runtime::Handle::current();
-        self.bridge.pool.submit(Box::new(move |py| {
+        let Some(timeout) = &self.timeout else {
+            self.bridge.pool.submit(Box::new(move |py| {
+                request::run(py, &bridge, request, reply, &runtime);
+            }));
+            return response.await.unwrap_or_else(|_| unavailable());
+        };
+        let target = RequestTarget::of(&request);
+        let job = Box::new(move |py: pyo3::Python<'_>| {
             request::run(py, &bridge, request, reply, &runtime);
-        }));
-        response.await.unwrap_or_else(|_| unavailable())
+        });
+        timeout
+            .answer(&self.bridge.pool, job, response, arrived, target)
+            .await
     }
 }
 
 /// Only when the pool dropped the request without answering: it is shutting down.
-fn unavailable() -> Response<ResponseBody> {
+pub(crate) fn unavailable() -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::full(Bytes::from_static(
         b"Service Unavailable\n",
     )));

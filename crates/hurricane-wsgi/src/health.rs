@@ -69,4 +69,12 @@ impl RequestQueue for PoolStats {
     fn queued(&self) -> usize {
         PoolStats::queued(self)
     }
+
+    fn timeouts(&self) -> u64 {
+        PoolStats::timeouts(self)
+    }
+
+    fn stuck(&self) -> usize {
+        PoolStats::stuck(self)
+    }
 }

@@ -9,12 +9,13 @@
 //! probes: `PythonHealth` implements `hurricane_probe::HealthChecks`, and [`PoolStats`]
 //! its `RequestQueue`. Without it, the crate does not depend on `hurricane-probe`.
 //!
-//! What it is not for: sockets, HTTP parsing, timeouts and logging of requests belong to
-//! `hurricane-core`; this crate only turns a buffered [`http::Request`] into a call of the
-//! WSGI callable and its result into an [`http::Response`].
+//! What it is not for: sockets, HTTP parsing, connection timeouts and logging of requests
+//! belong to `hurricane-core`; this crate only turns a buffered [`http::Request`] into a
+//! call of the WSGI callable and its result into an [`http::Response`], within the
+//! request timeout when one is set ([`WsgiHandler::with_timeout`]).
 //!
 //! # Where the GIL is taken
-//! Only on threads that never run tokio tasks, in four places:
+//! Only on threads that never run tokio tasks, in five places:
 //! 1. [`Interpreter::start`], [`Interpreter::check_project_bytecode_by_hash`],
 //!    [`Interpreter::setup_django`], [`DjangoProject::hurricane_settings`],
 //!    [`DjangoProject::defined_settings`] and the debuggers
@@ -28,9 +29,12 @@
 //!    lifetime and releases the GIL while it waits to be let in to run, and while it waits
 //!    for a slow client to take the next chunk of a streaming response. Work that must
 //!    run after a response (closing a file response the runtime sent) is queued to the
-//!    pool like a request.
+//!    pool like a request. Each reads its `threading.get_ident()` once, when it starts.
 //! 4. The probes' checker thread (`PythonHealth`, run by `hurricane-probe`), attached
 //!    for its lifetime and holding the GIL only while a liveness or readiness check runs.
+//! 5. With a request timeout, the `python-timeouts` thread: once per request that timed
+//!    out while a pool thread ran it, to read that thread's stack
+//!    (`sys._current_frames()`). The 504 itself is answered without the GIL.
 //!
 //! The tokio threads hand requests to the pool through its queue and wait on a oneshot
 //! channel, so HTTP I/O never waits for Python.
@@ -52,6 +56,7 @@ mod pool;
 mod request;
 mod settings;
 mod start_response;
+mod timeout;
 
 pub use application::{Application, BridgeOptions};
 pub use django::{DjangoProject, FileSettings, SettingValue, StaticFinders};

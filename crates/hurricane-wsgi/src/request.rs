@@ -198,15 +198,15 @@ fn close(py: Python<'_>, iterable: &Bound<'_, PyAny>, target: &RequestTarget) {
 }
 
 /// The request, as named in error logs.
-struct RequestTarget {
-    method: http::Method,
-    uri: http::Uri,
+pub(crate) struct RequestTarget {
+    pub(crate) method: http::Method,
+    pub(crate) uri: http::Uri,
 }
 
 impl RequestTarget {
     /// Cheap: both are reference-counted or inline, so nothing is copied unless an error
     /// is actually reported.
-    fn of(request: &Request<Bytes>) -> Self {
+    pub(crate) fn of(request: &Request<Bytes>) -> Self {
         Self {
             method: request.method().clone(),
             uri: request.uri().clone(),

@@ -1,8 +1,10 @@
-//! The pool of long-lived Python threads that run the application, and how many of
-//! them may run at once ([`admission`]).
+//! The pool of long-lived Python threads that run the application, how many of them
+//! may run at once ([`admission`]), and which are stuck in a request whose deadline
+//! passed (`ticket`).
 
 pub mod admission;
 mod clock;
+mod ticket;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -15,9 +17,17 @@ use pyo3::prelude::*;
 pub use admission::Concurrency;
 use admission::{Admission, Window, STALL, WINDOW};
 use clock::{ThreadClock, Usage};
+use ticket::Expiry;
+pub(crate) use ticket::Ticket;
 
 /// A unit of Python work: runs on a pool thread with the GIL held.
 pub(crate) type Job = Box<dyn FnOnce(Python<'_>) + Send>;
+
+/// A queued job, with the ticket of its deadline if it has one.
+struct Work {
+    job: Job,
+    ticket: Option<Arc<Ticket>>,
+}
 
 /// How often the watcher looks for a stalled queue.
 const TICK: Duration = Duration::from_millis(1);
@@ -28,6 +38,8 @@ pub struct PoolStats {
     queued: AtomicUsize,
     busy: AtomicUsize,
     threads: AtomicUsize,
+    stuck: AtomicUsize,
+    timeouts: AtomicU64,
 }
 
 impl PoolStats {
@@ -42,6 +54,22 @@ impl PoolStats {
     /// Python threads in the pool.
     pub fn threads(&self) -> usize {
         self.threads.load(Ordering::Relaxed)
+    }
+
+    /// Python threads stuck in a request that timed out (`WsgiHandler::with_timeout`):
+    /// its client got a 504, but a Python thread cannot be stopped, so it runs on until
+    /// its call returns, and serves nothing else meanwhile. Each one is a thread fewer
+    /// for the other requests (see [`PythonPool`]); once all of them are stuck, nothing
+    /// is served. A process that has more stuck threads than its operator tolerates is
+    /// one to replace (the only way to stop them), which is what a supervisor reading
+    /// this (or the `hurricane_stuck_requests` gauge) is for.
+    pub fn stuck(&self) -> usize {
+        self.stuck.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered 504 so far because their deadline passed, queued or running.
+    pub fn timeouts(&self) -> u64 {
+        self.timeouts.load(Ordering::Relaxed)
     }
 }
 
@@ -74,6 +102,21 @@ impl PoolStats {
 /// that needs one thread at a time runs on one thread, as `top -H` shows. The watcher
 /// sleeps while nothing is queued and at most one thread runs, so an idle server does no
 /// work.
+///
+/// # Stuck threads
+/// A request with a deadline (`--timeout`, see `WsgiHandler::with_timeout`) that has not
+/// started its response when the deadline passes leaves its thread stuck in it: the
+/// thread cannot be stopped. A stuck thread is counted out of the running threads (and
+/// out of the watcher's clock readings), as if it had stopped: under either
+/// [`Concurrency`] another thread is let in at once if requests are queued, so the
+/// others keep being served while a thread is left. When its call returns, its response
+/// is dropped and the thread counts as running again, taking work as before. The pool
+/// does not start threads beyond its size to replace stuck ones: `--workers` is also the
+/// most database connections the process opens. Once every thread is stuck, requests
+/// wait in the queue, readiness fails at `--req-queue-len`, and each queued request is
+/// answered 504 at its own deadline without running (it stays counted in the queue until
+/// a thread is free to skip it); [`PoolStats::stuck`] tells when the process needs
+/// replacing.
 #[derive(Debug, Clone)]
 pub struct PythonPool {
     shared: Arc<Shared>,
@@ -99,6 +142,9 @@ struct ThreadSlot {
     wake: Condvar,
     /// Set by the thread itself when it starts.
     clock: OnceLock<ThreadClock>,
+    /// Its `threading.get_ident()`, set by the thread itself when it starts: the key of
+    /// its frame in `sys._current_frames()`.
+    ident: OnceLock<u64>,
     /// Let in to run (holding or waiting for the GIL, or running a request).
     running: AtomicBool,
     /// Let in or stopped since the watcher last read its clock.
@@ -108,8 +154,8 @@ struct ThreadSlot {
 /// The queue and who may take from it; guarded by one lock.
 #[derive(Default)]
 struct Schedule {
-    queue: VecDeque<Job>,
-    /// Threads not waiting to be woken.
+    queue: VecDeque<Work>,
+    /// Threads not waiting to be woken, and not stuck.
     running: usize,
     /// Threads allowed to run at once.
     allowed: usize,
@@ -132,6 +178,23 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// The state of a pool of `size` threads (none started) of which `allowed` may run.
+    fn new(size: usize, allowed: usize) -> Self {
+        Self {
+            state: Mutex::new(Schedule {
+                allowed,
+                let_in: vec![false; size],
+                ..Schedule::default()
+            }),
+            stats: Arc::new(PoolStats::default()),
+            slots: (0..size).map(|_| ThreadSlot::default()).collect(),
+            last_start_us: AtomicU64::new(0),
+            epoch: Instant::now(),
+            watcher: OnceLock::new(),
+            watcher_asleep: AtomicBool::new(false),
+        }
+    }
+
     fn schedule(&self) -> MutexGuard<'_, Schedule> {
         // No user code runs under the lock, so a poisoned lock still holds consistent
         // state.
@@ -146,7 +209,7 @@ impl Shared {
 
     /// The next request for a running thread (which holds the GIL), or `None` when the
     /// thread should stop running: the queue is empty, or fewer threads are allowed.
-    fn next_job(&self, slot: &ThreadSlot) -> Option<Job> {
+    fn next_job(&self, slot: &ThreadSlot) -> Option<Work> {
         let mut schedule = self.schedule();
         let job = if schedule.running > schedule.allowed {
             None
@@ -187,6 +250,84 @@ impl Shared {
         schedule.running += 1;
         slot.running.store(true, Ordering::Relaxed);
         slot.ran_since_sample.store(true, Ordering::Relaxed);
+    }
+
+    /// Runs `work` on thread `index` (which holds the GIL), unless its deadline passed
+    /// while it was queued.
+    fn run(&self, py: Python<'_>, index: usize, work: Work) {
+        if let Some(ticket) = &work.ticket {
+            if !ticket.start(index) {
+                return;
+            }
+        }
+        self.stats.busy.fetch_add(1, Ordering::Relaxed);
+        // A bug in one request must not take a Python thread down with it; the
+        // request's reply channel is dropped with the job, so its client gets a 503.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (work.job)(py))).is_err() {
+            tracing::error!("a request panicked on a Python thread; the thread goes on");
+        }
+        self.stats.busy.fetch_sub(1, Ordering::Relaxed);
+        if let Some(ticket) = &work.ticket {
+            self.finish(index, ticket);
+        }
+    }
+
+    /// Thread `index` returned from the call of `ticket`'s request: if it was stuck, it
+    /// counts as running again.
+    fn finish(&self, index: usize, ticket: &Ticket) {
+        // The ticket's lock is held while the schedule changes, so that a deadline
+        // passing now (in `expire`) sees either the call running or returned, and the
+        // counts move once.
+        let mut phase = ticket.lock();
+        let Some(since) = phase.finish() else {
+            return;
+        };
+        let mut schedule = self.schedule();
+        schedule.running += 1;
+        let slot = &self.slots[index];
+        slot.running.store(true, Ordering::Relaxed);
+        slot.ran_since_sample.store(true, Ordering::Relaxed);
+        self.stats.stuck.fetch_sub(1, Ordering::Relaxed);
+        drop(schedule);
+        drop(phase);
+        let stuck_s = since.elapsed().as_secs_f64();
+        tracing::warn!(
+            target: "hurricane::wsgi",
+            thread = %format!("python-{index}"),
+            stuck_s,
+            "the Python call of a timed-out request returned {stuck_s:.1} s after its 504; its response was dropped and the thread serves again"
+        );
+    }
+
+    /// The deadline of `ticket`'s request passed without a response.
+    fn expire(&self, ticket: &Ticket) -> Expired {
+        self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+        let mut phase = ticket.lock();
+        match phase.expire(Instant::now()) {
+            Expiry::Queued => Expired::Queued,
+            Expiry::Finished => Expired::Finished,
+            Expiry::Running { slot } => {
+                self.set_stuck(slot);
+                drop(phase);
+                Expired::Running {
+                    thread: slot,
+                    ident: self.slots[slot].ident.get().copied(),
+                }
+            }
+        }
+    }
+
+    /// Counts thread `index` out of the running threads, as if it had stopped, and lets
+    /// another one in if work is waiting.
+    fn set_stuck(&self, index: usize) {
+        let mut schedule = self.schedule();
+        schedule.running -= 1;
+        let slot = &self.slots[index];
+        slot.running.store(false, Ordering::Relaxed);
+        // Its time up to now belongs to the current window.
+        slot.ran_since_sample.store(true, Ordering::Relaxed);
+        self.stats.stuck.fetch_add(1, Ordering::Relaxed);
+        self.let_in(&mut schedule);
     }
 
     /// Lets threads in while requests are queued and more may run. Called with the lock
@@ -308,20 +449,7 @@ impl PythonPool {
     pub fn start(threads: usize, concurrency: Concurrency) -> std::io::Result<Self> {
         let size = threads.max(1);
         let admission = Admission::new(size, concurrency);
-        let stats = Arc::new(PoolStats::default());
-        let shared = Arc::new(Shared {
-            state: Mutex::new(Schedule {
-                allowed: admission.allowed(),
-                let_in: vec![false; size],
-                ..Schedule::default()
-            }),
-            stats,
-            slots: (0..size).map(|_| ThreadSlot::default()).collect(),
-            last_start_us: AtomicU64::new(0),
-            epoch: Instant::now(),
-            watcher: OnceLock::new(),
-            watcher_asleep: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(size, admission.allowed()));
         if concurrency == Concurrency::Adaptive {
             let watcher = Arc::clone(&shared);
             let watcher = std::thread::Builder::new()
@@ -346,10 +474,32 @@ impl PythonPool {
 
     /// Queues `job` for the next Python thread that holds the GIL.
     pub(crate) fn submit(&self, job: Job) {
+        self.queue(Work { job, ticket: None });
+    }
+
+    /// Queues `job` like [`PythonPool::submit`], with a deadline: the returned ticket is
+    /// what [`PythonPool::expire`] takes when the deadline passes.
+    pub(crate) fn submit_with_deadline(&self, job: Job) -> Arc<Ticket> {
+        let ticket = Arc::new(Ticket::default());
+        self.queue(Work {
+            job,
+            ticket: Some(Arc::clone(&ticket)),
+        });
+        ticket
+    }
+
+    /// The deadline of the request of `ticket` passed before it answered: if it is still
+    /// queued it will not run; if it runs, its thread is stuck until its call returns
+    /// (see "Stuck threads" in the type's docs). Call it once per ticket, without the GIL.
+    pub(crate) fn expire(&self, ticket: &Ticket) -> Expired {
+        self.shared.expire(ticket)
+    }
+
+    fn queue(&self, work: Work) {
         let shared = &self.shared;
         shared.stats.queued.fetch_add(1, Ordering::SeqCst);
         let mut schedule = shared.schedule();
-        schedule.queue.push_back(job);
+        schedule.queue.push_back(work);
         shared.let_in(&mut schedule);
         if shared.watcher_asleep.load(Ordering::SeqCst) {
             drop(schedule);
@@ -360,23 +510,118 @@ impl PythonPool {
     }
 }
 
+/// What [`PythonPool::expire`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expired {
+    /// The request was waiting for a thread: it will not run.
+    Queued,
+    /// The request runs on the pool thread `python-{thread}`, now stuck in it; `ident`
+    /// is that thread's `threading.get_ident()` (`None` if it could not be read).
+    Running { thread: usize, ident: Option<u64> },
+    /// Its call returned just as the deadline passed, without a response.
+    Finished,
+}
+
 fn run_worker(shared: &Shared, index: usize) {
-    let stats = &shared.stats;
     let slot = &shared.slots[index];
     if let Some(clock) = ThreadClock::of_current_thread() {
         let _ = slot.clock.set(clock);
     }
-    Python::attach(|py| loop {
-        // Returns once this thread is let in and holds the GIL again.
-        py.detach(|| shared.wait_to_run(index));
-        while let Some(job) = shared.next_job(slot) {
-            stats.busy.fetch_add(1, Ordering::Relaxed);
-            // A bug in one request must not take a Python thread down with it; the
-            // request's reply channel is dropped with the job, so its client gets a 503.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py))).is_err() {
-                tracing::error!("a request panicked on a Python thread; the thread goes on");
+    Python::attach(|py| {
+        match python_thread_ident(py) {
+            Ok(ident) => {
+                let _ = slot.ident.set(ident);
             }
-            stats.busy.fetch_sub(1, Ordering::Relaxed);
+            Err(error) => tracing::warn!(
+                %error,
+                "cannot read a Python thread's identifier: the stacks of its timed-out requests will not be logged"
+            ),
+        }
+        loop {
+            // Returns once this thread is let in and holds the GIL again.
+            py.detach(|| shared.wait_to_run(index));
+            while let Some(work) = shared.next_job(slot) {
+                shared.run(py, index, work);
+            }
         }
     });
+}
+
+/// `threading.get_ident()` of the calling thread.
+fn python_thread_ident(py: Python<'_>) -> PyResult<u64> {
+    py.import("threading")?
+        .getattr("get_ident")?
+        .call0()?
+        .extract()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pool's state with slot 0 running a request of `ticket`, `idle` threads waiting
+    /// and `queued` requests behind it; no thread is started.
+    fn busy_pool(size: usize, allowed: usize, queued: usize) -> (Shared, Arc<Ticket>) {
+        let shared = Shared::new(size, allowed);
+        let ticket = Arc::new(Ticket::default());
+        assert!(ticket.start(0));
+        {
+            let mut schedule = shared.schedule();
+            schedule.running = 1;
+            schedule.idle = (1..size).collect();
+            for _ in 0..queued {
+                schedule.queue.push_back(Work {
+                    job: Box::new(|_| {}),
+                    ticket: None,
+                });
+            }
+        }
+        shared.slots[0].running.store(true, Ordering::Relaxed);
+        (shared, ticket)
+    }
+
+    #[test]
+    fn a_stuck_thread_makes_room_for_another() {
+        // One thread allowed, as the adaptive pool starts: the stuck one no longer counts.
+        let (shared, ticket) = busy_pool(3, 1, 2);
+        assert_eq!(
+            shared.expire(&ticket),
+            Expired::Running {
+                thread: 0,
+                ident: None
+            }
+        );
+        let schedule = shared.schedule();
+        assert_eq!(schedule.running, 0);
+        assert_eq!(schedule.coming, 1, "another thread is let in for the queue");
+        assert!(schedule.let_in[2], "the most recently stopped one");
+        assert!(!shared.slots[0].running.load(Ordering::Relaxed));
+        assert_eq!((shared.stats.stuck(), shared.stats.timeouts()), (1, 1));
+    }
+
+    #[test]
+    fn a_stuck_thread_counts_as_running_again_when_its_call_returns() {
+        let (shared, ticket) = busy_pool(2, 2, 0);
+        shared.expire(&ticket);
+        assert_eq!(shared.schedule().running, 0);
+        shared.finish(0, &ticket);
+        assert_eq!(shared.schedule().running, 1);
+        assert!(shared.slots[0].running.load(Ordering::Relaxed));
+        assert_eq!((shared.stats.stuck(), shared.stats.timeouts()), (0, 1));
+        // a call that returned in time changes nothing
+        let (shared, ticket) = busy_pool(2, 2, 0);
+        shared.finish(0, &ticket);
+        assert_eq!(shared.schedule().running, 1);
+        assert_eq!(shared.stats.stuck(), 0);
+    }
+
+    #[test]
+    fn a_request_expired_in_the_queue_takes_no_thread() {
+        let shared = Shared::new(1, 1);
+        let ticket = Arc::new(Ticket::default());
+        assert_eq!(shared.expire(&ticket), Expired::Queued);
+        assert_eq!(shared.schedule().running, 0);
+        assert_eq!((shared.stats.stuck(), shared.stats.timeouts()), (0, 1));
+        assert!(!ticket.start(0));
+    }
 }
