@@ -248,3 +248,20 @@ def test_a_process_that_cannot_start_stops_the_pod_with_one_message(site):
 def test_processes_options_that_cannot_work_are_refused(site, args, message):
     run = run_hurricane(["serve", *args], site, listen=True)
     assert run.returncode != 0 and message in run.stderr, run.stderr
+
+
+def test_a_process_with_requests_stuck_past_the_timeout_is_replaced(one_server, site):
+    # --workers 4: more than one stuck request (a quarter of 4) replaces a process.
+    pod = start_pod(one_server, site, "--timeout", "1", "--workers", "4")
+    stuck: list = []
+    with ClientLoop(pod.port, "/hello") as loop:
+        sleepers = [threading.Thread(target=fetch_into, args=(stuck, pod.port, "/sleep?ms=6000", 30)) for _ in range(4)]
+        for sleeper in sleepers:
+            sleeper.start()
+        for sleeper in sleepers:
+            sleeper.join(timeout=30)
+        wait_restarts(pod, "stuck-requests", 1)
+        time.sleep(0.5)
+    assert [getattr(r, "status", r) for r in stuck] == [504] * 4, stuck
+    assert loop.failures == []
+    assert re.search(r"requests are stuck past --timeout \(more than 1\); asking to be replaced", pod.log())

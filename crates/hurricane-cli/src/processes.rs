@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use hurricane_core::{RequestObserver, RequestRecord};
 use hurricane_supervisor::{Pod, PodConfig, StopRequest};
+use hurricane_wsgi::PoolStats;
 use tokio::sync::mpsc;
 
 use crate::cli::ServeArgs;
@@ -148,8 +149,15 @@ pub struct Retirement {
     asked: AtomicBool,
 }
 
-/// How often a pod process compares its resident memory with `--max-memory`.
-const MEMORY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a pod process checks its memory and its stuck requests.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A pod process with more requests stuck past `--timeout` than a quarter of its
+/// `--workers` (at least one) asks to be replaced: each holds a Python thread (and a
+/// database connection) that nothing can take back.
+pub fn stuck_requests_limit(workers: usize) -> usize {
+    (workers / 4).max(1)
+}
 
 impl Retirement {
     pub fn new(config: &ProcessConfig) -> Arc<Self> {
@@ -166,18 +174,22 @@ impl Retirement {
         })
     }
 
-    /// Checks the memory every second from now on (with `--max-memory`).
-    pub fn watch_memory(self: &Arc<Self>, limit_mb: Option<u64>) {
-        let Some(limit_mb) = limit_mb else { return };
+    /// Every second from now on: memory above `--max-memory`, or more stuck requests
+    /// than [`stuck_requests_limit`] of `workers`, asks for a replacement.
+    pub fn watch(
+        self: &Arc<Self>,
+        max_memory_mb: Option<u64>,
+        pool: Arc<PoolStats>,
+        workers: usize,
+    ) {
         let retirement = Arc::clone(self);
+        let stuck_limit = stuck_requests_limit(workers);
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(MEMORY_CHECK_INTERVAL);
+            let mut ticks = tokio::time::interval(CHECK_INTERVAL);
             loop {
                 ticks.tick().await;
-                let used_mb = hurricane_probe::resident_memory_bytes().unwrap_or(0) / (1024 * 1024);
-                if used_mb > limit_mb {
-                    tracing::info!(used_mb, limit_mb, "resident memory {used_mb} MiB is above --max-memory {limit_mb} MiB; asking to be replaced");
-                    retirement.ask("max-memory");
+                if let Some(reason) = over_limits(max_memory_mb, &pool, stuck_limit) {
+                    retirement.ask(reason);
                     return;
                 }
             }
@@ -189,6 +201,27 @@ impl Retirement {
             hurricane_supervisor::notify_retire(reason);
         }
     }
+}
+
+/// Which limit this process is over, if any (logged).
+fn over_limits(
+    max_memory_mb: Option<u64>,
+    pool: &PoolStats,
+    stuck_limit: usize,
+) -> Option<&'static str> {
+    if let Some(limit_mb) = max_memory_mb {
+        let used_mb = hurricane_probe::resident_memory_bytes().unwrap_or(0) / (1024 * 1024);
+        if used_mb > limit_mb {
+            tracing::info!(used_mb, limit_mb, "resident memory {used_mb} MiB is above --max-memory {limit_mb} MiB; asking to be replaced");
+            return Some("max-memory");
+        }
+    }
+    let stuck = pool.stuck();
+    if stuck > stuck_limit {
+        tracing::warn!(stuck, limit = stuck_limit, "{stuck} requests are stuck past --timeout (more than {stuck_limit}); asking to be replaced");
+        return Some("stuck-requests");
+    }
+    None
 }
 
 impl RequestObserver for Retirement {

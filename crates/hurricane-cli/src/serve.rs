@@ -257,17 +257,10 @@ async fn serve(
     let pool = PythonPool::start(config.python.workers, config.python.concurrency.into())
         .map_err(ServeError::Threads)?;
     health.attach(started.health, &pool)?;
+    let pod_pool = pod_process.then(|| pool.stats());
     let wsgi = wsgi_handler(started.application, pool, config)?;
-    let mut server = app_server(ports.app, config)?;
-    for observer in health.app_observers(config) {
-        server = server.with_observer(observer);
-    }
-    #[cfg(feature = "processes")]
-    if pod_process {
-        let retirement = crate::processes::Retirement::new(&config.processes);
-        retirement.watch_memory(config.processes.max_memory_mb);
-        server = server.with_observer(retirement);
-    }
+    let server = app_server(ports.app, config)?;
+    let server = with_observers(server, &health, config, pod_pool);
     let address = server.local_addr()?;
     let startup_seconds = health.started(&probes::Serving {
         config,
@@ -297,6 +290,28 @@ async fn serve(
     }
     health.stop().await;
     Ok(())
+}
+
+/// The access log and the metrics; for one of the processes of `--processes` (`pod_pool`:
+/// its pool), what asks the supervisor to replace it.
+fn with_observers(
+    mut server: Server,
+    health: &Health,
+    config: &ServeConfig,
+    pod_pool: Option<std::sync::Arc<hurricane_wsgi::PoolStats>>,
+) -> Server {
+    for observer in health.app_observers(config) {
+        server = server.with_observer(observer);
+    }
+    #[cfg(feature = "processes")]
+    if let Some(pool) = pod_pool {
+        let retirement = crate::processes::Retirement::new(&config.processes);
+        retirement.watch(config.processes.max_memory_mb, pool, config.python.workers);
+        server = server.with_observer(retirement);
+    }
+    #[cfg(not(feature = "processes"))]
+    let _ = pod_pool;
+    server
 }
 
 /// The application's server: on its port, or on the connections the `--processes`
