@@ -6,10 +6,12 @@
 //!   console script), which runs inside a Python process that already started.
 //!
 //! [`run`] takes the arguments and a [`Launcher`] and returns the exit status; the
-//! wiring lives in `serve` (and, for `--autoreload`, the supervisor in `reload`).
+//! wiring lives in `serve` (and the supervisors: `reload` for `--autoreload`,
+//! `processes` for `--processes`; `supervised` is the servers' side of both).
 //!
 //! What it is not for: a library API of its own. Embedders wanting a piece of hurricane
-//! use the library crates (`hurricane-core`, `-static`, `-probe`, `-wsgi`, `-reload`).
+//! use the library crates (`hurricane-core`, `-static`, `-probe`, `-wsgi`, `-reload`,
+//! `-supervisor`).
 
 mod cli;
 mod config;
@@ -82,7 +84,8 @@ pub fn run(launcher: &Launcher, args: impl IntoIterator<Item = OsString>) -> u8 
     }
 }
 
-/// Serves, or supervises the servers when the options ask for reloading.
+/// Serves, or supervises the servers when the options ask for reloading or for several
+/// processes.
 fn serve_or_supervise(
     args: ServeArgs,
     command_line: &CommandLine,

@@ -1,6 +1,6 @@
 //! `--autoreload`: the supervisor side (this process binds the ports, watches the project
-//! and runs `hurricane serve` children) and the child side (sockets inherited from the
-//! supervisor, readiness reported to it). Cargo feature `reload`.
+//! and runs `hurricane serve` children; the children's side is `supervised`), and the
+//! error of either supervisor. Cargo feature `reload`.
 
 use crate::cli::ServeArgs;
 use crate::config::ConfigError;

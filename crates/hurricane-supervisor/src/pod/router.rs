@@ -27,6 +27,10 @@ impl Route {
     }
 }
 
+/// How long handing a connection to a process may wait for room in its handoff before
+/// the connection goes to another, so that one process taking none holds up no other.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The processes connections may go to.
 #[derive(Default)]
 pub(crate) struct Routes {
@@ -113,13 +117,16 @@ pub(crate) async fn accept_loop(listener: TcpListener, routes: Arc<Routes>) {
         };
         loop {
             let (pid, handoff) = routes.least_loaded().await;
-            match handoff.send(&stream).await {
-                Ok(()) => break,
-                Err(error) => {
+            match tokio::time::timeout(SEND_TIMEOUT, handoff.send(&stream)).await {
+                Ok(Ok(())) => break,
+                Ok(Err(error)) => {
                     // The process is gone: the connection is still ours; try another.
                     tracing::debug!(pid, %error, "cannot hand a connection over");
                     routes.remove(pid);
                 }
+                // Its handoff is full (it takes no connections: --max-connections, or
+                // it is stuck): the next one in turn gets this connection.
+                Err(_) => tracing::debug!(pid, "a server process takes no more connections"),
             }
         }
     }
