@@ -70,7 +70,8 @@ impl Handoff {
         self.open.load(Ordering::Relaxed)
     }
 
-    /// Whether it has open connections and has closed none for [`STALLED_AFTER`].
+    /// Whether it has open connections and has closed none for a second: it looks
+    /// stuck (wedged, or busy with long requests).
     pub fn stalled(&self) -> bool {
         let since = self.elapsed_ms() - self.progress_ms.load(Ordering::Relaxed);
         self.open() > 0 && since > STALLED_AFTER.as_millis() as u64
