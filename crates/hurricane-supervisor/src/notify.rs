@@ -96,14 +96,13 @@ impl NotifySocket {
 
     /// The next notification a child sends.
     pub async fn next(&self) -> Notification {
-        let mut buffer = vec![0u8; MAX_NOTIFICATION];
         loop {
-            let Ok(len) = self.socket.recv(&mut buffer).await else {
+            // Cancel-safe: a datagram is only taken by `try_next`, which never waits,
+            // and its buffer is only allocated once one has arrived.
+            if self.socket.readable().await.is_err() {
                 continue;
-            };
-            if let Some(notification) =
-                Notification::parse(&String::from_utf8_lossy(&buffer[..len]))
-            {
+            }
+            if let Some(notification) = self.try_next() {
                 return notification;
             }
         }
