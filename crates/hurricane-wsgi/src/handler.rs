@@ -53,23 +53,28 @@ impl WsgiHandler {
 
 impl Handler for WsgiHandler {
     async fn call(&self, request: Request<Bytes>) -> Response<ResponseBody> {
-        let arrived = tokio::time::Instant::now();
+        // Only with --timeout: the clock and the target are read for nothing otherwise.
+        let timed = self.timeout.as_ref().map(|timeout| {
+            let arrived = tokio::time::Instant::now();
+            (timeout, arrived, RequestTarget::of(&request))
+        });
         let (reply, response) = oneshot::channel();
         let bridge = Arc::clone(&self.bridge);
         let runtime = tokio::runtime::Handle::current();
-        let Some(timeout) = &self.timeout else {
-            self.bridge.pool.submit(Box::new(move |py| {
-                request::run(py, &bridge, request, reply, &runtime);
-            }));
-            return response.await.unwrap_or_else(|_| unavailable());
-        };
-        let target = RequestTarget::of(&request);
         let job = Box::new(move |py: pyo3::Python<'_>| {
             request::run(py, &bridge, request, reply, &runtime);
         });
-        timeout
-            .answer(&self.bridge.pool, job, response, arrived, target)
-            .await
+        match timed {
+            Some((timeout, arrived, target)) => {
+                timeout
+                    .answer(&self.bridge.pool, job, response, arrived, target)
+                    .await
+            }
+            None => {
+                self.bridge.pool.submit(job);
+                response.await.unwrap_or_else(|_| unavailable())
+            }
+        }
     }
 }
 
