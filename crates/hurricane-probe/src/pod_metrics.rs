@@ -414,6 +414,14 @@ impl PodMetrics {
         }
     }
 
+    /// The pod's value of the unlabelled gauge `name`, combined as [`PodMetrics::render`]
+    /// combines it (`request_queue_length`: the live processes' queues summed); `None`
+    /// while no live process reports it.
+    pub fn gauge_value(&self, name: &str) -> Option<f64> {
+        let series = self.gauge(name, gauge_rule(name));
+        series.first().map(|&(_, value)| value)
+    }
+
     /// The pod's metrics in the Prometheus text format (0.0.4), as
     /// [`Metrics`](crate::Metrics) writes them: `# HELP` and `# TYPE` once per family,
     /// families by name.

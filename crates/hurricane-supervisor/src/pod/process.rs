@@ -16,7 +16,7 @@ use crate::handoff::Handoff;
 use crate::{ChildProcess, HandedSockets, NotifySocket, SocketRole};
 
 /// Why a process was started (or replaced).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
     /// The pod's first processes.
     Start,

@@ -38,23 +38,3 @@ async fn fetch(addr: SocketAddr, path: &str) -> Option<(StatusCode, Bytes)> {
     let body = response.into_body().collect().await.ok()?.to_bytes();
     Some((status, body))
 }
-
-/// The value of the sample `name` (without labels) in a Prometheus text exposition.
-pub(crate) fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .find_map(|value| value.trim().parse().ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sample_is_read_by_its_exact_name() {
-        let text =
-            "# TYPE request_queue_length gauge\nrequest_queue_length_x 9\nrequest_queue_length 3\n";
-        assert_eq!(sample(text, "request_queue_length"), Some(3.0));
-        assert_eq!(sample(text, "missing"), None);
-    }
-}

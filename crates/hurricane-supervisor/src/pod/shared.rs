@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use hurricane_probe::{CheckResult, HealthChecks, PodMetrics, Probe, RequestQueue};
 
 use super::process::Reason;
-use super::scrape;
 use super::PodConfig;
 
 /// The pod's state, shared.
@@ -20,9 +19,7 @@ pub(crate) struct Shared {
 #[derive(Default)]
 struct State {
     metrics: PodMetrics,
-    /// Requests waiting for a Python thread, per process, as last read.
-    queued: HashMap<u32, usize>,
-    restarts: HashMap<&'static str, u64>,
+    restarts: HashMap<Reason, u64>,
     /// Processes taking connections.
     serving: usize,
     /// Slots whose replacements keep failing (see [`REPLACEMENT_FAILURES`]).
@@ -52,19 +49,15 @@ impl Shared {
         if let Err(error) = state.metrics.update(pid, text) {
             tracing::warn!(pid, %error, "cannot read a server process's metrics");
         }
-        let queued = scrape::sample(text, "request_queue_length").unwrap_or(0.0);
-        state.queued.insert(pid, queued as usize);
     }
 
     /// The process has exited: its counts stay in the pod's totals, its gauges go.
     pub fn exited(&self, pid: u32) {
-        let mut state = self.lock();
-        state.metrics.retire(pid);
-        state.queued.remove(&pid);
+        self.lock().metrics.retire(pid);
     }
 
     pub fn replaced(&self, reason: Reason) {
-        *self.lock().restarts.entry(reason.as_str()).or_default() += 1;
+        *self.lock().restarts.entry(reason).or_default() += 1;
     }
 
     pub fn set_serving(&self, serving: usize, failing_slots: usize) {
@@ -82,7 +75,7 @@ impl Shared {
         );
         text.push_str("# TYPE hurricane_process_restarts_total counter\n");
         for reason in Reason::REPLACEMENTS {
-            let count = state.restarts.get(reason.as_str()).copied().unwrap_or(0);
+            let count = state.restarts.get(&reason).copied().unwrap_or(0);
             let _ = writeln!(
                 text,
                 "hurricane_process_restarts_total{{reason=\"{}\"}} {count}",
@@ -149,7 +142,8 @@ pub(crate) struct PodQueue(pub std::sync::Arc<Shared>);
 
 impl RequestQueue for PodQueue {
     fn queued(&self) -> usize {
-        self.0.lock().queued.values().sum()
+        let queued = self.0.lock().metrics.gauge_value("request_queue_length");
+        queued.unwrap_or(0.0) as usize
     }
 }
 
