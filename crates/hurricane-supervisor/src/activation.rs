@@ -186,11 +186,6 @@ pub fn notify_metrics(text: &str) {
     notify(&format!("{METRICS_KEY}{}\n{text}", std::process::id()));
 }
 
-/// Whether a supervisor listens for this process's notifications.
-pub fn is_notified() -> bool {
-    std::env::var_os("NOTIFY_SOCKET").is_some()
-}
-
 fn notify(message: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;

@@ -84,11 +84,3 @@ impl ChildProcess {
         })
     }
 }
-
-/// Completes when the process in `child` exits; never while there is none.
-pub async fn exit_of(child: &mut Option<ChildProcess>) -> ExitStatus {
-    match child {
-        Some(child) => child.exited().await,
-        None => std::future::pending().await,
-    }
-}

@@ -31,10 +31,10 @@ mod output;
 mod pod;
 
 pub use activation::{
-    inherited_sockets, is_notified, notify_metrics, notify_ready, notify_retire, HandedSockets,
-    InheritedSocket, SocketRole,
+    inherited_sockets, notify_metrics, notify_ready, notify_retire, HandedSockets, InheritedSocket,
+    SocketRole,
 };
-pub use child::{exit_of, ChildProcess};
+pub use child::ChildProcess;
 pub use notify::{Notification, NotifySocket};
 pub use output::Output;
 pub use pod::{
