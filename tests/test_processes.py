@@ -21,9 +21,9 @@ from datetime import datetime
 import pytest
 
 from support.client import request
-from support.env import requires
+from support.env import base_env, requires
 from support.poll import poll_until
-from support.probes import assert_promtool_clean, fetch_into, sample_value, scrape
+from support.probes import PYTHONPATH, assert_promtool_clean, fetch_into, in_threads, sample_value, scrape, wait_probe
 from support.projects import add_view, make_site, set_hello
 from support.reload import ClientLoop, wait_body
 from support.server import run_hurricane
@@ -48,6 +48,17 @@ def grow(request):
     return HttpResponse(f"holding {len(_HELD)}", content_type="text/plain")
 '''
 
+NAP_VIEW = '''
+
+def nap(request):
+    """Sleep `ms` milliseconds, then answer the serving process's id (added by
+    tests/test_processes.py)."""
+    import os
+
+    time.sleep(int(request.GET.get("ms", 100)) / 1000)
+    return HttpResponse(str(os.getpid()), content_type="text/plain")
+'''
+
 SERVES_RE = r"all {n} server processes serve"
 
 
@@ -56,6 +67,7 @@ def site(mysite, tmp_path_factory):
     site = make_site(mysite, tmp_path_factory.mktemp("processes") / "mysite")
     add_view(site, "wedge", WEDGE_VIEW)
     add_view(site, "grow", GROW_VIEW)
+    add_view(site, "nap", NAP_VIEW)
     return site
 
 
@@ -74,8 +86,8 @@ def pod_ready(processes: int):
     return ready
 
 
-def start_pod(one_server, cwd, *args: str, processes: int = 2):
-    server = one_server("pod", ["--processes", str(processes), *args], cwd, start=False)
+def start_pod(one_server, cwd, *args: str, processes: int = 2, env: dict[str, str] | None = None):
+    server = one_server("pod", ["--processes", str(processes), *args], cwd, env, start=False)
     return server.start(ready=pod_ready(processes))
 
 
@@ -265,3 +277,55 @@ def test_a_process_with_requests_stuck_past_the_timeout_is_replaced(one_server, 
     assert [getattr(r, "status", r) for r in stuck] == [504] * 4, stuck
     assert loop.failures == []
     assert re.search(r"requests are stuck past --timeout \(more than 1\); asking to be replaced", pod.log())
+
+
+def test_ready_fails_while_the_processes_queues_add_up_to_req_queue_len(one_server, site):
+    # One Python thread per process: of the 4 requests each process gets, 3 wait. Each
+    # process's queue (3) stays below --req-queue-len 4; the pod's (6) does not.
+    pod = start_pod(one_server, site, "--workers", "1", "--concurrency", "fixed", "--req-queue-len", "4")
+    assert pod.probe("/ready").status == 200
+    naps: list = []
+    threads = in_threads(fetch_into, [(naps, pod.port, "/nap?ms=2000", 60)] * 8)
+    wait_probe(pod, "/ready", 400, re.compile(rb"request queue length [4-6] >= 4"), timeout=10)
+    assert len(naps) < 8, "/ready failed only after every request was answered"
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [getattr(r, "status", r) for r in naps] == [200] * 8, naps
+    # Neither process alone had --req-queue-len requests waiting.
+    assert sorted(Counter(r.body for r in naps).values()) == [4, 4], naps
+    wait_probe(pod, "/ready", 200, timeout=10)
+    assert pod.probe("/alive").status == 200
+
+
+def test_ready_fails_while_a_replacement_starts_and_alive_stays_200(one_server, site, tmp_path):
+    # testsettings.held: a process started while the hold file exists waits in its
+    # settings (as one waiting for a secret) and serves once the file is gone.
+    hold = tmp_path / "hold"
+    env = base_env(HOLD_STARTUP_FILE=hold)
+    pod = start_pod(one_server, site, "--settings", "testsettings.held", *PYTHONPATH, env=env)
+    wait_probe(pod, "/ready", 200)
+    hold.write_text("held")
+    alive: list = []
+
+    def ready():
+        alive.append(pod.probe("/alive").status)
+        return pod.probe("/ready")
+
+    mark = pod.mark()
+    try:
+        os.kill(serving_pid(pod), signal.SIGKILL)
+        held = poll_until(ready, 10, until=lambda r: r.status != 200, what="/ready to fail", context=pod.tail)
+        assert (held.status, held.body) == (500, b"not every server process serves"), held
+        assert request(pod.port, "GET", "/hello").status == 200
+        families = scrape(pod)
+        assert sample_value(families, "hurricane_processes", "hurricane_processes") == 1
+        assert sample_value(families, "hurricane_probe_passing", "hurricane_probe_passing", probe="readiness") == 0
+        assert "serves (exited)" not in pod.log_since(mark)
+    finally:
+        hold.unlink(missing_ok=True)
+    poll_until(ready, 30, until=lambda r: r.status == 200, what="/ready to pass again", context=pod.tail)
+    assert re.search(r"server process \d+ serves \(exited\)", pod.log_since(mark)), pod.tail()
+    assert set(alive) == {200}, alive
+    families = scrape(pod)
+    assert sample_value(families, "hurricane_probe_passing", "hurricane_probe_passing", probe="readiness") == 1
+    assert sample_value(families, "hurricane_probe_passing", "hurricane_probe_passing", probe="liveness") == 1
