@@ -143,11 +143,50 @@ impl ProbeService {
         }
     }
 
+    /// Whether `probe` passed when last answered (the startup probe: whether start-up
+    /// is over); `false` before the first answer. What `hurricane_probe_passing` reports.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use hurricane_core::Handler;
+    /// use hurricane_probe::{Lifecycle, Metrics, Probe, ProbeConfig, ProbeService};
+    ///
+    /// let lifecycle = Arc::new(Lifecycle::new());
+    /// let metrics = Arc::new(Metrics::new()?);
+    /// let probes = ProbeService::new(ProbeConfig::default(), lifecycle.clone(), metrics);
+    /// let runtime = tokio::runtime::Runtime::new()?;
+    /// let ask_ready = || -> Result<(), http::Error> {
+    ///     let request = http::Request::get("/ready").body(bytes::Bytes::new())?;
+    ///     runtime.block_on(probes.call(request));
+    ///     Ok(())
+    /// };
+    /// lifecycle.mark_started();
+    /// assert!(probes.passing(Probe::Startup));
+    /// assert!(!probes.passing(Probe::Readiness), "not answered yet");
+    /// ask_ready()?;
+    /// assert!(probes.passing(Probe::Readiness));
+    /// lifecycle.start_draining();
+    /// assert!(probes.passing(Probe::Readiness), "as last answered");
+    /// ask_ready()?;
+    /// assert!(!probes.passing(Probe::Readiness));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn passing(&self, probe: Probe) -> bool {
+        let inner = &self.inner;
+        let last = match probe {
+            Probe::Startup => return inner.lifecycle.startup_seconds().is_some(),
+            Probe::Liveness => &inner.liveness_passing,
+            Probe::Readiness => &inner.readiness_passing,
+        };
+        let last = *last.lock().unwrap_or_else(|p| p.into_inner());
+        last.unwrap_or(false)
+    }
+
     fn metrics(&self, request: &Request<Bytes>) -> Response<ResponseBody> {
         let inner = &self.inner;
         inner
             .metrics
-            .set_probe_passing(Probe::Startup, inner.lifecycle.startup_seconds().is_some());
+            .set_probe_passing(Probe::Startup, self.passing(Probe::Startup));
         match inner.metrics.render(self.queued()) {
             Ok(text) => response(StatusCode::OK, METRICS_CONTENT_TYPE, text.into(), request),
             Err(error) => {

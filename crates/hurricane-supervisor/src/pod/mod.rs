@@ -205,7 +205,6 @@ fn serve_probes(
     let server = Server::from_listener(listener, config)?;
     let handler = probes::PodProbes {
         service,
-        lifecycle: Arc::clone(lifecycle),
         shared: Arc::clone(shared),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

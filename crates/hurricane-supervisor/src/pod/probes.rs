@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response};
 use hurricane_core::{Handler, ResponseBody};
-use hurricane_probe::{Lifecycle, Probe, ProbeService};
+use hurricane_probe::{Probe, ProbeService};
 
 use super::shared::Shared;
 
@@ -15,24 +15,15 @@ const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub(crate) struct PodProbes {
     pub service: ProbeService,
-    pub lifecycle: Arc<Lifecycle>,
     pub shared: Arc<Shared>,
 }
 
 impl PodProbes {
     fn metrics(&self) -> Response<ResponseBody> {
-        let started = self.lifecycle.startup_seconds().is_some();
-        let config = &self.shared.config;
-        let ready = started
-            && !self.lifecycle.is_draining()
-            && self.shared.serving() >= config.processes
-            && super::shared::PodQueue(Arc::clone(&self.shared))
-                .queued_below(config.probes.req_queue_len);
-        let text = self.shared.render_metrics([
-            (Probe::Startup, started),
-            (Probe::Liveness, self.shared.is_alive()),
-            (Probe::Readiness, ready),
-        ]);
+        // The probes as the service last answered them: its rule, not a second one.
+        let passing = [Probe::Startup, Probe::Liveness, Probe::Readiness]
+            .map(|probe| (probe, self.service.passing(probe)));
+        let text = self.shared.render_metrics(passing);
         let mut response = Response::new(ResponseBody::full(Bytes::from(text)));
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -146,10 +146,3 @@ impl RequestQueue for PodQueue {
         queued.unwrap_or(0.0) as usize
     }
 }
-
-impl PodQueue {
-    /// Whether fewer than `limit` requests wait, summed over the processes.
-    pub fn queued_below(&self, limit: usize) -> bool {
-        self.queued() < limit
-    }
-}
