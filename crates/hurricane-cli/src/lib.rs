@@ -96,8 +96,8 @@ fn serve_or_supervise(
         return Ok(reload::supervise(&args, &launcher.relaunch)?);
     }
     #[cfg(feature = "processes")]
-    if processes::wanted(&args, inherited.is_supervised()) {
-        return Ok(processes::supervise(&args, &launcher.relaunch)?);
+    if let Some(config) = processes::wanted(&args, inherited.is_supervised()) {
+        return Ok(processes::supervise(&config, &args, &launcher.relaunch)?);
     }
     match serve::run(args, command_line, launcher.python, inherited)? {
         serve::Served::Stopped => Ok(()),

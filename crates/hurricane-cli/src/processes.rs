@@ -21,14 +21,24 @@ use crate::ports::{Ports, ProbePort};
 use crate::reload::SuperviseError;
 use crate::signals::{self, StopSignal};
 
-/// Whether this process must supervise a pod of server processes.
-pub fn wanted(args: &ServeArgs, supervised: bool) -> bool {
-    !supervised && ServeConfig::new(args, false).is_ok_and(|c| c.processes.wants_supervisor())
+/// The configuration, when this process must supervise a pod of server processes (an
+/// invalid one is the server's to report).
+pub fn wanted(args: &ServeArgs, supervised: bool) -> Option<ServeConfig> {
+    if supervised {
+        return None;
+    }
+    ServeConfig::new(args, false)
+        .ok()
+        .filter(|config| config.processes.wants_supervisor())
 }
 
-/// Runs the pod until SIGTERM or SIGINT and its drain. Never loads Python.
-pub fn supervise(args: &ServeArgs, relaunch: &Relaunch) -> Result<(), SuperviseError> {
-    let config = ServeConfig::new(args, false)?;
+/// Runs the pod `config` describes until SIGTERM or SIGINT and its drain. Never loads
+/// Python.
+pub fn supervise(
+    config: &ServeConfig,
+    args: &ServeArgs,
+    relaunch: &Relaunch,
+) -> Result<(), SuperviseError> {
     let Ports { app, probes } = Ports::reserve(&config.listen)?;
     let app = app.listen()?;
     let probes = match probes {
@@ -40,7 +50,7 @@ pub fn supervise(args: &ServeArgs, relaunch: &Relaunch) -> Result<(), SuperviseE
         app,
         probes,
         child_command(relaunch),
-        pod_config(&config, args),
+        pod_config(config, args),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
