@@ -3,8 +3,10 @@
 What a user sees: connections spread evenly over the processes; a process that dies,
 reaches --max-requests or --max-memory, or wedges is replaced while the others serve,
 and only its own in-flight requests can fail (none for a graceful replacement);
-SIGHUP serves new code with zero failed requests; the probe port answers for the pod,
-and /metrics sums the processes, replaced ones included.
+SIGHUP serves new code with zero failed requests; the probe port answers for the pod
+(/ready fails while a process is missing, while the processes' queues add up to
+--req-queue-len, and from SIGTERM), and /metrics sums the processes, replaced ones
+included.
 """
 
 from __future__ import annotations
@@ -329,3 +331,16 @@ def test_ready_fails_while_a_replacement_starts_and_alive_stays_200(one_server, 
     families = scrape(pod)
     assert sample_value(families, "hurricane_probe_passing", "hurricane_probe_passing", probe="readiness") == 1
     assert sample_value(families, "hurricane_probe_passing", "hurricane_probe_passing", probe="liveness") == 1
+
+
+def test_ready_fails_from_sigterm_while_the_pod_serves_for_the_shutdown_delay(one_server, site):
+    pod = start_pod(one_server, site, "--shutdown-delay", "2")
+    assert pod.probe("/ready").status == 200
+    pod.proc.send_signal(signal.SIGTERM)
+    ready = poll_until(lambda: pod.probe("/ready"), 2, until=lambda r: r.status != 200, interval=0.02, what="/ready to fail after SIGTERM", context=pod.tail)
+    assert (ready.status, ready.body) == (503, b"shutting down"), ready
+    assert pod.probe("/alive").status == 200
+    # The delay is for the balancer to see the failing readiness: the pod still serves.
+    hello = request(pod.port, "GET", "/hello")
+    assert (hello.status, hello.body) == (200, b"Hello, world!"), hello
+    assert pod.proc.wait(timeout=20) == 0, pod.tail()
