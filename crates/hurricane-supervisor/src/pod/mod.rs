@@ -7,9 +7,9 @@
 //! - at once when it exits unexpectedly (its in-flight requests fail, no others), after
 //!   a back-off when processes keep dying before they serve ([`backoff`]);
 //! - gracefully when it asks (`--max-requests`, `--max-memory`, `--max-lifetime`,
-//!   stuck requests past `--timeout`) or on `SIGHUP` (one slot at a time): the new process starts, takes
-//!   new connections once it serves, and only then is the old one told to finish its
-//!   requests and exit. Zero requests fail;
+//!   stuck requests past `--timeout`) or on `SIGHUP` (one slot at a time): the new
+//!   process starts, takes new connections once it serves, and only then is the old
+//!   one told to finish its requests and exit. Zero requests fail;
 //! - when its liveness checks have failed for [`UNRESPONSIVE_AFTER`] (a wedged
 //!   interpreter): it takes no new connection from then on and is killed once its
 //!   replacement serves, after a short grace; only its in-flight requests fail.
@@ -18,7 +18,8 @@
 //! does stops the pod with an error, as a single server would. Liveness of the pod
 //! fails only when replacing keeps failing ([`REPLACEMENT_FAILURES`] in a row in a
 //! slot); readiness fails while fewer than N processes serve or the summed queue
-//! reaches `--req-queue-len`.
+//! reaches `--req-queue-len`. A [`PodReporter`] hears when the pod has started and
+//! watches the pod's probes (the caller's `--webhook-url`, sent once for the pod).
 
 mod probes;
 mod process;
