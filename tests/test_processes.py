@@ -15,6 +15,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ from support.probes import PYTHONPATH, assert_promtool_clean, fetch_into, in_thr
 from support.projects import add_view, make_site, set_hello
 from support.reload import ClientLoop, wait_body
 from support.server import run_hurricane
+from support.webhook import Receiver
 
 pytestmark = requires("processes", "probe")
 
@@ -344,3 +346,57 @@ def test_ready_fails_from_sigterm_while_the_pod_serves_for_the_shutdown_delay(on
     hello = request(pod.port, "GET", "/hello")
     assert (hello.status, hello.body) == (200, b"Hello, world!"), hello
     assert pod.proc.wait(timeout=20) == 0, pod.tail()
+
+
+def test_max_lifetime_replaces_processes_without_a_failed_request(one_server, site):
+    pod = start_pod(one_server, site, "--max-lifetime", "3")
+    with ClientLoop(pod.port, "/hello") as first, ClientLoop(pod.port, "/hello") as second:
+        wait_restarts(pod, "max-lifetime", 4, timeout=60)
+        time.sleep(1)
+    assert first.failures == [] and second.failures == []
+    assert restarts(pod, "unresponsive") == 0
+    assert restarts(pod, "max-lifetime") >= 4
+    assert re.search(r"\d+ requests served, more than --max-lifetime 3; asked to be replaced", pod.log())
+    assert pod.probe("/alive").status == 200
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def sent(receiver) -> list[tuple[str, str]]:
+    return [(p["type"], p["status"]) for p in receiver.payloads()]
+
+
+@requires("webhook")
+def test_a_pod_sends_one_startup_webhook_and_one_per_change_of_its_readiness(one_server, site, receiver):
+    pod = start_pod(one_server, site, "--webhook-url", receiver.url, "--shutdown-delay", "2")
+    receiver.wait_for(lambda p: [x for x in p if x["type"] == "startup"], what="startup webhook")
+    for _ in range(3):
+        assert pod.probe("/ready").status == 200
+    receiver.wait_for(lambda p: [x for x in p if x["type"] == "readiness"], what="readiness webhook")
+    time.sleep(2)  # a process's own webhooks would have arrived by now
+    assert sent(receiver) == [("startup", "succeeded"), ("readiness", "succeeded")]
+    startup = receiver.payloads("startup")[0]
+    assert startup["podname"] == socket.gethostname() and startup["version"] is None, startup
+
+    pod.proc.send_signal(signal.SIGTERM)
+    poll_until(lambda: pod.probe("/ready").status, 2, until=lambda s: s == 503, what="/ready 503 while draining")
+    for _ in range(3):
+        assert pod.probe("/ready").status == 503
+    receiver.wait_for(lambda p: len([x for x in p if x["type"] == "readiness"]) >= 2, what="readiness failed webhook")
+    assert pod.stop() == 0
+    assert sent(receiver) == [("startup", "succeeded"), ("readiness", "succeeded"), ("readiness", "failed")]
+
+
+@requires("webhook")
+def test_a_pod_that_cannot_start_sends_one_failed_startup_webhook(site, receiver):
+    run = run_hurricane(["serve", "--processes", "2", "--settings", "no_such.settings", "--webhook-url", receiver.url], site, listen=True)
+    assert run.returncode == 1, run.stderr
+    (failed,) = receiver.wait_for(lambda p: [x for x in p if x["type"] == "startup"], timeout=3, what="startup webhook")
+    time.sleep(1)
+    assert sent(receiver) == [("startup", "failed")]
+    assert "a server process exited before it served" in failed["traceback"], failed

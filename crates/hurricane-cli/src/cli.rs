@@ -86,8 +86,8 @@ pub struct ServeArgs {
     /// else the CPU count) or a number. With more than one, a supervisor without Python
     /// binds the ports, hands each connection to the process with the fewest open,
     /// answers the probes and /metrics for the pod, and replaces a process that dies,
-    /// stops answering its liveness checks for 10 s, or reaches --max-requests or
-    /// --max-memory, without failing a request; SIGHUP replaces them one at a time (new
+    /// stops answering its liveness checks for 10 s, or reaches --max-requests,
+    /// --max-memory or --max-lifetime, without failing a request; SIGHUP replaces them one at a time (new
     /// code). Each process runs --workers Python threads. Set on the command line or in
     /// the environment (the supervisor reads no Django settings).
     #[arg(long, default_value = "1", value_name = "N|auto", value_parser = processes, env = "HURRICANE_PROCESSES")]
@@ -352,8 +352,10 @@ pub struct ServeArgs {
     )]
     pub req_queue_len: usize,
 
-    /// Liveness fails (400) once more than N requests were served, so that Kubernetes
-    /// restarts the container.
+    /// With --processes (or --max-requests): a server process that has served more than
+    /// N requests is replaced gracefully, dropping nothing (as --max-requests, without
+    /// the jitter). A single process without a supervisor: liveness fails (400) once more
+    /// than N requests were served, so that Kubernetes restarts the container.
     #[arg(long, value_name = "N", env = "HURRICANE_MAX_LIFETIME")]
     pub max_lifetime: Option<u64>,
 
@@ -371,7 +373,9 @@ pub struct ServeArgs {
     pub probe_timeout: f64,
 
     /// POST JSON webhooks here: start-up succeeded or failed, and every change of the
-    /// liveness and readiness state.
+    /// liveness and readiness state. With --processes the supervisor sends them, once
+    /// for the pod (set it on the command line or in the environment: the supervisor
+    /// reads no Django settings, so their `version` is null, not HURRICANE_VERSION).
     #[arg(long, value_name = "URL", env = "HURRICANE_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
 

@@ -70,6 +70,9 @@ pub struct ProcessConfig {
     pub max_requests: Option<u64>,
     pub max_requests_jitter: u64,
     pub max_memory_mb: Option<u64>,
+    /// `--max-lifetime`: in a pod process, requests served before it asks to be
+    /// replaced (without a supervisor, its liveness fails instead).
+    pub max_lifetime: Option<u64>,
 }
 
 impl ProcessConfig {
@@ -82,6 +85,7 @@ impl ProcessConfig {
             max_requests: args.max_requests,
             max_requests_jitter: args.max_requests_jitter,
             max_memory_mb: args.max_memory,
+            max_lifetime: args.max_lifetime,
         }
     }
 
@@ -227,8 +231,9 @@ impl ServeConfig {
 
     /// As one of the processes of `--processes`: the supervisor reads its probes and
     /// metrics on a private port whatever `--no-probe` and `--no-metrics` say (they
-    /// apply to the pod's), and replaces it at `--max-memory` instead of its liveness
-    /// failing.
+    /// apply to the pod's), and replaces it at `--max-memory` and `--max-lifetime`
+    /// instead of its liveness failing. The supervisor sends the pod's webhooks, so the
+    /// process sends none.
     #[cfg_attr(not(feature = "probe"), allow(unused_mut, unused_variables))]
     pub fn for_pod_process(mut self, args: &ServeArgs) -> Self {
         #[cfg(feature = "probe")]
@@ -236,8 +241,10 @@ impl ServeConfig {
             let mut options = probe_options(args);
             options.config.paths.metrics = Some(ProbePath::new(&args.metrics_path));
             options.config.max_memory_mb = None;
+            options.config.max_lifetime = None;
             self.probes = Some(options);
         }
+        self.webhook_url = None;
         self
     }
 }

@@ -1,7 +1,8 @@
 //! `--processes`: the supervisor side (this process binds the ports and runs the pod of
 //! `hurricane serve` processes, see `hurricane-supervisor`'s `Pod`) and the server
-//! side (asking to be replaced at `--max-requests` and `--max-memory`, and sending its
-//! last metrics as it stops).
+//! side (asking to be replaced at `--max-requests`, `--max-memory` and
+//! `--max-lifetime`, and sending its last metrics as it stops). The supervisor sends
+//! the pod's webhooks (`--webhook-url`); its processes send none.
 
 use std::ffi::OsString;
 use std::net::TcpListener;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hurricane_core::{RequestObserver, RequestRecord};
-use hurricane_supervisor::{Pod, PodConfig, StopRequest};
+use hurricane_supervisor::{Pod, PodConfig, PodReporter, StopRequest};
 use hurricane_wsgi::PoolStats;
 use tokio::sync::mpsc;
 
@@ -20,6 +21,7 @@ use crate::launcher::Relaunch;
 use crate::ports::{Ports, ProbePort};
 use crate::reload::SuperviseError;
 use crate::signals::{self, StopSignal};
+use crate::webhooks::Webhooks;
 
 /// The configuration, when this process must supervise a pod of server processes (an
 /// invalid one is the server's to report).
@@ -56,7 +58,15 @@ pub fn supervise(
         .enable_all()
         .build()
         .map_err(SuperviseError::Runtime)?;
-    runtime.block_on(async {
+    runtime.block_on(run_pod(pod, &config))
+}
+
+/// Runs `pod` until a signal; the pod's webhooks (`--webhook-url`) are sent from here.
+async fn run_pod(pod: Pod, config: &ServeConfig) -> Result<(), SuperviseError> {
+    // No Django settings here: the webhooks carry no HURRICANE_VERSION.
+    let webhooks = Webhooks::start(config.webhook_url.as_ref(), None);
+    let pod = pod.with_reporter(Arc::new(webhooks.clone()));
+    let outcome = {
         let signals = signals::watch();
         let shutdown_delay = config.shutdown_delay;
         let stop = async move {
@@ -75,9 +85,24 @@ pub fn supervise(
         let stop_now = async move {
             let _ = signals.second.await;
         };
-        pod.run(reloads()?, stop, stop_now).await?;
-        Ok(())
-    })
+        pod.run(reloads()?, stop, stop_now).await
+    };
+    if let Err(error) = &outcome {
+        // The pod fails only before it has started; what it knows (no traceback: a
+        // process's is in its output) goes with the webhook.
+        webhooks.startup_failed(&error.to_string()).await;
+    }
+    Ok(outcome?)
+}
+
+impl PodReporter for Webhooks {
+    fn started(&self) {
+        self.startup_succeeded();
+    }
+
+    fn watch_probes(&self, service: &hurricane_probe::ProbeService) {
+        self.report_probes_of(service);
+    }
 }
 
 fn pod_config(config: &ServeConfig, args: &ServeArgs) -> PodConfig {
@@ -151,10 +176,14 @@ fn child_command(relaunch: &Relaunch) -> hurricane_supervisor::ChildCommand {
 }
 
 /// The server side: asks the supervisor to replace this process once it has served its
-/// request budget (`--max-requests` plus jitter), or once its memory is above
-/// `--max-memory`; asked once.
+/// request budget (`--max-requests` plus jitter), more than `--max-lifetime` requests,
+/// or once its memory is above `--max-memory`; asked once.
 pub struct Retirement {
     budget: Option<u64>,
+    /// `--max-lifetime`: django-hurricane's liveness fails past it; a pod process asks
+    /// to be replaced instead (its liveness failing would have it killed as
+    /// unresponsive, dropping its requests).
+    lifetime: Option<u64>,
     served: AtomicU64,
     asked: AtomicBool,
 }
@@ -179,6 +208,7 @@ impl Retirement {
         }
         Arc::new(Self {
             budget,
+            lifetime: config.max_lifetime,
             served: AtomicU64::new(0),
             asked: AtomicBool::new(false),
         })
@@ -206,10 +236,13 @@ impl Retirement {
         });
     }
 
-    fn ask(&self, reason: &str) {
-        if !self.asked.swap(true, Ordering::AcqRel) {
+    /// Asks for a replacement unless asked already; whether this was the first time.
+    fn ask(&self, reason: &str) -> bool {
+        let first = !self.asked.swap(true, Ordering::AcqRel);
+        if first {
             hurricane_supervisor::notify_retire(reason);
         }
+        first
     }
 }
 
@@ -239,6 +272,10 @@ impl RequestObserver for Retirement {
         let served = self.served.fetch_add(1, Ordering::Relaxed) + 1;
         if self.budget.is_some_and(|budget| served >= budget) {
             self.ask("max-requests");
+        } else if let Some(lifetime) = self.lifetime.filter(|&lifetime| served > lifetime) {
+            if self.ask("max-lifetime") {
+                tracing::info!(served, lifetime, "{served} requests served, more than --max-lifetime {lifetime}; asked to be replaced");
+            }
         }
     }
 }

@@ -118,6 +118,9 @@ pub fn run(
     let loaded = load(args, command_line, python, supervised)?;
     let mut config = ServeConfig::new(&loaded.args, supervised)?;
     if pod_process {
+        if config.webhook_url.is_some() && early.webhook_url.is_none() {
+            tracing::warn!("Django setting HURRICANE_WEBHOOK_URL ignored under --processes: the supervisor sends the pod's webhooks and reads no Django settings; use --webhook-url or HURRICANE_WEBHOOK_URL in the environment");
+        }
         config = config.for_pod_process(&loaded.args);
     }
     if reload::wanted(&loaded.args, supervised) {

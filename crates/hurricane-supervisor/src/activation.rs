@@ -172,7 +172,7 @@ pub fn notify_ready(ignore: &[&Path]) {
 
 /// Asks the supervisor (if any) to replace this process gracefully: start a new one,
 /// and stop this one once the new one serves. `reason` is a short word for logs and
-/// metrics (`max-requests`, `max-memory`, `stuck-requests`).
+/// metrics (`max-requests`, `max-memory`, `max-lifetime`, `stuck-requests`).
 pub fn notify_retire(reason: &str) {
     notify(&format!(
         "MAINPID={}\n{RETIRE_KEY}{reason}\n",

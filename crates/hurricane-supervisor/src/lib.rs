@@ -13,7 +13,7 @@
 //! - [`Pod`]: `--processes N`: N server processes behind one accept loop that gives
 //!   each new connection to the process with the fewest open; the pod's probes and
 //!   metrics; processes replaced when they die, ask to be replaced (`--max-requests`,
-//!   `--max-memory`, stuck requests) or stop answering their liveness checks; `SIGHUP`
+//!   `--max-memory`, `--max-lifetime`, stuck requests) or stop answering their liveness checks; `SIGHUP`
 //!   replaces them one at a time.
 //!
 //! Example: `examples/pod.rs`, two copies of a plain Rust server behind a pod (`cargo
@@ -38,8 +38,8 @@ pub use child::ChildProcess;
 pub use notify::{Notification, NotifySocket};
 pub use output::Output;
 pub use pod::{
-    backoff, Pod, PodConfig, PodError, Reason, StopRequest, POLL_INTERVAL, REPLACEMENT_FAILURES,
-    UNRESPONSIVE_AFTER,
+    backoff, Pod, PodConfig, PodError, PodReporter, Reason, StopRequest, POLL_INTERVAL,
+    REPLACEMENT_FAILURES, UNRESPONSIVE_AFTER,
 };
 
 /// Builds the command that starts one server process.

@@ -6,10 +6,10 @@
 //! [`POLL_INTERVAL`]. Each process has a slot; a slot's process is replaced:
 //! - at once when it exits unexpectedly (its in-flight requests fail, no others), after
 //!   a back-off when processes keep dying before they serve ([`backoff`]);
-//! - gracefully when it asks (`--max-requests`, `--max-memory`, stuck requests past
-//!   `--timeout`) or on `SIGHUP` (one slot at a time): the new process starts, takes
-//!   new connections once it serves, and only then is the old one told to finish its
-//!   requests and exit. Zero requests fail;
+//! - gracefully when it asks (`--max-requests`, `--max-memory`, `--max-lifetime`,
+//!   stuck requests past `--timeout`) or on `SIGHUP` (one slot at a time): the new
+//!   process starts, takes new connections once it serves, and only then is the old
+//!   one told to finish its requests and exit. Zero requests fail;
 //! - when its liveness checks have failed for [`UNRESPONSIVE_AFTER`] (a wedged
 //!   interpreter): it takes no new connection from then on and is killed once its
 //!   replacement serves, after a short grace; only its in-flight requests fail.
@@ -18,7 +18,8 @@
 //! does stops the pod with an error, as a single server would. Liveness of the pod
 //! fails only when replacing keeps failing ([`REPLACEMENT_FAILURES`] in a row in a
 //! slot); readiness fails while fewer than N processes serve or the summed queue
-//! reaches `--req-queue-len`.
+//! reaches `--req-queue-len`. A [`PodReporter`] hears when the pod has started and
+//! watches the pod's probes (the caller's `--webhook-url`, sent once for the pod).
 
 mod probes;
 mod process;
@@ -59,10 +60,21 @@ pub struct PodConfig {
     /// How many server processes serve.
     pub processes: usize,
     /// The probes: paths, `--req-queue-len`, `--probe-timeout` (`--max-memory` and
-    /// `--max-lifetime` are the processes' own business).
+    /// `--max-lifetime` are the processes' own business: they ask to be replaced).
     pub probes: ProbeConfig,
     /// How long a replaced process may take to finish its requests.
     pub graceful_timeout: Duration,
+}
+
+/// Who hears how the pod is (`--webhook-url`: the caller's webhooks, sent once for the
+/// pod, not by each process). The supervisor sends nothing itself: it has no HTTP
+/// client. A start-up failure is [`Pod::run`]'s error.
+pub trait PodReporter: Send + Sync {
+    /// Every slot's first process serves: the pod has started.
+    fn started(&self);
+    /// The service answering the pod's probes (with a probe port only), to hear from
+    /// it on every change of the pod's liveness or readiness.
+    fn watch_probes(&self, service: &ProbeService);
 }
 
 /// How the pod is asked to stop.
@@ -108,6 +120,7 @@ pub struct Pod {
     probes: Option<std::net::TcpListener>,
     command: ChildCommand,
     config: PodConfig,
+    reporter: Option<Arc<dyn PodReporter>>,
 }
 
 impl Pod {
@@ -124,7 +137,15 @@ impl Pod {
             probes,
             command,
             config,
+            reporter: None,
         }
+    }
+
+    /// `reporter` hears when the pod has started and watches its probes.
+    #[must_use]
+    pub fn with_reporter(mut self, reporter: Arc<dyn PodReporter>) -> Self {
+        self.reporter = Some(reporter);
+        self
     }
 
     /// Runs the pod until `stop` (and the processes' drain), replacing processes as the
@@ -141,7 +162,12 @@ impl Pod {
         let shared = Arc::new(Shared::new(self.config.clone()));
         let lifecycle = Arc::new(Lifecycle::new());
         let probe_server = match self.probes {
-            Some(probes) => Some(serve_probes(probes, &shared, &lifecycle)?),
+            Some(probes) => Some(serve_probes(
+                probes,
+                &shared,
+                &lifecycle,
+                self.reporter.as_deref(),
+            )?),
             None => None,
         };
         let notify = NotifySocket::bind().map_err(PodError::Sockets)?;
@@ -158,6 +184,7 @@ impl Pod {
             slots: Vec::new(),
             retiring: HashMap::new(),
             rolling: VecDeque::new(),
+            reporter: self.reporter,
         };
         pod.start_all()?;
         let acceptor = tokio::spawn(router::accept_loop(listener, routes));
@@ -184,6 +211,7 @@ fn serve_probes(
     listener: std::net::TcpListener,
     shared: &Arc<Shared>,
     lifecycle: &Arc<Lifecycle>,
+    reporter: Option<&dyn PodReporter>,
 ) -> Result<ProbeServer, PodError> {
     let metrics = Metrics::new().map_err(|e| PodError::Thread(std::io::Error::other(e)))?;
     let service = ProbeService::new(
@@ -194,6 +222,9 @@ fn serve_probes(
     let checks = CheckRunner::start(Arc::new(shared::PodChecks(Arc::clone(shared))))
         .map_err(PodError::Thread)?;
     service.attach_application(checks, Arc::new(shared::PodQueue(Arc::clone(shared))));
+    if let Some(reporter) = reporter {
+        reporter.watch_probes(&service);
+    }
     let addr = listener
         .local_addr()
         .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -241,6 +272,7 @@ struct Running {
     retiring: HashMap<u32, Process>,
     /// Slots still to replace for a `SIGHUP`, one at a time.
     rolling: VecDeque<usize>,
+    reporter: Option<Arc<dyn PodReporter>>,
 }
 
 /// Waiting before the `failures`-th attempt in a row to start a slot's process:

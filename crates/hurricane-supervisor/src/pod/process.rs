@@ -26,6 +26,8 @@ pub enum Reason {
     MaxRequests,
     /// Its resident memory went above `--max-memory`.
     MaxMemory,
+    /// It had served more than `--max-lifetime` requests.
+    MaxLifetime,
     /// Too many of its requests were stuck past `--timeout`.
     StuckRequests,
     /// Its liveness checks kept failing (a wedged interpreter).
@@ -36,10 +38,11 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason a process is replaced for (not [`Reason::Start`]).
-    pub const REPLACEMENTS: [Reason; 6] = [
+    pub const REPLACEMENTS: [Reason; 7] = [
         Reason::Exited,
         Reason::MaxRequests,
         Reason::MaxMemory,
+        Reason::MaxLifetime,
         Reason::StuckRequests,
         Reason::Unresponsive,
         Reason::Reload,
@@ -52,6 +55,7 @@ impl Reason {
             Reason::Exited => "exited",
             Reason::MaxRequests => "max-requests",
             Reason::MaxMemory => "max-memory",
+            Reason::MaxLifetime => "max-lifetime",
             Reason::StuckRequests => "stuck-requests",
             Reason::Unresponsive => "unresponsive",
             Reason::Reload => "reload",
@@ -63,6 +67,7 @@ impl Reason {
         match word {
             "max-requests" => Some(Reason::MaxRequests),
             "max-memory" => Some(Reason::MaxMemory),
+            "max-lifetime" => Some(Reason::MaxLifetime),
             "stuck-requests" => Some(Reason::StuckRequests),
             _ => None,
         }

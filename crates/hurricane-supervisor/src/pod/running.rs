@@ -134,19 +134,28 @@ impl Running {
         }
         self.slots[index].retry_at = None;
         self.publish();
-        if self.lifecycle.startup_seconds().is_none()
-            && self.slots.iter().all(|s| s.current.is_some())
-        {
-            let seconds = self.lifecycle.mark_started();
-            tracing::info!(
-                processes = self.slots.len(),
-                startup_seconds = seconds,
-                "all {} server processes serve",
-                self.slots.len()
-            );
-        }
+        self.started_once_all_serve();
         if reason == Reason::Reload {
             self.reload_next();
+        }
+    }
+
+    /// The pod has started the first time every slot has a process serving.
+    fn started_once_all_serve(&self) {
+        if self.lifecycle.startup_seconds().is_some()
+            || !self.slots.iter().all(|s| s.current.is_some())
+        {
+            return;
+        }
+        let seconds = self.lifecycle.mark_started();
+        tracing::info!(
+            processes = self.slots.len(),
+            startup_seconds = seconds,
+            "all {} server processes serve",
+            self.slots.len()
+        );
+        if let Some(reporter) = &self.reporter {
+            reporter.started();
         }
     }
 
