@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -63,6 +64,16 @@ def nap(request):
     return HttpResponse(str(os.getpid()), content_type="text/plain")
 '''
 
+ORPHAN_VIEW = '''
+
+def orphan(request):
+    """Leave a `sleep` behind whose parent has exited (added by tests/test_processes.py)."""
+    import subprocess
+
+    started = subprocess.run(["sh", "-c", "sleep 0.5 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True, check=True)
+    return HttpResponse(started.stdout.strip(), content_type="text/plain")
+'''
+
 SERVES_RE = r"all {n} server processes serve"
 
 
@@ -72,6 +83,7 @@ def site(mysite, tmp_path_factory):
     add_view(site, "wedge", WEDGE_VIEW)
     add_view(site, "grow", GROW_VIEW)
     add_view(site, "nap", NAP_VIEW)
+    add_view(site, "orphan", ORPHAN_VIEW)
     return site
 
 
@@ -400,3 +412,48 @@ def test_a_pod_that_cannot_start_sends_one_failed_startup_webhook(site, receiver
     time.sleep(1)
     assert sent(receiver) == [("startup", "failed")]
     assert "a server process exited before it served" in failed["traceback"], failed
+
+
+def children_named(parent: int, comm: str) -> list[int]:
+    """Pids of the processes named `comm` whose parent is `parent`, zombies included."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry.name}/stat").read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if ppid == parent and name == comm:
+            found.append(int(entry.name))
+    return found
+
+
+def can_be_pid_1() -> bool:
+    try:
+        return subprocess.run([*PID_1, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+# A new PID namespace (with its own /proc, as a container has) in which the command is
+# PID 1; killing `unshare` kills it.
+PID_1 = ["unshare", "--pid", "--mount-proc", "--kill-child=SIGTERM", "--"]
+
+
+def test_as_pid_1_the_supervisor_reaps_orphaned_processes(one_server, site):
+    if not can_be_pid_1():
+        pytest.skip("cannot start a process as PID 1 of a new PID namespace here (needs root and unshare)")
+    pod = one_server("pod", ["--processes", "2"], site, start=False)
+    pod.prefix = PID_1
+    pod.start(ready=pod_ready(2))
+    supervisor = poll_until(lambda: [int(p) for p in open(f"/proc/{pod.pid}/task/{pod.pid}/children").read().split()], 5, what="the supervisor under unshare")[0]
+    for _ in range(4):
+        assert request(pod.port, "GET", "/orphan").status == 200
+    # The kernel gave each `sleep` to PID 1 when its shell exited...
+    assert len(children_named(supervisor, "sleep")) == 4, pod.tail()
+    # ...and once they exit, PID 1 waits for them: no zombie is left.
+    poll_until(lambda: children_named(supervisor, "sleep"), 10, until=lambda left: not left, what="the orphans reaped", context=pod.tail)
+    assert request(pod.port, "GET", "/hello").status == 200

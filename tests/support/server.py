@@ -99,6 +99,8 @@ class Server:
         self._auto_probe_port: int | None = None
         # False: do not add `--probe-port` (tests of the default, port + 1).
         self.auto_probe_port = True
+        # A command that runs hurricane (e.g. `unshare ... --` to make it PID 1).
+        self.prefix: list[str] = []
         self._attempt = 0
 
     # -- lifecycle -------------------------------------------------------
@@ -113,7 +115,7 @@ class Server:
             extra += ["--probe-port", str(self._auto_probe_port)]
         if not _has_flag(args, "--shutdown-delay"):
             extra += ["--shutdown-delay", "0"]
-        return hurricane_command(["serve", *self.host_args, *port_args, *extra, *args])
+        return [*self.prefix, *hurricane_command(["serve", *self.host_args, *port_args, *extra, *args])]
 
     def _pick_ports(self) -> int:
         # With the default probe port (--port + 1), that one must be free too.

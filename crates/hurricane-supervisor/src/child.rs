@@ -34,6 +34,8 @@ impl ChildProcess {
             .kill_on_drop(true)
             .spawn()?;
         let pid = process.id().unwrap_or_default();
+        // Before anything else runs on this thread: see `reaper`.
+        crate::reaper::register(pid);
         let output = Output::relay(process.stderr.take());
         Ok(Self {
             process,
@@ -82,5 +84,11 @@ impl ChildProcess {
                 }
             }
         })
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        crate::reaper::forget(self.pid);
     }
 }

@@ -13,8 +13,9 @@
 //! - [`Pod`]: `--processes N`: N server processes behind one accept loop that gives
 //!   each new connection to the process with the fewest open; the pod's probes and
 //!   metrics; processes replaced when they die, ask to be replaced (`--max-requests`,
-//!   `--max-memory`, `--max-lifetime`, stuck requests) or stop answering their liveness checks; `SIGHUP`
-//!   replaces them one at a time.
+//!   `--max-memory`, `--max-lifetime`, stuck requests) or stop answering their
+//!   liveness checks; `SIGHUP` replaces them one at a time. As PID 1 (a container's
+//!   first process), it also reaps the orphaned processes the kernel gives it.
 //!
 //! Example: `examples/pod.rs`, two copies of a plain Rust server behind a pod (`cargo
 //! run -p hurricane-supervisor --example pod`).
@@ -29,6 +30,7 @@ pub mod handoff;
 mod notify;
 mod output;
 mod pod;
+mod reaper;
 
 pub use activation::{
     inherited_sockets, notify_metrics, notify_ready, notify_retire, HandedSockets, InheritedSocket,

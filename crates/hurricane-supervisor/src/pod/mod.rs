@@ -171,6 +171,7 @@ impl Pod {
             None => None,
         };
         let notify = NotifySocket::bind().map_err(PodError::Sockets)?;
+        crate::reaper::reap_orphans_if_init();
         let (events_tx, events) = mpsc::unbounded_channel();
         let routes = Arc::new(Routes::default());
         let mut pod = Running {
