@@ -2,7 +2,7 @@
 //! open connections, passing over one whose liveness check just failed or that looks
 //! stuck ([`Handoff::stalled`]); [`crate::handoff`] says why the supervisor accepts.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
@@ -39,6 +39,8 @@ pub(crate) struct Routes {
     /// Where the search for the least loaded starts, moved on every time, so that ties
     /// (idle processes, or one client connecting again and again) take turns.
     cursor: AtomicUsize,
+    /// Every process has served once: connections are handed over from then on.
+    opened: AtomicBool,
 }
 
 impl Routes {
@@ -69,6 +71,15 @@ impl Routes {
         }
     }
 
+    /// Hands connections over from now on. Until the pod has started, they wait (the
+    /// first in the supervisor, the others in the backlog): a keep-alive client that
+    /// connected while only one process served would stay on it for good, leaving the
+    /// others idle.
+    pub fn open(&self) {
+        self.opened.store(true, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
     /// Ends every handoff (the pod stops).
     pub fn clear(&self) {
         for route in self.lock().drain(..) {
@@ -82,12 +93,18 @@ impl Routes {
     }
 
     /// The serving process with the fewest open connections, waiting for one if none
-    /// serves (the connection waits meanwhile, and new ones in the backlog).
+    /// serves, or the pod has not started (the connection waits meanwhile, and new ones
+    /// in the backlog).
     async fn least_loaded(&self) -> (u32, Arc<Handoff>) {
         loop {
             let changed = self.changed.notified();
             {
                 let serving = self.lock();
+                if !self.opened.load(Ordering::Acquire) {
+                    drop(serving);
+                    changed.await;
+                    continue;
+                }
                 let start = self.cursor.fetch_add(1, Ordering::Relaxed);
                 let turn = (0..serving.len()).map(|i| &serving[(start + i) % serving.len()]);
                 if let Some(best) = turn.min_by_key(|route| route.load()) {

@@ -148,6 +148,7 @@ impl Running {
             return;
         }
         let seconds = self.lifecycle.mark_started();
+        self.routes.open();
         tracing::info!(
             processes = self.slots.len(),
             startup_seconds = seconds,
