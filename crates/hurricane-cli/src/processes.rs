@@ -58,7 +58,7 @@ pub fn supervise(
         .enable_all()
         .build()
         .map_err(SuperviseError::Runtime)?;
-    runtime.block_on(run_pod(pod, &config))
+    runtime.block_on(run_pod(pod, config))
 }
 
 /// Runs `pod` until a signal; the pod's webhooks (`--webhook-url`) are sent from here.
