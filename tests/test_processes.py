@@ -347,6 +347,41 @@ def test_ready_fails_while_a_replacement_starts_and_alive_stays_200(one_server, 
     assert sample_value(families, "hurricane_probe_passing", "hurricane_probe_passing", probe="liveness") == 1
 
 
+def test_keep_alive_clients_that_connect_while_the_pod_starts_are_spread_over_its_processes(one_server, site, tmp_path):
+    # testsettings.held with tokens: one process serves, the other waits for its token
+    # while 8 keep-alive clients connect. Had the serving process taken them all, they
+    # would stay on it for as long as they keep their connections.
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "first").write_text("")
+    pod = one_server("pod", ["--processes", "2", "--settings", "testsettings.held", *PYTHONPATH], site, env=base_env(HOLD_STARTUP_TOKENS=tokens), start=False)
+    pod.launch()
+    pod.wait_log(r"Starting HTTP server on port", timeout=30)
+    connected = threading.Barrier(9)
+    pids: list = []
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", pod.port, timeout=60)
+        conn.connect()
+        connected.wait(timeout=10)
+        answers = set()
+        for _ in range(3):
+            conn.request("GET", "/nap?ms=0")
+            answers.add(conn.getresponse().read())
+        conn.close()
+        pids.append(answers)
+
+    threads = in_threads(client, [()] * 8)
+    try:
+        connected.wait(timeout=10)
+    finally:
+        (tokens / "second").write_text("")
+    for thread in threads:
+        thread.join(timeout=60)
+    assert all(len(answers) == 1 for answers in pids), f"a keep-alive connection changed process: {pids}"
+    assert sorted(Counter(next(iter(a)) for a in pids).values()) == [4, 4], pids
+
+
 def test_ready_fails_from_sigterm_while_the_pod_serves_for_the_shutdown_delay(one_server, site):
     pod = start_pod(one_server, site, "--shutdown-delay", "2")
     assert pod.probe("/ready").status == 200
