@@ -16,29 +16,27 @@
 //! tokio's own orphan queue will; if the reaper gets there first, tokio's wait finds
 //! nothing and moves on).
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Pids of the children whose exit status tokio waits for.
-static CHILDREN: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 
 /// A backstop for SIGCHLDs that arrive together and are delivered as one.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Marks `pid` as a child whose exit status is ours to read, not the reaper's.
 pub(crate) fn register(pid: u32) {
-    children().get_or_insert_with(HashSet::new).insert(pid);
+    children().insert(pid);
 }
 
 /// `pid`'s handle is gone: if it is still a zombie, the reaper may have it.
 pub(crate) fn forget(pid: u32) {
-    if let Some(children) = children().as_mut() {
-        children.remove(&pid);
-    }
+    children().remove(&pid);
 }
 
-fn children() -> std::sync::MutexGuard<'static, Option<HashSet<u32>>> {
+fn children() -> MutexGuard<'static, BTreeSet<u32>> {
     CHILDREN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -79,7 +77,7 @@ fn reap_orphans() {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        if !is_zombie_child_of(&stat, me) || children().as_ref().is_some_and(|c| c.contains(&pid)) {
+        if !is_zombie_child_of(&stat, me) || children().contains(&pid) {
             continue;
         }
         let Ok(raw) = i32::try_from(pid) else {
@@ -121,8 +119,8 @@ mod tests {
     #[test]
     fn registered_children_are_left_to_their_handle() {
         register(4_000_001);
-        assert!(children().as_ref().is_some_and(|c| c.contains(&4_000_001)));
+        assert!(children().contains(&4_000_001));
         forget(4_000_001);
-        assert!(!children().as_ref().is_some_and(|c| c.contains(&4_000_001)));
+        assert!(!children().contains(&4_000_001));
     }
 }
