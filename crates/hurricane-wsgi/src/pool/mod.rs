@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 
 pub use admission::Concurrency;
-use admission::{Admission, Window, STALL, WINDOW};
+use admission::{Admission, Window, STALL};
 use clock::{ThreadClock, Usage};
 use ticket::Expiry;
 pub(crate) use ticket::Ticket;
@@ -85,8 +85,10 @@ impl PoolStats {
 /// How many threads may run at once is decided by [`Concurrency`]: all of them
 /// ([`Concurrency::Fixed`]), or, by default, as many as the load can use
 /// ([`Concurrency::Adaptive`]). A watcher thread (`python-pool-watch`, no Python) then
-/// reads the queue every millisecond and the running threads' clocks every [`WINDOW`],
-/// and applies the rules documented in the `admission` module:
+/// reads the running threads' clocks every [`WINDOW`](admission::WINDOW) (every
+/// [`CALM_WINDOW`](admission::CALM_WINDOW) once every thread may run and the GIL is not
+/// saturated), watches the queue for stalls, and applies the rules documented in the
+/// `admission` module:
 /// - while requests compute, one thread drains the queue back to back with no GIL
 ///   hand-offs: the throughput of a single-threaded server;
 /// - while they wait outside the GIL (database, network, `time.sleep`), more threads are
@@ -215,6 +217,7 @@ impl Shared {
         };
         match job {
             Some(job) => {
+                self.call_off_surplus(&mut schedule);
                 self.stats.queued.fetch_sub(1, Ordering::Relaxed);
                 self.last_start_us.store(self.now_us(), Ordering::Relaxed);
                 Some(job)
@@ -226,6 +229,28 @@ impl Shared {
                 slot.ran_since_sample.store(true, Ordering::Relaxed);
                 None
             }
+        }
+    }
+
+    /// A running thread took a request that a thread let in for it was woken to take:
+    /// that thread goes back to waiting while it still can, before it acquires the GIL.
+    /// Without this, a thread let in when a request arrived waited for the GIL while the
+    /// GIL's holder finished its own request and took the new one, and then found nothing
+    /// to do: measured, half of all wake-ups on a view that sleeps 10 ms, each one a GIL
+    /// acquisition for nothing in the queue of threads waiting for it. Called with the
+    /// lock held.
+    fn call_off_surplus(&self, schedule: &mut Schedule) {
+        while schedule.coming > schedule.queue.len() {
+            // Any of them: none has seen its `let_in` yet (a thread that has is no longer
+            // coming).
+            let Some(index) = schedule.let_in.iter().rposition(|&let_in| let_in) else {
+                return;
+            };
+            schedule.let_in[index] = false;
+            schedule.coming -= 1;
+            // Woken or not, it finds `let_in` unset and waits on: it is idle again, and
+            // the next one let in, as it may be awake already.
+            schedule.idle.push(index);
         }
     }
 
@@ -364,10 +389,11 @@ impl Shared {
                 window_start = Instant::now();
                 continue;
             }
-            std::thread::park_timeout(self.nap(window_start));
-            let stalled_for = self.stalled_for();
-            let stalled = stalled_for >= STALL;
-            let window_ended = window_start.elapsed() >= WINDOW;
+            let window = admission.window();
+            let can_grow = admission.can_grow();
+            std::thread::park_timeout(self.nap(window_start, window, can_grow));
+            let stalled = can_grow && self.stalled_for() >= STALL;
+            let window_ended = window_start.elapsed() >= window;
             if !stalled && !window_ended {
                 continue;
             }
@@ -430,10 +456,11 @@ impl Shared {
     /// (not on a fixed tick) keeps the watcher to a few hundred wake-ups a second under
     /// load (a fixed 1 ms tick was a thousand). The price: work queued while the watcher
     /// sleeps with nothing queued is first seen at the window's end, so a stall behind
-    /// threads that have run long is noticed up to a window late.
-    fn nap(&self, window_start: Instant) -> Duration {
-        let to_window_end = WINDOW.saturating_sub(window_start.elapsed());
-        if self.stats.queued.load(Ordering::Relaxed) == 0 {
+    /// threads that have run long is noticed up to a window late. A pool that cannot
+    /// grow (`can_grow` false) has no use for stalls.
+    fn nap(&self, window_start: Instant, window: Duration, can_grow: bool) -> Duration {
+        let to_window_end = window.saturating_sub(window_start.elapsed());
+        if !can_grow || self.stats.queued.load(Ordering::Relaxed) == 0 {
             return to_window_end;
         }
         to_window_end.min(STALL.saturating_sub(self.stalled_for()))
@@ -640,6 +667,33 @@ mod tests {
         shared.finish(0, &ticket);
         assert_eq!(shared.schedule().running, 1);
         assert_eq!(shared.stats.stuck(), 0);
+    }
+
+    #[test]
+    fn a_request_taken_by_a_running_thread_calls_off_the_thread_let_in_for_it() {
+        // Slot 0 runs a request; one arrives and slot 2 (stopped last) is let in for it.
+        let (shared, _ticket) = busy_pool(3, 3, 0);
+        {
+            let mut schedule = shared.schedule();
+            schedule.queue.push_back(Work {
+                job: Box::new(|_| {}),
+                ticket: None,
+            });
+            shared.stats.queued.fetch_add(1, Ordering::Relaxed);
+            shared.let_in(&mut schedule);
+            assert_eq!(schedule.coming, 1);
+            assert!(schedule.let_in[2]);
+        }
+        // Slot 0 finishes first and takes it, holding the GIL.
+        assert!(shared.next_job(&shared.slots[0]).is_some());
+        let schedule = shared.schedule();
+        assert_eq!(schedule.coming, 0, "nobody is coming for an empty queue");
+        assert!(
+            !schedule.let_in[2],
+            "slot 2 waits on instead of taking the GIL"
+        );
+        assert_eq!(schedule.idle, [1, 2], "and is the next one let in");
+        assert_eq!(schedule.running, 1);
     }
 
     #[test]
