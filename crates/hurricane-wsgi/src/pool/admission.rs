@@ -149,20 +149,30 @@ pub(crate) struct Window {
 }
 
 impl Window {
-    /// The share of the window the GIL was in use: the threads' CPU time, or the demand
-    /// of the busiest thread if that is more (the GIL's holder, preempted for part of
-    /// the window). Run-queue delay is not summed over all threads: threads woken from
-    /// I/O on a busy machine wait in the run queue together, for a CPU and then for the
-    /// GIL, and their waits overlap.
+    /// The share of the window the GIL was in use: the threads' CPU time plus the
+    /// run-queue delay of the threads that ran for a good part of it (the GIL's holders,
+    /// preempted; on a machine shared with other processes, two threads that took turns
+    /// on the GIL in one window are each preempted part of it), or the demand of the
+    /// busiest thread if that is more. The run-queue delay of the threads that ran
+    /// briefly is not added: threads woken from I/O on a busy machine wait in the run
+    /// queue together, for a CPU and then for the GIL, and their waits overlap.
     pub fn gil_use(&self) -> f64 {
+        let floor = self.length.mul_f64(BLOCKED_BELOW);
         let cpu: Duration = self.usage.iter().map(|u| u.cpu).sum();
+        let holders_waited: Duration = self
+            .usage
+            .iter()
+            .filter(|u| u.cpu >= floor)
+            .map(|u| u.waited)
+            .sum();
         let busiest = self
             .usage
             .iter()
             .map(|u| u.demand())
             .max()
             .unwrap_or_default();
-        cpu.max(busiest).as_secs_f64() / self.length.as_secs_f64().max(f64::EPSILON)
+        let used = (cpu + holders_waited).max(busiest);
+        used.as_secs_f64() / self.length.as_secs_f64().max(f64::EPSILON)
     }
 
     /// The largest share of the window one thread spent on a CPU.
@@ -552,8 +562,8 @@ mod tests {
         let w = window(1, &[2.0, 0.2, 0.0]);
         assert!((w.gil_use() - 2.2 / 4.0).abs() < 1e-9);
         assert_eq!(w.blocked(), 2);
-        // one thread on the CPU 2 ms and preempted 1.5 ms: the GIL was held 3.5 ms;
-        // the others' run-queue waits overlap and are not added up
+        // one thread on the CPU 2 ms and preempted 1.5 ms: the GIL was held 3.5 ms by
+        // it, and 0.2 ms by the others; their run-queue waits overlap and are not added
         let preempted = Window {
             length: WINDOW,
             queued: 1,
@@ -573,6 +583,24 @@ mod tests {
                 },
             ],
         };
-        assert!((preempted.gil_use() - 3.5 / 4.0).abs() < 1e-9);
+        assert!((preempted.gil_use() - 3.7 / 4.0).abs() < 1e-9);
+        // two threads took turns on the GIL, each preempted for part of its turn (by
+        // another process): it was held all the window, though neither's demand says so
+        let turns = Window {
+            length: WINDOW,
+            queued: 5,
+            running: 2,
+            usage: vec![
+                Usage {
+                    cpu: ms(1.2),
+                    waited: ms(0.8),
+                },
+                Usage {
+                    cpu: ms(1.2),
+                    waited: ms(0.8),
+                },
+            ],
+        };
+        assert!((turns.gil_use() - 1.0).abs() < 1e-9);
     }
 }
