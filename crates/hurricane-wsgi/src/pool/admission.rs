@@ -4,15 +4,24 @@
 //! or threads; [`PythonPool`](super::PythonPool)'s watcher thread feeds it what it observes.
 //!
 //! # Signals
-//! - **GIL use** over a [`WINDOW`] of 4 ms: the CPU time of the threads let in to run,
-//!   summed and divided by the window's length, or, if more, the CPU time plus run-queue
-//!   delay of the busiest one (the GIL's holder, preempted on a busy machine: the clocks
-//!   are `CLOCK_THREAD_CPUTIME_ID` and `/proc/thread-self/schedstat`). About 1 when the
-//!   running requests compute (only the GIL's holder runs), well below 1 when they wait
-//!   outside the GIL for the database, the network or `time.sleep`.
-//! - **Busiest thread**: the largest share of the window one thread spent on a CPU. At
-//!   [`COMPUTING_AT`] or more, one thread computes for long stretches (CPython lets a
-//!   computing thread keep the GIL for 5 ms): the requests compute, and the
+//! - **GIL use** over a [`WINDOW`] of 4 ms ([`CALM_WINDOW`] while nothing can grow): the
+//!   CPU time of the threads let in to run, plus the run-queue delay of those that ran
+//!   for a tenth of the window or more (the GIL's holders, preempted on a busy machine),
+//!   divided by the window's length; or, if more, the CPU time plus run-queue delay of
+//!   the busiest one (the clocks are `CLOCK_THREAD_CPUTIME_ID` and
+//!   `/proc/thread-self/schedstat`). About 1 when the running requests compute (only
+//!   the GIL's holder runs), well below 1 when they wait outside the GIL for the
+//!   database, the network or `time.sleep`. Without the holders' delay, two threads
+//!   that took turns on the GIL in a window, each preempted by another process for
+//!   part of its turn, read as a GIL used two thirds of the time: with two processes
+//!   on two cores, a CPU-bound load grew to every thread and never shrank back (p99 of
+//!   /hello from 4 to 28 ms).
+//! - **Busiest threads**: the share of the window the two busiest threads spent on a
+//!   CPU. At [`COMPUTING_AT`] or more, threads compute for long stretches (CPython lets
+//!   a computing thread keep the GIL for 5 ms, so a window of 4 ms sees at most two of
+//!   them take turns; counting one alone, two that did read as threads that wait, and
+//!   a pod's CPU-bound load never shrank back once stalls had let threads in): the
+//!   requests compute, and the
 //!   [`COMPUTING`] thresholds apply. Otherwise each thread runs briefly between waits, and
 //!   part of that time (GIL hand-offs, system calls) is spent outside the GIL, in
 //!   parallel with its holder; the summed CPU time overstates the GIL's use, and the
@@ -93,7 +102,7 @@ pub const WAITING: Thresholds = Thresholds {
     saturated_at: 1.25,
 };
 
-/// The busiest thread's (smoothed) share of the CPU from which the running requests
+/// The two busiest threads' (smoothed) share of the CPU from which the running requests
 /// count as computing.
 pub const COMPUTING_AT: f64 = 0.5;
 
@@ -175,10 +184,17 @@ impl Window {
         used.as_secs_f64() / self.length.as_secs_f64().max(f64::EPSILON)
     }
 
-    /// The largest share of the window one thread spent on a CPU.
-    pub fn busiest_cpu(&self) -> f64 {
-        let busiest = self.usage.iter().map(|u| u.cpu).max().unwrap_or_default();
-        busiest.as_secs_f64() / self.length.as_secs_f64().max(f64::EPSILON)
+    /// The share of the window the two busiest threads spent on a CPU.
+    pub fn two_busiest_cpu(&self) -> f64 {
+        let (mut first, mut second) = (Duration::ZERO, Duration::ZERO);
+        for cpu in self.usage.iter().map(|u| u.cpu) {
+            if cpu > first {
+                (first, second) = (cpu, first);
+            } else if cpu > second {
+                second = cpu;
+            }
+        }
+        (first + second).as_secs_f64() / self.length.as_secs_f64().max(f64::EPSILON)
     }
 
     /// Threads that hardly ran in the window.
@@ -204,8 +220,8 @@ pub(crate) struct Admission {
     shrunk_at: Option<u64>,
     /// GIL use, smoothed over the last few windows.
     gil_use: Option<f64>,
-    /// The busiest thread's share of the CPU, smoothed over the last few windows.
-    busiest_cpu: Option<f64>,
+    /// The two busiest threads' share of the CPU, smoothed over the last few windows.
+    two_busiest_cpu: Option<f64>,
 }
 
 impl Admission {
@@ -223,7 +239,7 @@ impl Admission {
             shrink_after: MIN_SHRINK_AFTER,
             shrunk_at: None,
             gil_use: None,
-            busiest_cpu: None,
+            two_busiest_cpu: None,
         }
     }
 
@@ -270,12 +286,12 @@ impl Admission {
         // One window is a dozen requests or so: its GIL use swings with the requests'
         // own rhythm (a burst of them back from a 10 ms sleep), so smooth it.
         let gil_use = smooth(&mut self.gil_use, window.gil_use());
-        let busiest_cpu = smooth(&mut self.busiest_cpu, window.busiest_cpu());
-        // One thread computing for long stretches means requests compute; otherwise
+        let two_busiest_cpu = smooth(&mut self.two_busiest_cpu, window.two_busiest_cpu());
+        // Threads computing for long stretches mean requests compute; otherwise
         // the CPU time is spread thin over threads that each run briefly between waits,
         // and part of it (GIL hand-offs, system calls) runs outside the GIL, in
         // parallel: the summed CPU time overstates the GIL's use.
-        let thresholds = if busiest_cpu >= COMPUTING_AT {
+        let thresholds = if two_busiest_cpu >= COMPUTING_AT {
             COMPUTING
         } else {
             WAITING
@@ -536,6 +552,38 @@ mod tests {
         assert_eq!(short, MIN_SHRINK_AFTER - 1);
         assert!(admission.can_grow());
         assert_eq!(admission.window(), WINDOW);
+    }
+
+    #[test]
+    fn threads_taking_turns_on_a_shared_machine_count_as_computing_and_shrink_back() {
+        // Stalls let every thread in (the GIL's holder was preempted by another process
+        // past the stall limit); now two threads take turns on the GIL in each window,
+        // each preempted for part of its turn, and the rest wait for it.
+        let mut admission = Admission::new(48, Concurrency::Adaptive);
+        for _ in 0..47 {
+            admission.on_stall();
+        }
+        let turns = |running: usize| {
+            let mut usage = vec![Usage::default(); running];
+            usage[0] = Usage {
+                cpu: ms(1.3),
+                waited: ms(0.9),
+            };
+            if let Some(second) = usage.get_mut(1) {
+                *second = Usage {
+                    cpu: ms(1.1),
+                    waited: ms(0.7),
+                };
+            }
+            Window {
+                length: WINDOW,
+                queued: 0,
+                running,
+                usage,
+            }
+        };
+        let windows = windows_until(&mut admission, turns, |a| a.allowed() == 1);
+        assert!(windows < 100, "{windows} windows");
     }
 
     #[test]

@@ -489,7 +489,7 @@ impl Shared {
 fn trace_window(window: &Window) {
     tracing::trace!(
         gil_use = window.gil_use(),
-        busiest_cpu = window.busiest_cpu(),
+        two_busiest_cpu = window.two_busiest_cpu(),
         blocked = window.blocked(),
         running = window.running,
         queued = window.queued,
