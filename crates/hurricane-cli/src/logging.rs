@@ -142,15 +142,10 @@ impl Visit for MessageOnly {
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// A buffer this full is written at once.
 const FLUSH_SIZE: usize = 64 * 1024;
-/// The most one `write` to a pipe sends in one piece (POSIX's `PIPE_BUF`, 4096 on
-/// Linux): the processes of a pod share the container's stderr, and a longer write can
-/// be interleaved with another process's, mid-line.
-const ATOMIC_WRITE: usize = 4096;
 
 /// A stderr writer for busy servers: access-log lines are only appended to a shared
 /// buffer, and a background thread writes it out every [`FLUSH_INTERVAL`] (sooner when it
-/// fills), in pieces of whole lines of at most [`ATOMIC_WRITE`] bytes. A few `write`s per
-/// batch instead of one per line, and no thread wake-up per line:
+/// fills). One `write` per batch instead of one per line, and no thread wake-up per line:
 /// at thousands of requests a second on two cores, per-line writes cost a fifth of the
 /// throughput.
 ///
@@ -207,9 +202,9 @@ impl BatchedStderr {
             Vec::with_capacity(FLUSH_SIZE),
         );
         let mut stderr = std::io::stderr().lock();
-        for piece in whole_lines_in_pieces(&batch, ATOMIC_WRITE).chain([line]) {
-            if !piece.is_empty() {
-                let _ = stderr.write_all(piece);
+        for bytes in [batch.as_slice(), line] {
+            if !bytes.is_empty() {
+                let _ = stderr.write_all(bytes);
             }
         }
     }
@@ -221,33 +216,6 @@ impl BatchedStderr {
             self.shared.full.notify_one();
         }
     }
-}
-
-/// `lines` cut into pieces of whole lines of at most `limit` bytes each (a longer line
-/// is a piece of its own), to be written one `write` each.
-fn whole_lines_in_pieces(lines: &[u8], limit: usize) -> impl Iterator<Item = &[u8]> {
-    let mut rest = lines;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let window = &rest[..rest.len().min(limit)];
-        let end = if window.len() == rest.len() {
-            rest.len()
-        } else {
-            match window.iter().rposition(|&b| b == b'\n') {
-                Some(newline) => newline + 1,
-                // One line longer than `limit`: all of it.
-                None => rest
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(rest.len(), |newline| newline + 1),
-            }
-        };
-        let (piece, after) = rest.split_at(end);
-        rest = after;
-        Some(piece)
-    })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -306,27 +274,7 @@ impl Drop for FlushGuard {
 
 #[cfg(test)]
 mod tests {
-    use super::{whole_lines_in_pieces, LogFilter};
-
-    #[test]
-    fn batches_are_written_in_pieces_of_whole_lines_a_pipe_keeps_whole() {
-        let pieces = |lines: &str, limit| -> Vec<String> {
-            whole_lines_in_pieces(lines.as_bytes(), limit)
-                .map(|piece| String::from_utf8_lossy(piece).into_owned())
-                .collect()
-        };
-        assert_eq!(pieces("aa\nbb\ncc\n", 6), ["aa\nbb\n", "cc\n"]);
-        assert_eq!(pieces("aa\nbb\n", 100), ["aa\nbb\n"]);
-        // a line longer than the limit goes alone, whole
-        assert_eq!(pieces("a\nbbbbbbbb\nc\n", 4), ["a\n", "bbbbbbbb\n", "c\n"]);
-        assert!(pieces("", 4).is_empty());
-        let batch = "200 GET /hello (127.0.0.1) 0.21ms\n".repeat(1000);
-        let written = pieces(&batch, super::ATOMIC_WRITE);
-        assert!(written
-            .iter()
-            .all(|p| p.len() <= super::ATOMIC_WRITE && p.ends_with('\n')));
-        assert_eq!(written.concat(), batch);
-    }
+    use super::LogFilter;
 
     #[test]
     fn python_level_names_become_tracing_levels() {

@@ -15,10 +15,10 @@ pub enum OutputMode {
     /// a supervisor that shows them (`--autoreload`'s 503 page).
     Relayed,
     /// Straight to this process's stderr, which the child inherits: nothing passes
-    /// through the supervisor. A hurricane server writes whole lines, at most 4096
-    /// bytes (`PIPE_BUF`) per `write`, which a pipe keeps whole, so the lines of
-    /// several children do not mix. A busy pod writes a line per request; relaying
-    /// them cost a read, a write and a wake-up of the supervisor per line.
+    /// through the supervisor. Each log line is one `write` of its own, which a pipe
+    /// keeps whole, so the lines of several children do not interleave. A busy pod
+    /// writes a line per request; relaying them cost a read, a write and a wake-up of
+    /// the supervisor per line.
     Inherited,
 }
 
