@@ -31,9 +31,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hurricane_core::{Handler, ResponseBody, Server, ServerConfig};
-use hurricane_supervisor::{
-    ChildProcess, HandedSockets, Notification, NotifySocket, OutputMode, SocketRole,
-};
+use hurricane_supervisor::{ChildProcess, HandedSockets, Notification, NotifySocket, SocketRole};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::filter::IgnoredDirs;
@@ -173,8 +171,7 @@ impl Supervisor {
         change: Option<Change>,
     ) -> Result<Child, ReloadError> {
         let command = (self.command)(collect_static);
-        let process = ChildProcess::spawn(command, sockets, ready, OutputMode::Relayed)
-            .map_err(ReloadError::Spawn)?;
+        let process = ChildProcess::spawn(command, sockets, ready).map_err(ReloadError::Spawn)?;
         Ok(Child { process, change })
     }
 }

@@ -8,46 +8,28 @@ use crate::activation::HandedSockets;
 use crate::notify::NotifySocket;
 use crate::output::Output;
 
-/// Where a child's stderr goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputMode {
-    /// Through this process, line by line, its last lines kept ([`Output::tail`]): for
-    /// a supervisor that shows them (`--autoreload`'s 503 page).
-    Relayed,
-    /// Straight to this process's stderr, which the child inherits: nothing passes
-    /// through the supervisor. Each log line is one `write` of its own, which a pipe
-    /// keeps whole, so the lines of several children do not interleave. A busy pod
-    /// writes a line per request; relaying them cost a read, a write and a wake-up of
-    /// the supervisor per line.
-    Inherited,
-}
-
 /// A running server process.
 pub struct ChildProcess {
     process: tokio::process::Child,
     /// Its process id.
     pub pid: u32,
-    /// Its stderr, relayed to ours (nothing to relay with [`OutputMode::Inherited`]).
+    /// Its stderr, relayed to ours.
     pub output: Output,
 }
 
 impl ChildProcess {
     /// Starts `command` with `sockets` as descriptors 3, 4, ... and `NOTIFY_SOCKET` set
-    /// to `notify`, its stderr as `output` says. Killed if dropped while running.
+    /// to `notify`. Killed if dropped while running.
     pub fn spawn(
         mut command: std::process::Command,
         sockets: &HandedSockets,
         notify: &NotifySocket,
-        output: OutputMode,
     ) -> std::io::Result<Self> {
         sockets.hand_to(&mut command);
         command
             .env("NOTIFY_SOCKET", notify.path())
             .stdin(Stdio::null())
-            .stderr(match output {
-                OutputMode::Relayed => Stdio::piped(),
-                OutputMode::Inherited => Stdio::inherit(),
-            });
+            .stderr(Stdio::piped());
         let mut process = tokio::process::Command::from(command)
             .kill_on_drop(true)
             .spawn()?;

@@ -36,7 +36,7 @@ pub use activation::{
     inherited_sockets, notify_metrics, notify_ready, notify_retire, HandedSockets, InheritedSocket,
     SocketRole,
 };
-pub use child::{ChildProcess, OutputMode};
+pub use child::ChildProcess;
 pub use notify::{Notification, NotifySocket};
 pub use output::Output;
 pub use pod::{

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::scrape;
 use super::{Event, Shared};
 use crate::handoff::Handoff;
-use crate::{ChildProcess, HandedSockets, NotifySocket, OutputMode, SocketRole};
+use crate::{ChildProcess, HandedSockets, NotifySocket, SocketRole};
 
 /// Why a process was started (or replaced).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,8 +116,7 @@ impl Process {
         // passes it on once; a second one would make the process exit without draining.
         let mut command = command;
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        // Its log lines go straight out: the pod shows no child's output itself.
-        let child = ChildProcess::spawn(command, &sockets, notify, OutputMode::Inherited)?;
+        let child = ChildProcess::spawn(command, &sockets, notify)?;
         let pid = child.pid;
         tokio::spawn({
             let handoff = Arc::clone(&handoff);
@@ -164,7 +163,7 @@ impl Drop for Process {
 }
 
 /// Owns the child: signals it when told, kills it after a stop's grace, and reports its
-/// exit (after its last log lines, which it wrote to our stderr before it exited).
+/// exit once its output has been passed on.
 async fn control_task(
     mut child: ChildProcess,
     mut commands: mpsc::UnboundedReceiver<Control>,
@@ -191,6 +190,7 @@ async fn control_task(
             }
         }
     };
+    child.output.caught_up().await;
     let _ = events.send(Event::Exited {
         pid: child.pid,
         status,
