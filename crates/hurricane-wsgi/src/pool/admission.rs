@@ -166,7 +166,7 @@ impl Window {
     /// briefly is not added: threads woken from I/O on a busy machine wait in the run
     /// queue together, for a CPU and then for the GIL, and their waits overlap.
     pub fn gil_use(&self) -> f64 {
-        let floor = self.length.mul_f64(BLOCKED_BELOW);
+        let floor = self.blocked_below();
         let cpu: Duration = self.usage.iter().map(|u| u.cpu).sum();
         let holders_waited: Duration = self
             .usage
@@ -180,8 +180,7 @@ impl Window {
             .map(|u| u.demand())
             .max()
             .unwrap_or_default();
-        let used = (cpu + holders_waited).max(busiest);
-        used.as_secs_f64() / self.length.as_secs_f64().max(f64::EPSILON)
+        self.share((cpu + holders_waited).max(busiest))
     }
 
     /// The share of the window the two busiest threads spent on a CPU.
@@ -194,13 +193,23 @@ impl Window {
                 second = cpu;
             }
         }
-        (first + second).as_secs_f64() / self.length.as_secs_f64().max(f64::EPSILON)
+        self.share(first + second)
     }
 
     /// Threads that hardly ran in the window.
     pub fn blocked(&self) -> usize {
-        let floor = self.length.mul_f64(BLOCKED_BELOW);
+        let floor = self.blocked_below();
         self.usage.iter().filter(|u| u.demand() < floor).count()
+    }
+
+    /// The time a thread that hardly ran used at most: a tenth of the window.
+    fn blocked_below(&self) -> Duration {
+        self.length.mul_f64(BLOCKED_BELOW)
+    }
+
+    /// `time` as a share of the window.
+    fn share(&self, time: Duration) -> f64 {
+        time.as_secs_f64() / self.length.as_secs_f64().max(f64::EPSILON)
     }
 }
 
